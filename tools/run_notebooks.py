@@ -1,0 +1,63 @@
+"""Execute every notebook in notebooks/ top to bottom (what `make course` runs).
+
+Executed copies go to build/notebooks/, figures to build/figures/. Full mode by default;
+FACESTYLE_QUICK=1 runs the quick versions. Pass notebook names to run only some of them.
+"""
+from __future__ import annotations
+
+import os
+import sys
+import time
+from pathlib import Path
+
+import nbformat
+from nbclient import NotebookClient
+from nbclient.exceptions import CellExecutionError
+
+ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOKS = ROOT / "notebooks"
+BUILD = ROOT / "build"
+
+
+def run(path: Path, out_dir: Path) -> float:
+    """Execute one notebook in its own folder and save the executed copy; returns seconds taken."""
+    notebook = nbformat.read(path, as_version=4)
+    client = NotebookClient(notebook, timeout=3600, kernel_name="python3",
+                            resources={"metadata": {"path": str(NOTEBOOKS)}})
+    start = time.perf_counter()
+    try:
+        client.execute()
+    finally:
+        nbformat.write(notebook, out_dir / path.name)
+    return time.perf_counter() - start
+
+
+def main(names: list[str]) -> int:
+    paths = sorted(NOTEBOOKS.glob("*.ipynb"))
+    if names:
+        paths = [p for p in paths if any(p.name.startswith(n) for n in names)]
+    out_dir = BUILD / "notebooks"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    os.environ.setdefault("MPLBACKEND", "module://matplotlib_inline.backend_inline")
+    mode = "quick" if os.environ.get("FACESTYLE_QUICK") else "full"
+    print(f"Running {len(paths)} notebooks in {mode} mode; executed copies go to {out_dir.relative_to(ROOT)}/")
+    failed = []
+    for index, path in enumerate(paths, start=1):
+        print(f"[{index}/{len(paths)}] {path.name} ...", end=" ", flush=True)
+        try:
+            seconds = run(path, out_dir)
+            print(f"done in {seconds:.0f} s", flush=True)
+        except CellExecutionError as err:
+            print("FAILED")
+            print(str(err)[-3000:], file=sys.stderr)
+            failed.append(path.name)
+    print(f"\nExecuted notebooks: {out_dir.relative_to(ROOT)}/   Figures: build/figures/")
+    if failed:
+        print(f"{len(failed)} notebook(s) failed: {', '.join(failed)} (open the executed copy to see where)")
+        return 1
+    print("All notebooks ran. Open them with `make lab`.")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
