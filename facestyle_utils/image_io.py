@@ -73,7 +73,7 @@ def _array_to_pil(array: np.ndarray, name: str) -> Image.Image:
     if array.size == 0:
         raise _problem(name, "array is empty")
     if array.dtype == np.uint16:
-        array = (array >> 8).astype(np.uint8)
+        array = (array / 257.0 + 0.5).astype(np.uint8)  # 65535 -> 255, rounded like PIL images
     elif np.issubdtype(array.dtype, np.floating):
         if not np.isfinite(array).all():
             raise _problem(name, "array contains NaN or infinite values")

@@ -1,0 +1,57 @@
+"""The install paths agree: pyproject.toml, environment.yml, constraints.txt, Makefile and CI."""
+import re
+import subprocess
+import sys
+
+import pytest
+
+from facestyle_utils.runtime import project_root
+
+tomllib = pytest.importorskip("tomllib")  # Python 3.11+; the checks below are the same on 3.10
+
+ROOT = project_root()
+
+
+def _name(requirement: str) -> str:
+    return re.split(r"[<>=!~\[ ]", requirement.strip(), maxsplit=1)[0].lower()
+
+
+def _environment_yml_pip_requirements() -> dict[str, str]:
+    lines = (ROOT / "environment.yml").read_text().splitlines()
+    start = lines.index("  - pip:")
+    found = {}
+    for line in lines[start + 1:]:
+        if not line.startswith("      - "):
+            break
+        requirement, _, comment = line[8:].partition("#")
+        assert comment.strip(), f"environment.yml: {requirement.strip()} needs a comment saying what it is for"
+        found[_name(requirement)] = requirement.strip()
+    return found
+
+
+def test_environment_yml_lists_the_same_requirements_as_pyproject():
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    declared = project["dependencies"] + project["optional-dependencies"]["dev"]
+    conda = _environment_yml_pip_requirements()
+    assert {_name(r): r for r in declared} == conda
+
+
+def test_constraints_pin_only_declared_packages_and_pin_torch_pair():
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    declared = {_name(r) for r in project["dependencies"] + project["optional-dependencies"]["dev"]}
+    pins = dict(line.split("==") for line in (ROOT / "constraints.txt").read_text().splitlines()
+                if line and not line.startswith("#"))
+    assert set(pins) <= declared
+    assert pins["torch"] == "2.14.1" and pins["torchvision"] == "0.29.1"
+
+
+def test_ci_runs_the_readme_test_command():
+    assert "make test" in (ROOT / ".ci" / "run").read_text()
+    readme = (ROOT / "README.md").read_text()
+    assert "make course" in readme and "make test" in readme and "make lab" in readme
+
+
+def test_colab_badges_point_at_the_configured_repository():
+    result = subprocess.run([sys.executable, str(ROOT / "tools" / "colab.py"), "--check"],
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout

@@ -1,0 +1,65 @@
+"""Device choice, seeding, modes and output folders."""
+import random
+
+import numpy as np
+import pytest
+import torch
+
+from facestyle_utils import runtime
+
+
+@pytest.mark.parametrize("value, expected", [("1", True), ("true", True), ("yes", True), ("0", False), ("", False)])
+def test_quick_mode_reads_the_environment(monkeypatch, value, expected):
+    monkeypatch.setenv("FACESTYLE_QUICK", value)
+    assert runtime.quick_mode() is expected
+    assert runtime.by_mode(quick="small", full="big") == ("small" if expected else "big")
+
+
+def test_pick_device_defaults_to_what_is_available(monkeypatch):
+    monkeypatch.delenv("FACESTYLE_DEVICE", raising=False)
+    expected = "cuda" if torch.cuda.is_available() else ("mps" if runtime._mps_available() else "cpu")
+    assert runtime.pick_device().type == expected
+
+
+def test_pick_device_can_be_forced_and_refuses_missing_hardware(monkeypatch):
+    assert runtime.pick_device("cpu") == torch.device("cpu")
+    monkeypatch.setenv("FACESTYLE_DEVICE", "cpu")
+    assert runtime.pick_device() == torch.device("cpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(RuntimeError, match="CUDA is not available"):
+            runtime.pick_device("cuda")
+
+
+def test_seed_everything_makes_every_generator_repeat():
+    def draw():
+        return random.random(), np.random.rand(), torch.rand(1).item()
+
+    generator = runtime.seed_everything(123)
+    first, first_gen = draw(), torch.rand(2, generator=generator)
+    generator = runtime.seed_everything(123)
+    assert draw() == first
+    assert torch.equal(torch.rand(2, generator=generator), first_gen)
+    runtime.seed_everything(124)
+    assert draw() != first
+
+
+def test_output_dir_is_created_under_the_override(monkeypatch, tmp_path):
+    monkeypatch.setenv("FACESTYLE_OUTPUT_DIR", str(tmp_path / "out"))
+    folder = runtime.output_dir("figures", "x")
+    assert folder == tmp_path / "out" / "figures" / "x" and folder.is_dir()
+
+
+def test_output_dir_defaults_to_build_in_the_repository(monkeypatch):
+    monkeypatch.delenv("FACESTYLE_OUTPUT_DIR", raising=False)
+    root = runtime.project_root()
+    assert root is not None and (root / "facestyle_utils").is_dir()
+    assert runtime.output_dir() == root / "build"
+
+
+def test_environment_report_names_packages_device_and_mode(monkeypatch):
+    monkeypatch.setenv("FACESTYLE_QUICK", "1")
+    report = dict(runtime.environment_report(torch.device("cpu")))
+    assert report["torch"] == torch.__version__.split("+")[0] or report["torch"].startswith(torch.__version__[:4])
+    assert report["device"] == "cpu" and report["mode"] == "quick"
+    assert report["running on Colab"] == "False"
+    assert runtime.package_version("surely-not-a-real-package") == "not installed"

