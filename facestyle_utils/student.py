@@ -1,0 +1,113 @@
+"""A distilled fast student: a small feed-forward network that imitates a trained stylizer.
+
+The teacher (lesson 03's DCNN) runs part of VGG19 on every image, which is most of its cost.
+The student follows Johnson et al.'s "transformer net" (2016), slimmed: two strided convolutions down,
+residual blocks at 1/4 resolution, nearest upsampling + convolution back up (no transposed
+convolutions, so no checkerboard), instance normalisation in the residual blocks. It is trained to give
+the teacher's output for the same input (knowledge distillation), so it needs no labels.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+@dataclass
+class StudentConfig:
+    """Width of the first layer and number of residual blocks: the speed/quality dials."""
+
+    base_channels: int = 16
+    residual_blocks: int = 3
+
+    def __post_init__(self) -> None:
+        if self.base_channels < 4 or self.residual_blocks < 0:
+            raise ValueError(f"need base_channels >= 4 and residual_blocks >= 0, got {self}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class ConvNormReLU(nn.Sequential):
+    """Conv (optionally strided) + optional instance norm + ReLU.
+
+    Instance norm and reflection padding help a network that must handle *any* style; a student
+    that copies one teacher does without them, which saves about a third of its time on a CPU.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, stride: int = 1, relu: bool = True, norm: bool = False):
+        layers: list[nn.Module] = [nn.Conv2d(in_channels, out_channels, 3, stride, padding=1)]
+        if norm:
+            layers.append(nn.InstanceNorm2d(out_channels, affine=True))
+        if relu:
+            layers.append(nn.ReLU(inplace=True))
+        super().__init__(*layers)
+
+
+class ResidualBlock(nn.Module):
+    """Two 3x3 convolutions whose result is added to the input: learns a correction, keeps the content."""
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.body = nn.Sequential(ConvNormReLU(channels, channels, norm=True),
+                                  ConvNormReLU(channels, channels, relu=False, norm=True))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.body(x)
+
+
+class UpConv(nn.Module):
+    """Nearest-neighbour 2x upsampling followed by a convolution."""
+
+    def __init__(self, in_channels: int, out_channels: int) -> None:
+        super().__init__()
+        self.conv = ConvNormReLU(in_channels, out_channels)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.conv(F.interpolate(x, scale_factor=2.0, mode="nearest"))
+
+
+class FastStudent(nn.Module):
+    """RGB in [0, 1] -> stylized RGB in [0, 1], same size; sides that are not multiples of 4 are padded."""
+
+    stride = 4
+
+    def __init__(self, config: StudentConfig | None = None) -> None:
+        super().__init__()
+        self.config = config or StudentConfig()
+        c = self.config.base_channels
+        # Unlike Johnson et al., no convolution runs at full resolution except the thin last two:
+        # at 512x512 that is where most of the time would go.
+        self.down = nn.Sequential(ConvNormReLU(3, c, stride=2), ConvNormReLU(c, 2 * c, stride=2))
+        self.middle = nn.Sequential(*[ResidualBlock(2 * c) for _ in range(self.config.residual_blocks)])
+        self.up = nn.Sequential(UpConv(2 * c, c), UpConv(c, c // 2))
+        self.out = nn.Conv2d(c // 2, 3, 3, padding=1)
+
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        height, width = image.shape[-2:]
+        pad_h, pad_w = -height % self.stride, -width % self.stride
+        x = F.pad(image, (0, pad_w, 0, pad_h), mode="replicate") if pad_h or pad_w else image
+        # Predict a change to the input: the student starts close to the identity and learns the style.
+        out = torch.sigmoid(self.out(self.up(self.middle(self.down(x)))) * 2 + torch.logit(x.clamp(1e-3, 1 - 1e-3)))
+        return out[..., :height, :width]
+
+
+def distillation_loss(teacher: nn.Module):
+    """Loss for :func:`facestyle_utils.training.train`: L1 distance between student and teacher outputs.
+
+    The batch may be a tensor of source images or a (source, target) pair; targets are ignored,
+    since the teacher's output *is* the target.
+    """
+    teacher.eval().requires_grad_(False)
+
+    def loss_fn(student: nn.Module, batch: Any) -> tuple[torch.Tensor, dict[str, float]]:
+        source = batch[0] if isinstance(batch, (tuple, list)) else batch
+        with torch.no_grad():
+            wanted = teacher(source.float()).float()
+        loss = F.l1_loss(student(source).float(), wanted)
+        return loss, {"l1_to_teacher": loss.item()}
+
+    return loss_fn
