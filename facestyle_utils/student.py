@@ -111,3 +111,12 @@ def distillation_loss(teacher: nn.Module):
         return loss, {"l1_to_teacher": loss.item()}
 
     return loss_fn
+
+
+def _register() -> None:
+    from .checkpoints import register_model_kind
+
+    register_model_kind("student", StudentConfig, FastStudent)
+
+
+_register()

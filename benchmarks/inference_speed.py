@@ -1,0 +1,73 @@
+"""Inference speed of every path at 256x256 and 512x512 on the current device (lesson 05).
+
+    python benchmarks/inference_speed.py [--sizes 256 512] [--paths plain channels_last onnx] [--repeats 5]
+
+Uses build/models/dcnn_cartoon.pt (lesson 03) and build/models/student_cartoon.pt (lesson 05) when
+they exist; otherwise untrained networks of the same shape, which run at the same speed.
+Prints latency (median after warm-up), images per second at batch 1 and 8, peak memory and the
+speed-up over the plain float32 path.
+"""
+from __future__ import annotations
+
+import argparse
+import warnings
+
+import torch
+
+from facestyle_utils import runtime
+from facestyle_utils.benchmark import measure
+from facestyle_utils.checkpoints import default_model_path, load_model
+from facestyle_utils.export import onnx_available
+from facestyle_utils.inference import SPEED_PATHS, make_runner
+from facestyle_utils.metrics import format_table
+from facestyle_utils.nets import DCNNConfig, DCNNStylizer
+from facestyle_utils.student import FastStudent, StudentConfig
+
+
+def model_or_stand_in(name: str, stand_in: torch.nn.Module, device: torch.device) -> torch.nn.Module:
+    path = default_model_path(name)
+    if path.is_file():
+        return load_model(path, device=device)
+    print(f"({path.name} not found: timing an untrained {type(stand_in).__name__} of the same shape)")
+    return stand_in.to(device).eval()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[256, 512])
+    parser.add_argument("--paths", nargs="+", default=[p for p in SPEED_PATHS if p != "onnx" or onnx_available()])
+    parser.add_argument("--batches", type=int, nargs="+", default=[1, 8])
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--device", default=None)
+    args = parser.parse_args()
+
+    device = runtime.pick_device(args.device)
+    print(f"device: {device}, torch {torch.__version__}, {torch.get_num_threads()} CPU threads")
+    teacher = model_or_stand_in("dcnn_cartoon", DCNNStylizer(DCNNConfig(skips=True)), device)
+    student = model_or_stand_in("student_cartoon", FastStudent(StudentConfig()), device)
+    rows = []
+    for size in args.sizes:
+        example = torch.rand(1, 3, size, size, device=device)
+        plain = None
+        candidates = [(f"DCNN {p}", teacher, p) for p in args.paths]
+        candidates += [(f"student {p}", student, p) for p in ("channels_last", "onnx") if p in args.paths]
+        for label, model, path in candidates:
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                run = make_runner(model, path, device, example)
+            row = {"path": label + (" (fallback)" if caught else ""), "size": f"{size}x{size}"}
+            row.update(measure(run, size, tuple(args.batches), device, repeats=args.repeats))
+            plain = plain or row["latency (ms)"]
+            row["speed-up vs plain"] = plain / row["latency (ms)"]
+            rows.append(row)
+            print(f"  {label:<24} {size}x{size}: {row['latency (ms)']:.0f} ms", flush=True)
+    print()
+    print(format_table(rows, digits=2))
+    fastest = min((r for r in rows if r["size"] == "512x512"), key=lambda r: r["latency (ms)"], default=None)
+    if fastest:
+        print(f"\nfastest at 512x512: {fastest['path']}, {fastest['latency (ms)']:.0f} ms per image "
+              f"(target: under 150 ms on the course's 2-core CPU)")
+
+
+if __name__ == "__main__":
+    main()

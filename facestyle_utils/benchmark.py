@@ -1,0 +1,67 @@
+"""Measuring speed honestly: warm up, synchronise the GPU, take the median, report memory.
+
+Used by lesson 05 and by ``benchmarks/inference_speed.py``; never by tests (timings vary with
+the machine and its load, so they belong in reports, not in pass/fail checks).
+"""
+from __future__ import annotations
+
+import resource
+import statistics
+import sys
+import time
+from typing import Callable
+
+import torch
+
+
+def synchronize(device: torch.device) -> None:
+    """Wait for queued GPU work, so a timer measures the work and not just its launch."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    elif device.type == "mps":
+        torch.mps.synchronize()
+
+
+def time_call(run: Callable[[torch.Tensor], torch.Tensor], batch: torch.Tensor, *, warmup: int = 2,
+              repeats: int = 5) -> float:
+    """Median wall time in seconds of ``run(batch)``, after ``warmup`` untimed calls."""
+    device = batch.device
+    for _ in range(warmup):
+        run(batch)
+    synchronize(device)
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        run(batch)
+        synchronize(device)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def peak_memory_mb(device: torch.device) -> float:
+    """Peak memory so far: CUDA tensors on a GPU, else the whole process's peak resident size."""
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2**20
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # kilobytes on Linux, bytes on macOS
+    return peak / (2**20 if sys.platform == "darwin" else 2**10)
+
+
+def reset_peak_memory(device: torch.device) -> None:
+    """Start a new peak-memory window (CUDA only; a process's peak RSS cannot be reset)."""
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+
+
+def measure(run: Callable[[torch.Tensor], torch.Tensor], size: int, batch_sizes: tuple[int, ...],
+            device: torch.device, **timing) -> dict[str, float]:
+    """Latency at batch 1 and throughput at each batch size for square images of side ``size``."""
+    reset_peak_memory(device)
+    row: dict[str, float] = {}
+    for batch_size in batch_sizes:
+        batch = torch.rand(batch_size, 3, size, size, device=device)
+        seconds = time_call(run, batch, **timing)
+        if batch_size == 1:
+            row["latency (ms)"] = 1000 * seconds
+        row[f"images/s @ batch {batch_size}"] = batch_size / seconds
+    row["peak memory (MB)"] = peak_memory_mb(device)
+    return row
