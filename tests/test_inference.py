@@ -111,3 +111,13 @@ def test_folder_errors_are_clear(model, tmp_path):
         stylizer.stylize_folder(tmp_path / "missing", tmp_path / "out")
     with pytest.raises(ValueError, match="different from the input"):
         stylizer.stylize_folder(tmp_path, tmp_path)
+
+
+def test_compile_falls_back_cleanly_where_unavailable(model, batch, monkeypatch):
+    def unavailable(*args, **kwargs):
+        raise RuntimeError("no C++ compiler")
+
+    monkeypatch.setattr(torch, "compile", unavailable)
+    with pytest.warns(UserWarning, match="torch.compile is unavailable"):
+        stylizer = Stylizer(model, device="cpu", speed="compile", example=batch[:1])
+    assert agrees(stylizer.stylize_tensor(batch), Stylizer(model, device="cpu").stylize_tensor(batch), "compile")
