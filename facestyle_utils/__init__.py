@@ -2,14 +2,41 @@
 
 One module per concept, so the code behind any notebook cell is easy to find:
 
+Foundation (lesson 00)
+- ``runtime``: device choice, seeding, quick/full mode, output folders, environment report
 - ``image_io``: load/save images robustly; PIL/array/tensor conversions
 - ``sample_data``: public-domain faces and styles bundled in installed packages
-- ``runtime``: device choice, seeding, quick/full mode, output folders, environment report
 - ``vgg``: the frozen VGG19 feature extractor with offline Oxford weights
+- ``plotting``: image grids and curves saved under build/figures
+
+Data (lesson 01)
+- ``faces``: face detection, eye-levelling alignment and cropping
+- ``filters``: OpenCV non-photorealistic filters that make the target styles
+- ``datasets``: domains on disk, paired and unpaired datasets, paired augmentation
+
+Style representations and optimisation (lesson 02)
 - ``losses``: content, Gram/style, mean-std and total-variation losses
 - ``colour``: colour preservation
-- ``gatys``: style transfer by optimisation
-- ``plotting``: image grids and curves saved under build/figures
+- ``gatys``: style transfer by optimisation, with speed options
+- ``features_viz``: feature maps, filters, inversion and texture synthesis for figures
+
+Training (lessons 03 and 04)
+- ``nets``: the DCNN stylizer (VGG19 encoder + decoder)
+- ``attention``: SAGAN self-attention and cosine cross-attention with a memory cap
+- ``drn``: the DRN stylizer with attention, and its unpaired loss
+- ``training``: the resumable training loop and the paired loss
+- ``checkpoints``: atomic checkpoints and small versioned model files
+- ``metrics``: PSNR, SSIM and evaluation tables
+- ``recipes``: lesson 03's training run in one call, for later lessons
+
+Inference (lessons 05 and 06)
+- ``inference``: the Stylizer and its speed paths
+- ``benchmark``: honest timing and memory
+- ``export``: ONNX export and ONNX Runtime
+- ``student``: the distilled fast student network
+- ``video``: demo clips and video stylization with OpenCV
+- ``cli``: ``python -m facestyle_utils stylize ...``
+- ``widgets``: the interactive studio app
 """
 
 __version__ = "0.1.0"

