@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import io
 import os
-import tempfile
 from pathlib import Path
 from typing import Union
 
 import numpy as np
 import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
+
+from .files import atomic_write
 
 ImageLike = Union[str, os.PathLike, bytes, Image.Image, np.ndarray, torch.Tensor]
 
@@ -149,18 +150,11 @@ def save_image(image: ImageLike, path: str | os.PathLike, *, overwrite: bool = F
     if path.exists() and not overwrite:
         raise FileExistsError(f"{path}: already exists (pass overwrite=True to replace an output)")
     pil = load_image(image) if not isinstance(image, Image.Image) else _to_rgb(image)
-    path.parent.mkdir(parents=True, exist_ok=True)
     fmt = Image.registered_extensions().get(path.suffix.lower())
     if fmt is None:
         raise ValueError(f"{path}: unknown image extension {path.suffix!r}; use .png or .jpg")
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=path.suffix)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            pil.save(handle, format=fmt, **({"quality": 95} if fmt == "JPEG" else {}))
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_write(path) as handle:
+        pil.save(handle, format=fmt, **({"quality": 95} if fmt == "JPEG" else {}))
     return path
 
 

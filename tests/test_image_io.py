@@ -163,3 +163,14 @@ def test_save_image_never_overwrites_an_input(tmp_path, gradient):
 def test_save_image_rejects_unknown_extension(tmp_path, gradient):
     with pytest.raises(ValueError, match="unknown image extension"):
         save_image(gradient, tmp_path / "a.notanimage")
+
+
+def test_saved_files_get_normal_permissions(tmp_path, gradient):
+    import os
+
+    umask = os.umask(0o022)
+    try:
+        path = save_image(gradient, tmp_path / "p.png")
+    finally:
+        os.umask(umask)
+    assert path.stat().st_mode & 0o777 == 0o644
