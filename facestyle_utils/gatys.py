@@ -3,15 +3,22 @@
 Start from the face, then change its *pixels* by gradient descent until its VGG19
 features match the face's content and the style image's Gram matrices. Slow (the whole
 network runs forward and backward every step) but needs no training at all.
+
+The speed switches in :class:`GatysSettings` are there to be measured one by one
+(lesson 02): run the network only as deep as needed, compute the targets once,
+channels_last memory, mixed precision, and a coarse-to-fine schedule.
 """
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import math
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Sequence
+from typing import Callable, Iterable, Sequence
 
 import torch
+import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from .colour import preserve_colour
@@ -20,6 +27,7 @@ from .vgg import VGG19Features
 
 STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
 CONTENT_LAYERS = ("relu4_2",)
+OPTIMIZERS = ("lbfgs", "adam")
 
 
 @dataclass
@@ -36,59 +44,191 @@ class GatysSettings:
     learning_rate: float = 1.0  # L-BFGS step size; Adam works well near 0.02
     init: str = "content"  # or "noise"
     preserve_colour: bool = False
-    channels_last: bool = False  # faster convolutions on modern CPUs and GPUs
-    autocast: bool = False  # bf16 on CPU, fp16 on CUDA
+    # Speed switches (lesson 02 measures each one).
+    channels_last: bool = False  # NHWC memory layout; helps some CPUs and GPUs
+    autocast: bool = False  # bf16 on CPU, fp16 on CUDA (on many CPUs bf16 *backward* is very slow)
+    cache_targets: bool = True  # compute the content and style targets once, not every step
+    truncate_network: bool = True  # run VGG19 only up to the deepest layer the losses use
+    coarse_steps: int = 0  # >0: first optimise this many steps at coarse_scale, then upsample
+    coarse_scale: float = 0.5
+    target_loss: float | None = None  # stop as soon as the full-size total loss is this low
+    snapshot_every: int = 0  # >0: keep a copy of the image every this many steps
+
+    def __post_init__(self) -> None:
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"optimizer must be 'lbfgs' or 'adam', not {self.optimizer!r}")
+        if self.init not in ("content", "noise"):
+            raise ValueError(f"init must be 'content' or 'noise', not {self.init!r}")
+        if self.steps < 0 or self.coarse_steps < 0:
+            raise ValueError("steps and coarse_steps must be >= 0")
+        if not 0 < self.coarse_scale <= 1:
+            raise ValueError(f"coarse_scale must be in (0, 1], not {self.coarse_scale}")
+
+    def replace(self, **changes) -> "GatysSettings":
+        """A copy with some fields changed, e.g. ``settings.replace(steps=10)``."""
+        return dataclasses.replace(self, **changes)
+
+
+def fast_settings(device: torch.device | str = "cpu", **changes) -> GatysSettings:
+    """The fastest combination measured in lesson 02 for ``device``.
+
+    Coarse-to-fine everywhere; channels_last and fp16 autocast on CUDA only. bf16 autocast
+    is left off on CPUs: its backward pass through VGG19 was ~100x slower than fp32 on the
+    course's test machine, and channels_last gave no gain there.
+    """
+    on_cuda = torch.device(device).type == "cuda"
+    base = GatysSettings(coarse_steps=40, coarse_scale=0.5, steps=20, channels_last=on_cuda, autocast=on_cuda)
+    return base.replace(**changes)
 
 
 @dataclass
 class GatysResult:
-    """The stylized image (1, 3, H, W) in [0, 1], the loss after each step and the run time."""
+    """The stylized image (1, 3, H, W) in [0, 1], and a record of the run.
+
+    ``losses[i]`` is the total loss measured at step ``i`` (before its update) at side
+    ``sizes[i]``; ``times[i]`` the seconds elapsed when it was measured. ``parts`` holds the
+    content/style/tv values of the last step, ``snapshots`` (step, image) pairs.
+    """
 
     image: torch.Tensor
     losses: list[float] = field(default_factory=list)
     seconds: float = 0.0
+    times: list[float] = field(default_factory=list)
+    sizes: list[int] = field(default_factory=list)
+    parts: dict[str, float] = field(default_factory=dict)
+    snapshots: list[tuple[int, torch.Tensor]] = field(default_factory=list)
+
+    @property
+    def full_size_losses(self) -> list[float]:
+        """Losses measured at the final image size (coarse steps left out)."""
+        if not self.sizes:
+            return list(self.losses)
+        return [loss for loss, size in zip(self.losses, self.sizes) if size == self.sizes[-1]]
+
+    def seconds_to_reach(self, loss: float) -> float:
+        """Seconds until the full-size loss first fell to ``loss`` (``inf`` if it never did)."""
+        last = self.sizes[-1] if self.sizes else None
+        for value, seconds, size in zip(self.losses, self.times, self.sizes or [last] * len(self.losses)):
+            if size == last and value <= loss:
+                return seconds
+        return math.inf
 
 
-def _autocast(device: torch.device, enabled: bool):
+def autocast_context(device: torch.device, enabled: bool):
+    """Mixed precision: fp16 on CUDA, bf16 elsewhere; a no-op when not ``enabled``."""
     if not enabled:
         return contextlib.nullcontext()
     dtype = torch.float16 if device.type == "cuda" else torch.bfloat16
     return torch.autocast(device_type=device.type, dtype=dtype)
 
 
+_autocast = autocast_context  # old private name
+
+
 class GatysLoss:
     """Total loss of an image: weighted content + style (Gram) + total variation.
 
-    Targets are computed once here, so each optimisation step runs VGG19 only on the image.
+    With ``cache_targets`` (the default) the targets are computed once here, so each
+    optimisation step runs VGG19 only on the image being optimised. A loss whose weight is
+    zero or whose layer list is empty is skipped (that is how lesson 02 inverts features).
     """
 
-    def __init__(self, vgg: VGG19Features, content: torch.Tensor, style: torch.Tensor, settings: GatysSettings):
+    def __init__(self, vgg: VGG19Features, content: torch.Tensor, style: torch.Tensor | None,
+                 settings: GatysSettings):
         self.vgg, self.settings = vgg, settings
-        self.layers = list(dict.fromkeys([*settings.content_layers, *settings.style_layers]))
-        with torch.no_grad(), _autocast(content.device, settings.autocast):
-            content_features = vgg(self._prepare(content), settings.content_layers)
-            style_features = vgg(self._prepare(style), settings.style_layers)
-        self.content_targets = {k: v.float() for k, v in content_features.items()}
-        self.style_grams = {k: gram_matrix(v) for k, v in style_features.items()}
+        self.content, self.style = content, style
+        self.content_layers = list(settings.content_layers) if settings.content_weight else []
+        self.style_layers = list(settings.style_layers) if settings.style_weight and style is not None else []
+        self.layers = list(dict.fromkeys([*self.content_layers, *self.style_layers]))
+        if not settings.truncate_network:
+            self.layers.append("pool5")  # the naive way: always run the whole network
+        if settings.cache_targets:
+            self.content_targets, self.style_grams = self._targets()
 
     def _prepare(self, image: torch.Tensor) -> torch.Tensor:
         return image.contiguous(memory_format=torch.channels_last) if self.settings.channels_last else image
 
+    def _features(self, image: torch.Tensor, layers: list[str]) -> dict[str, torch.Tensor]:
+        if not layers:
+            return {}
+        if not self.settings.truncate_network:
+            layers = [*layers, "pool5"]
+        with autocast_context(image.device, self.settings.autocast):
+            return self.vgg(self._prepare(image), layers)
+
+    def _targets(self) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+        with torch.no_grad():
+            content_features = self._features(self.content, self.content_layers)
+            style_features = self._features(self.style, self.style_layers) if self.style_layers else {}
+        content_targets = {k: content_features[k].float() for k in self.content_layers}
+        style_grams = {k: gram_matrix(style_features[k]) for k in self.style_layers}
+        return content_targets, style_grams
+
     def __call__(self, image: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
         s = self.settings
-        with _autocast(image.device, s.autocast):
-            features = self.vgg(self._prepare(image), self.layers)
-        c_loss = sum(content_loss(features[k], t) for k, t in self.content_targets.items())
-        s_loss = weighted_style_loss(features, self.style_grams)
-        tv_loss = total_variation(image)
+        content_targets, style_grams = (self.content_targets, self.style_grams) if s.cache_targets else self._targets()
+        features = self._features(image, self.layers)
+        zero = image.new_zeros(())
+        c_loss = sum((content_loss(features[k], t) for k, t in content_targets.items()), zero)
+        s_loss = weighted_style_loss(features, style_grams) if style_grams else zero
+        tv_loss = total_variation(image) if s.tv_weight else zero
         total = s.content_weight * c_loss + s.style_weight * s_loss + s.tv_weight * tv_loss
-        parts = {"content": c_loss.item(), "style": s_loss.item(), "tv": tv_loss.item()}
+        parts = {"content": float(c_loss.detach()), "style": float(s_loss.detach()), "tv": float(tv_loss.detach())}
         return total, parts
+
+
+def resize_tensor(image: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """Bilinear resize of a (N, C, H, W) batch, antialiased when shrinking (values not clamped)."""
+    if tuple(image.shape[-2:]) == tuple(size):
+        return image
+    shrinking = size[0] < image.shape[-2]
+    return F.interpolate(image, size=size, mode="bilinear", align_corners=False, antialias=shrinking)
+
+
+def _make_optimizer(image: torch.Tensor, settings: GatysSettings) -> torch.optim.Optimizer:
+    if settings.optimizer == "lbfgs":
+        return torch.optim.LBFGS([image], lr=settings.learning_rate, max_iter=1, history_size=50)
+    return torch.optim.Adam([image], lr=settings.learning_rate)
+
+
+def _optimise(image: torch.Tensor, objective: GatysLoss, steps: int, settings: GatysSettings, result: GatysResult,
+              begin: float, bar, callback, stop_at: float | None) -> bool:
+    """Run ``steps`` optimiser steps on ``image`` in place; True if ``stop_at`` was reached."""
+    optimizer = _make_optimizer(image, settings)
+    parts: dict[str, float] = {}
+
+    def closure() -> torch.Tensor:
+        optimizer.zero_grad(set_to_none=True)
+        loss, parts_now = objective(image)
+        loss.backward()
+        parts.update(parts_now)
+        return loss
+
+    for _ in range(steps):
+        step = len(result.losses)
+        loss = float(optimizer.step(closure).detach())
+        with torch.no_grad():
+            image.clamp_(0, 1)
+        result.losses.append(loss)
+        result.times.append(time.perf_counter() - begin)
+        result.sizes.append(image.shape[-1])
+        result.parts = dict(parts)
+        bar.update(1)
+        bar.set_postfix(loss=f"{loss:.4g}", side=image.shape[-1])
+        if settings.snapshot_every and step % settings.snapshot_every == 0:
+            result.snapshots.append((step, image.detach().clone()))
+        if callback is not None:
+            callback(step, image.detach(), loss)
+        if not math.isfinite(loss):
+            raise FloatingPointError(f"the loss became {loss} at step {step}: lower the learning rate or the weights")
+        if stop_at is not None and loss <= stop_at:
+            return True
+    return False
 
 
 def stylize_by_optimisation(
     content: torch.Tensor,
-    style: torch.Tensor,
+    style: torch.Tensor | None,
     vgg: VGG19Features,
     settings: GatysSettings | None = None,
     callback: Callable[[int, torch.Tensor, float], None] | None = None,
@@ -97,38 +237,44 @@ def stylize_by_optimisation(
     """Optimise the pixels of ``content`` (1, 3, H, W) towards the style of ``style``.
 
     ``callback(step, image, loss)`` is called after every step, e.g. to keep snapshots.
+    With ``settings.coarse_steps > 0`` the first steps run on images shrunk by
+    ``settings.coarse_scale`` (4x cheaper at 0.5) and the result is upsampled and refined.
+    ``style=None`` (with ``style_weight=0``) reconstructs content only.
     """
     settings = settings or GatysSettings()
+    if content.ndim != 4 or content.shape[:2] != (1, 3):
+        raise ValueError(f"content must have shape (1, 3, H, W), got {tuple(content.shape)}")
     device = content.device
-    style = style.to(device)
-    objective = GatysLoss(vgg, content, style, settings)
-    start = content.clone(memory_format=torch.contiguous_format) if settings.init == "content" else torch.rand_like(content)
-    image = start.requires_grad_(True)
+    content = content.detach()
+    style = style.detach().to(device) if style is not None else None
+    if settings.init == "content":
+        image = content.detach().clone(memory_format=torch.contiguous_format)
+    else:
+        image = torch.rand(content.shape, device=device, dtype=content.dtype)
     result = GatysResult(image=image)
     begin = time.perf_counter()
-    bar = tqdm(range(settings.steps), desc="stylizing", disable=not progress, leave=False)
-
-    if settings.optimizer == "lbfgs":
-        optimizer = torch.optim.LBFGS([image], lr=settings.learning_rate, max_iter=1, history_size=50)
-    elif settings.optimizer == "adam":
-        optimizer = torch.optim.Adam([image], lr=settings.learning_rate)
-    else:
-        raise ValueError(f"optimizer must be 'lbfgs' or 'adam', not {settings.optimizer!r}")
-
-    def closure() -> torch.Tensor:
-        optimizer.zero_grad(set_to_none=True)
-        loss, _ = objective(image)
-        loss.backward()
-        return loss
-
-    for step in bar:
-        loss = float(optimizer.step(closure).detach())
-        with torch.no_grad():
-            image.clamp_(0, 1)
-        result.losses.append(loss)
-        bar.set_postfix(loss=f"{loss:.4g}")
-        if callback is not None:
-            callback(step, image.detach(), loss)
+    total_steps = settings.steps + settings.coarse_steps
+    with tqdm(total=total_steps, desc="stylizing", disable=not progress, leave=False) as bar:
+        if settings.coarse_steps:
+            full = content.shape[-2:]
+            small = tuple(max(16, round(side * settings.coarse_scale)) for side in full)
+            small_style = None
+            if style is not None:
+                style_size = tuple(max(16, round(side * settings.coarse_scale)) for side in style.shape[-2:])
+                small_style = resize_tensor(style, style_size)
+            small_content = resize_tensor(content, small)
+            coarse = resize_tensor(image, small).requires_grad_(True)
+            objective = GatysLoss(vgg, small_content, small_style, settings)
+            _optimise(coarse, objective, settings.coarse_steps, settings, result, begin, bar, callback, None)
+            if settings.init == "content":
+                # Upsample only what the optimisation *changed*, so the face keeps its full-size detail.
+                change = resize_tensor(coarse.detach() - small_content, tuple(full))
+                image = (content + change).clamp(0, 1)
+            else:
+                image = resize_tensor(coarse.detach(), tuple(full)).clamp(0, 1)
+        image = image.requires_grad_(True)
+        objective = GatysLoss(vgg, content, style, settings)
+        _optimise(image, objective, settings.steps, settings, result, begin, bar, callback, settings.target_loss)
     result.seconds = time.perf_counter() - begin
     output = image.detach()
     if settings.preserve_colour:
@@ -136,3 +282,72 @@ def stylize_by_optimisation(
     result.image = output
     return result
 
+
+def total_loss(image: torch.Tensor, content: torch.Tensor, style: torch.Tensor, vgg: VGG19Features,
+               settings: GatysSettings | None = None) -> float:
+    """The total loss of ``image`` under ``settings`` (fp32, full size): to compare runs fairly."""
+    settings = (settings or GatysSettings()).replace(autocast=False, channels_last=False)
+    with torch.no_grad():
+        loss, _ = GatysLoss(vgg, content, style, settings)(image)
+    return float(loss)
+
+
+@dataclass
+class SpeedRow:
+    """One line of a speed table: a named variant, its cost per step and its time to a target loss."""
+
+    name: str
+    seconds_per_step: float
+    seconds_to_target: float
+    steps_to_target: int | None
+    final_loss: float
+    result: GatysResult = field(repr=False)
+
+
+def _seconds_per_step(result: GatysResult) -> float:
+    """Median time between full-size steps (the first step also builds targets, so it is skipped)."""
+    last = result.sizes[-1]
+    times = [t for t, s in zip(result.times, result.sizes) if s == last]
+    gaps = sorted(b - a for a, b in zip(times, times[1:]))
+    return gaps[len(gaps) // 2] if gaps else (times[0] if times else math.nan)
+
+
+def _warm_up(content: torch.Tensor, style: torch.Tensor, vgg: VGG19Features,
+             variants: Iterable[GatysSettings]) -> None:
+    """One untimed forward + backward per image size and memory layout used, so that the first
+    variant timed does not pay for one-off set-up (kernel selection, memory allocation)."""
+    seen = set()
+    for settings in variants:
+        scales = {1.0, settings.coarse_scale} if settings.coarse_steps else {1.0}
+        for scale in scales:
+            key = (scale, settings.channels_last, settings.autocast)
+            if key in seen:
+                continue
+            seen.add(key)
+            size = tuple(max(16, round(side * scale)) for side in content.shape[-2:])
+            image = resize_tensor(content, size).detach().clone().requires_grad_(True)
+            GatysLoss(vgg, image.detach(), resize_tensor(style, size), settings)(image)[0].backward()
+
+
+def compare_speed(content: torch.Tensor, style: torch.Tensor, vgg: VGG19Features,
+                  variants: dict[str, GatysSettings], target_loss: float | None = None,
+                  progress: bool = True) -> list[SpeedRow]:
+    """Run each named variant and measure seconds per step and seconds to reach ``target_loss``.
+
+    Without a target, the first variant's last loss is the target (run it with plain
+    settings). Variants stop as soon as they reach the target. The loss compared is always
+    the total loss at full size. Each size and layout is warmed up once, untimed, first.
+    """
+    _warm_up(content, style, vgg, variants.values())
+    rows: list[SpeedRow] = []
+    for name, settings in variants.items():
+        if target_loss is not None:
+            settings = settings.replace(target_loss=target_loss)
+        result = stylize_by_optimisation(content, style, vgg, settings, progress=progress)
+        if target_loss is None:
+            target_loss = result.losses[-1]
+        seconds = result.seconds_to_reach(target_loss)
+        steps = next((i + 1 for i, (loss, size) in enumerate(zip(result.losses, result.sizes))
+                      if size == result.sizes[-1] and loss <= target_loss), None)
+        rows.append(SpeedRow(name, _seconds_per_step(result), seconds, steps, result.losses[-1], result))
+    return rows

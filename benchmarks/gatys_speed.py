@@ -1,0 +1,109 @@
+"""How much faster is the fast Gatys path than a plain one? (lesson 02, issue 4)
+
+Runs, in one process and on the same face and style:
+
+1. plain: fp32, NCHW, L-BFGS, the whole VGG19 run every step and the content/style
+   targets recomputed every step (the textbook loop without any speed-up);
+2. the same with the network cut after the deepest loss layer and targets computed once
+   (identical maths, so identical losses);
+3. the fast path (``gatys.fast_settings``): coarse-to-fine (optimise at half size,
+   upsample the change, refine), channels_last and fp16 autocast on CUDA only.
+
+Every run stops when its total loss *at full size* first reaches the plain run's loss after
+``--steps`` steps. Prints seconds per step, seconds to that loss, and the ratio fast/plain
+(the target is <= 0.40). bf16 autocast is timed separately for one step: on many CPUs its
+backward pass is far slower than fp32.
+
+    nice .venv/bin/python benchmarks/gatys_speed.py            # 256x256, ~2-5 minutes on 2 cores
+    .venv/bin/python benchmarks/gatys_speed.py --size 64 --steps 5 --no-autocast   # smoke test
+"""
+from __future__ import annotations
+
+import argparse
+import time
+
+import torch
+
+from facestyle_utils import runtime, sample_data
+from facestyle_utils.gatys import GatysLoss, GatysSettings, compare_speed, fast_settings, total_loss
+from facestyle_utils.image_io import image_to_tensor
+from facestyle_utils.gatys import resize_tensor
+from facestyle_utils.vgg import load_vgg19
+
+
+def square(name: str, size: int, device: torch.device) -> torch.Tensor:
+    """A bundled sample, centre-cropped to a square and resized to ``size`` x ``size``."""
+    image = image_to_tensor(sample_data.load_sample(name), device)
+    h, w = image.shape[-2:]
+    side = min(h, w)
+    top, left = (h - side) // 2, (w - side) // 2
+    return resize_tensor(image[..., top:top + side, left:left + side], (size, size)).clamp(0, 1)
+
+
+def time_one_step(vgg, content, style, settings: GatysSettings, repeats: int = 1) -> float:
+    """Seconds for one forward + backward of the total loss (after one untimed warm-up call)."""
+    objective = GatysLoss(vgg, content, style, settings)
+    image = content.clone().requires_grad_(True)
+    objective(image)[0].backward()
+    start = time.perf_counter()
+    for _ in range(repeats):
+        image.grad = None
+        objective(image)[0].backward()
+    return (time.perf_counter() - start) / repeats
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size", type=int, default=256)
+    parser.add_argument("--steps", type=int, default=40, help="steps of the plain run that set the target loss")
+    parser.add_argument("--face", default="grace_hopper")
+    parser.add_argument("--style", default="hubble_deep_field")
+    parser.add_argument("--device", default=None)
+    parser.add_argument("--no-autocast", action="store_true", help="skip the bf16/fp16 autocast timing")
+    parser.add_argument("--no-cut", action="store_true", help="skip the middle row (cut network, targets once)")
+    args = parser.parse_args()
+
+    device = runtime.pick_device(args.device)
+    runtime.seed_everything(0)
+    vgg = load_vgg19(device=device)
+    content, style = square(args.face, args.size, device), square(args.style, args.size, device)
+    print(f"{args.size}x{args.size}, {args.steps} plain L-BFGS steps set the target; device {device.type}, "
+          f"{torch.get_num_threads()} threads")
+
+    plain = GatysSettings(steps=args.steps, truncate_network=False, cache_targets=False)
+    variants = {
+        "plain fp32 NCHW (full network, targets every step)": plain,
+        "+ network cut at deepest layer, targets once": plain.replace(truncate_network=True, cache_targets=True),
+        "fast path (coarse-to-fine" + (", channels_last, fp16)" if device.type == "cuda" else ")"):
+            fast_settings(device, steps=3 * args.steps),
+    }
+    if args.no_cut:
+        del variants["+ network cut at deepest layer, targets once"]
+    print(f"{'variant':<56}{'s/step':>8}{'steps':>7}{'s to target':>13}", flush=True)
+    rows, target = [], None
+    for name, settings in variants.items():  # one at a time, so each line prints as soon as it is known
+        row = compare_speed(content, style, vgg, {name: settings}, target_loss=target, progress=True)[0]
+        target = row.final_loss if target is None else target
+        rows.append(row)
+        print(f"{row.name:<56}{row.seconds_per_step:>8.3f}{row.steps_to_target or '-':>7}"
+              f"{row.seconds_to_target:>13.1f}", flush=True)
+    print(f"target total loss (plain run after {args.steps} steps): {target:.4g}")
+    fast = rows[-1]
+    check = total_loss(fast.result.image, content, style, vgg, variants[fast.name])
+    print(f"fast path's returned image, re-measured at full size in fp32: loss {check:.4g}")
+    print(f"ratio fast / plain = {fast.seconds_to_target / rows[0].seconds_to_target:.2f} (target <= 0.40)")
+    if len(rows) == 3:
+        print(f"ratio fast / (cut + targets once) = {fast.seconds_to_target / rows[1].seconds_to_target:.2f}")
+
+    if not args.no_autocast:
+        small = 128
+        c, s = square(args.face, small, device), square(args.style, small, device)
+        fp32 = time_one_step(vgg, c, s, GatysSettings())
+        mixed = time_one_step(vgg, c, s, GatysSettings(autocast=True))
+        kind = "fp16" if device.type == "cuda" else "bf16"
+        print(f"one forward+backward at {small}x{small}: fp32 {fp32:.2f} s, {kind} autocast {mixed:.2f} s "
+              f"({mixed / fp32:.1f}x)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,136 @@
+"""Style transfer by optimisation: the loss goes down, the speed switches keep the maths, the options work."""
+import math
+
+import pytest
+import torch
+
+from facestyle_utils.colour import rgb_to_ycbcr
+from facestyle_utils.gatys import (GatysLoss, GatysSettings, compare_speed, fast_settings, stylize_by_optimisation,
+                                   total_loss)
+from facestyle_utils.vgg import load_vgg19
+
+
+@pytest.fixture(scope="module")
+def vgg():
+    return load_vgg19()
+
+
+@pytest.fixture(scope="module")
+def images():
+    torch.manual_seed(0)
+    yy, xx = torch.meshgrid(torch.linspace(0, 1, 32), torch.linspace(0, 1, 32), indexing="ij")
+    content = torch.stack([xx, yy, 1 - xx * yy]).unsqueeze(0)  # smooth colour ramps
+    style = torch.rand(1, 3, 32, 32)  # noise: a very different texture
+    return content, style
+
+
+def test_few_lbfgs_steps_lower_the_total_loss(vgg, images):
+    content, style = images
+    result = stylize_by_optimisation(content, style, vgg, GatysSettings(steps=6), progress=False)
+    assert result.image.shape == content.shape
+    assert 0 <= result.image.min() and result.image.max() <= 1
+    assert len(result.losses) == len(result.times) == len(result.sizes) == 6
+    assert result.losses[-1] < 0.9 * result.losses[0]
+    assert result.losses[-1] < min(result.losses[:3])
+    assert total_loss(result.image, content, style, vgg) < total_loss(content, content, style, vgg)
+    assert set(result.parts) == {"content", "style", "tv"}
+    assert result.seconds > 0
+
+
+def test_adam_lowers_the_loss_and_input_is_untouched(vgg, images):
+    content, style = images
+    before = content.clone()
+    result = stylize_by_optimisation(content, style, vgg, GatysSettings(steps=5, optimizer="adam",
+                                                                        learning_rate=0.02), progress=False)
+    assert result.losses[-1] < result.losses[0]
+    assert torch.equal(content, before)
+
+
+def test_speed_switches_do_not_change_the_loss(vgg, images):
+    content, style = images
+    image = torch.rand_like(content)
+    reference, _ = GatysLoss(vgg, content, style, GatysSettings())(image)
+    for switch in ({"cache_targets": False}, {"truncate_network": False}, {"channels_last": True}):
+        value, _ = GatysLoss(vgg, content, style, GatysSettings(**switch))(image)
+        assert value.item() == pytest.approx(reference.item(), rel=1e-4), switch
+
+
+def test_zero_weights_switch_terms_off(vgg, images):
+    content, style = images
+    image = torch.rand_like(content)
+    _, parts = GatysLoss(vgg, content, None, GatysSettings(style_weight=0.0, tv_weight=0.0))(image)
+    assert parts["style"] == 0 and parts["tv"] == 0 and parts["content"] > 0
+    _, parts = GatysLoss(vgg, content, style, GatysSettings(content_weight=0.0))(image)
+    assert parts["content"] == 0 and parts["style"] > 0
+
+
+def test_coarse_to_fine_records_both_sizes(vgg, images):
+    content, style = images
+    settings = GatysSettings(steps=2, coarse_steps=3, coarse_scale=0.5)
+    result = stylize_by_optimisation(content, style, vgg, settings, progress=False)
+    assert result.sizes == [16, 16, 16, 32, 32]
+    assert len(result.full_size_losses) == 2
+    assert result.image.shape == content.shape
+
+
+def test_target_loss_stops_early_and_seconds_to_reach(vgg, images):
+    content, style = images
+    first = stylize_by_optimisation(content, style, vgg, GatysSettings(steps=6), progress=False)
+    target = first.losses[2]
+    again = stylize_by_optimisation(content, style, vgg, GatysSettings(steps=6, target_loss=target), progress=False)
+    assert len(again.losses) == 3
+    assert again.seconds_to_reach(target) <= again.seconds
+    assert math.isinf(again.seconds_to_reach(-1.0))
+
+
+def test_callback_and_snapshots(vgg, images):
+    content, style = images
+    seen = []
+    result = stylize_by_optimisation(content, style, vgg, GatysSettings(steps=4, snapshot_every=2),
+                                     callback=lambda step, image, loss: seen.append((step, image.shape, loss)),
+                                     progress=False)
+    assert [s for s, _, _ in seen] == [0, 1, 2, 3]
+    assert [loss for _, _, loss in seen] == result.losses
+    assert [s for s, _ in result.snapshots] == [0, 2]
+
+
+def test_preserve_colour_option_keeps_the_face_chroma(vgg, images):
+    content, style = images
+    content = 0.3 + 0.4 * content
+    style = 0.4 + 0.2 * style.mean(dim=1, keepdim=True).expand(1, 3, 32, 32)  # a gray texture, mid brightness
+    result = stylize_by_optimisation(content, style, vgg, GatysSettings(steps=3, preserve_colour=True),
+                                     progress=False)
+    plain = stylize_by_optimisation(content, style, vgg, GatysSettings(steps=3), progress=False)
+    unclamped = ((result.image > 0.01) & (result.image < 0.99)).all(dim=1)  # very dark/bright pixels lose colour
+    assert unclamped.float().mean() > 0.5
+    chroma_error = (rgb_to_ycbcr(result.image)[:, 1:] - rgb_to_ycbcr(content)[:, 1:]).abs().amax(dim=1)
+    plain_error = (rgb_to_ycbcr(plain.image)[:, 1:] - rgb_to_ycbcr(content)[:, 1:]).abs().amax(dim=1)
+    assert chroma_error[unclamped].max() < 1e-3
+    assert plain_error[unclamped].max() > 0.01  # without the option, the chroma does change
+
+
+def test_bad_settings_raise_clear_errors(vgg, images):
+    with pytest.raises(ValueError, match="optimizer"):
+        GatysSettings(optimizer="sgd")
+    with pytest.raises(ValueError, match="init"):
+        GatysSettings(init="zeros")
+    with pytest.raises(ValueError, match="coarse_scale"):
+        GatysSettings(coarse_scale=2.0)
+    with pytest.raises(ValueError, match=r"\(1, 3, H, W\)"):
+        stylize_by_optimisation(torch.rand(3, 32, 32), images[1], vgg, GatysSettings(steps=1), progress=False)
+
+
+def test_fast_settings_leave_bf16_off_on_cpu():
+    cpu = fast_settings("cpu")
+    assert cpu.coarse_steps > 0 and not cpu.autocast and not cpu.channels_last
+    assert fast_settings("cuda").autocast and fast_settings("cpu", steps=7).steps == 7
+
+
+def test_compare_speed_uses_the_first_variant_as_target(vgg, images):
+    content, style = images
+    rows = compare_speed(content, style, vgg, {"plain": GatysSettings(steps=3),
+                                               "same": GatysSettings(steps=6)}, progress=False)
+    assert [r.name for r in rows] == ["plain", "same"]
+    assert rows[0].steps_to_target == 3
+    assert rows[1].steps_to_target is not None and rows[1].steps_to_target <= 3
+    assert rows[1].final_loss <= rows[0].final_loss

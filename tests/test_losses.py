@@ -1,0 +1,85 @@
+"""Content, Gram/style, mean-std and total-variation losses: invariants a learner can rely on."""
+import pytest
+import torch
+
+from facestyle_utils.losses import (content_loss, gram_matrix, mean_std, mean_std_loss, style_loss,
+                                    total_variation, weighted_style_loss)
+
+
+@pytest.fixture
+def features():
+    torch.manual_seed(0)
+    return torch.rand(2, 8, 6, 5)
+
+
+def test_gram_matrix_shape_and_value():
+    f = torch.arange(12, dtype=torch.float32).reshape(1, 2, 2, 3)
+    flat = f.reshape(2, 6)
+    expected = flat @ flat.T / (2 * 2 * 3)
+    gram = gram_matrix(f)
+    assert gram.shape == (1, 2, 2)
+    assert torch.allclose(gram[0], expected)
+
+
+def test_gram_matrix_is_symmetric_positive_semidefinite(features):
+    gram = gram_matrix(features)
+    assert gram.shape == (2, 8, 8)
+    assert torch.allclose(gram, gram.transpose(1, 2))
+    eigenvalues = torch.linalg.eigvalsh(gram.double())
+    assert eigenvalues.min() > -1e-10
+
+
+def test_gram_matrix_is_scale_normalised(features):
+    tiled = features.repeat(1, 1, 2, 2)  # the same image tiled 2x2: same statistics, 4x the pixels
+    assert torch.allclose(gram_matrix(tiled), gram_matrix(features), atol=1e-6)
+    assert torch.allclose(gram_matrix(3 * features), 9 * gram_matrix(features), atol=1e-5)
+
+
+def test_losses_zero_for_identical_inputs_and_positive_otherwise(features):
+    other = features + 0.1 * torch.randn_like(features)
+    assert content_loss(features, features).item() == 0
+    assert content_loss(features, other).item() > 0
+    assert style_loss(features, gram_matrix(features)).item() == 0
+    assert style_loss(other, gram_matrix(features)).item() > 0
+    assert mean_std_loss(features, features).item() == 0
+    assert mean_std_loss(other, features).item() > 0
+
+
+def test_content_loss_is_mean_squared_error():
+    a, b = torch.zeros(1, 1, 2, 2), torch.tensor([[[[1.0, 0.0], [0.0, 3.0]]]])
+    assert content_loss(a, b).item() == pytest.approx((1 + 9) / 4)
+
+
+def test_style_loss_broadcasts_one_target_over_a_batch(features):
+    target = gram_matrix(features[:1])
+    assert style_loss(features[:1].repeat(3, 1, 1, 1), target).item() == pytest.approx(0.0, abs=1e-12)
+
+
+def test_style_loss_ignores_where_things_are(features):
+    shuffled = features.flatten(2)[..., torch.randperm(30)].reshape(features.shape)
+    assert style_loss(shuffled, gram_matrix(features)).item() == pytest.approx(0.0, abs=1e-10)
+    assert content_loss(shuffled, features).item() > 0.01
+
+
+def test_weighted_style_loss_sums_layers_with_weights(features):
+    other = features.flip(0)
+    targets = {"a": gram_matrix(features), "b": gram_matrix(features[:, :4])}
+    feats = {"a": other, "b": other[:, :4]}
+    a, b = style_loss(other, targets["a"]), style_loss(other[:, :4], targets["b"])
+    assert weighted_style_loss(feats, targets).item() == pytest.approx((a + b).item())
+    assert weighted_style_loss(feats, targets, {"a": 2.0, "b": 0.5}).item() == pytest.approx((2 * a + 0.5 * b).item())
+
+
+def test_mean_std_statistics():
+    f = torch.tensor([1.0, 3.0, 1.0, 3.0]).reshape(1, 1, 2, 2)
+    mean, std = mean_std(f)
+    assert mean.shape == std.shape == (1, 1, 1, 1)
+    assert mean.item() == pytest.approx(2.0)
+    assert std.item() == pytest.approx(1.0, abs=1e-4)
+
+
+def test_total_variation_zero_for_flat_image_and_counts_steps():
+    assert total_variation(torch.full((1, 3, 4, 4), 0.7)).item() == 0
+    stripes = torch.zeros(1, 1, 2, 2)
+    stripes[..., :, 1] = 1.0  # every horizontal neighbour differs by 1, vertical ones do not
+    assert total_variation(stripes).item() == pytest.approx(1.0)
