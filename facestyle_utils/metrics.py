@@ -1,0 +1,144 @@
+"""Image quality metrics: how close is a stylized face to its known target?
+
+- PSNR (peak signal-to-noise ratio) in dB: :math:`10 \\log_{10}(1 / \\mathrm{MSE})` for images
+  in [0, 1]. +3 dB means the mean squared error halved.
+- SSIM (structural similarity, Wang et al. 2004): compares local means, contrasts and
+  correlations, closer to what the eye notices; 1 means identical. Computed with
+  ``skimage.metrics.structural_similarity``.
+
+Both take images in [0, 1]: tensors (3, H, W) / (N, 3, H, W) or arrays (H, W, 3), float in
+[0, 1] or uint8.
+"""
+from __future__ import annotations
+
+import math
+import time
+from typing import Callable, Mapping, Sequence, Union
+
+import numpy as np
+import torch
+from skimage.metrics import structural_similarity
+
+ArrayLike = Union[torch.Tensor, np.ndarray]
+
+
+def to_batch_array(images: ArrayLike) -> np.ndarray:
+    """Images -> float64 array (N, H, W, C) in [0, 1]; tensors are channels-first, arrays channels-last."""
+    if isinstance(images, torch.Tensor):
+        array = images.detach().float().cpu().numpy()
+        if array.ndim == 3:
+            array = array[None]
+        if array.ndim != 4:
+            raise ValueError(f"expected a (C, H, W) or (N, C, H, W) tensor, got shape {tuple(images.shape)}")
+        array = array.transpose(0, 2, 3, 1)
+    else:
+        array = np.asarray(images)
+        if array.dtype == np.uint8:
+            array = array / 255.0
+        if array.ndim == 2:
+            array = array[..., None]
+        if array.ndim == 3:
+            array = array[None]
+        if array.ndim != 4:
+            raise ValueError(f"expected an (H, W, C) or (N, H, W, C) array, got shape {array.shape}")
+    return np.clip(array.astype(np.float64), 0.0, 1.0)
+
+
+def _pair(output: ArrayLike, target: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
+    a, b = to_batch_array(output), to_batch_array(target)
+    if a.shape != b.shape:
+        raise ValueError(f"images differ in shape: {a.shape} vs {b.shape}")
+    return a, b
+
+
+def psnr_per_image(output: ArrayLike, target: ArrayLike) -> np.ndarray:
+    """PSNR in dB of each image of a batch (infinite for identical images)."""
+    a, b = _pair(output, target)
+    mse = ((a - b) ** 2).reshape(len(a), -1).mean(axis=1)
+    with np.errstate(divide="ignore"):
+        return 10.0 * np.log10(1.0 / mse)
+
+
+def psnr(output: ArrayLike, target: ArrayLike) -> float:
+    """Mean PSNR in dB over a batch (of the per-image values, as papers report it)."""
+    return float(np.mean(psnr_per_image(output, target)))
+
+
+def ssim_per_image(output: ArrayLike, target: ArrayLike) -> np.ndarray:
+    """SSIM of each image of a batch (7x7 windows, colour channels averaged)."""
+    a, b = _pair(output, target)
+    if min(a.shape[1:3]) < 7:
+        raise ValueError(f"SSIM needs images of at least 7x7 pixels, got {a.shape[2]}x{a.shape[1]}")
+    return np.array([structural_similarity(x, y, data_range=1.0, channel_axis=-1) for x, y in zip(a, b)])
+
+
+def ssim(output: ArrayLike, target: ArrayLike) -> float:
+    """Mean SSIM over a batch."""
+    return float(np.mean(ssim_per_image(output, target)))
+
+
+Method = Callable[[torch.Tensor], torch.Tensor]
+
+
+def evaluate_methods(methods: Mapping[str, Method], sources: torch.Tensor, targets: torch.Tensor,
+                     batch_size: int = 8) -> list[dict[str, Union[str, float]]]:
+    """Score each method (source batch -> output batch in [0, 1]) against the targets.
+
+    Returns one row per method: mean PSNR, mean SSIM and milliseconds per image (wall clock,
+    batches of ``batch_size``, no gradients). Put ``"identity": lambda x: x`` among the
+    methods for the do-nothing baseline every model must beat.
+    """
+    if sources.shape != targets.shape:
+        raise ValueError(f"sources {tuple(sources.shape)} and targets {tuple(targets.shape)} differ in shape")
+    rows = []
+    for name, method in methods.items():
+        outputs, seconds = [], 0.0
+        with torch.inference_mode():
+            for start in range(0, len(sources), batch_size):
+                begin = time.perf_counter()
+                out = method(sources[start: start + batch_size])
+                if out.device.type == "cuda":
+                    torch.cuda.synchronize()
+                seconds += time.perf_counter() - begin
+                outputs.append(out.float().cpu())
+        output = torch.cat(outputs)
+        rows.append({"method": name, "PSNR (dB)": psnr(output, targets.cpu()), "SSIM": ssim(output, targets.cpu()),
+                     "ms/image": 1000.0 * seconds / len(sources)})
+    return rows
+
+
+def image_filter_method(image_filter: Callable[[np.ndarray], np.ndarray]) -> Method:
+    """Wrap an image filter (RGB uint8 array -> RGB uint8 array, e.g. an OpenCV style) as a batch method."""
+    def method(batch: torch.Tensor) -> torch.Tensor:
+        arrays = (batch.detach().float().clamp(0, 1).permute(0, 2, 3, 1).cpu().numpy() * 255).round().astype(np.uint8)
+        outputs = np.stack([image_filter(np.ascontiguousarray(a)) for a in arrays])
+        return torch.from_numpy(outputs).permute(0, 3, 1, 2).float().div(255)
+
+    return method
+
+
+def psnr_validator(sources: torch.Tensor, targets: torch.Tensor,
+                   name: str = "val_psnr") -> Callable[[torch.nn.Module], dict[str, float]]:
+    """A ``validate`` function for :func:`facestyle_utils.training.train`: mean PSNR of model(sources) vs targets."""
+    def validate(model: torch.nn.Module) -> dict[str, float]:
+        return {name: psnr(model(sources), targets)}
+
+    return validate
+
+
+def format_table(rows: Sequence[Mapping[str, Union[str, float]]], digits: int = 3) -> str:
+    """Rows of dicts -> a fixed-width text table (floats rounded, infinity shown as 'inf')."""
+    if not rows:
+        return "(no rows)"
+    columns = list(rows[0])
+
+    def cell(value: Union[str, float]) -> str:
+        if isinstance(value, float):
+            return "inf" if math.isinf(value) else f"{value:.{digits}g}" if abs(value) < 1 else f"{value:.2f}"
+        return str(value)
+
+    cells = [[cell(row[c]) for c in columns] for row in rows]
+    widths = [max(len(c), *(len(r[i]) for r in cells)) for i, c in enumerate(columns)]
+    lines = ["  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(columns, widths)))]
+    lines += ["  ".join(v.ljust(w) if i == 0 else v.rjust(w) for i, (v, w) in enumerate(zip(r, widths))) for r in cells]
+    return "\n".join(lines)

@@ -1,0 +1,253 @@
+"""The DCNN stylizer: a frozen VGG19 encoder followed by a decoder that learns to paint.
+
+The encoder is VGG19 cut at ``relu3_1`` (stride 4) or ``relu4_1`` (stride 8) and never
+trains. The decoder mirrors it in reverse: every VGG convolution becomes a 3x3 convolution
+with reflection padding (no dark borders) and every max-pool becomes a nearest-neighbour
+upsample followed by those convolutions (no transposed convolutions, so no checkerboard).
+A sigmoid keeps the output in [0, 1]. By default the decoder also receives, U-Net style, the
+encoder's feature maps from just before each pooling ("skips"): pooling throws away *where*
+exactly an edge was, and a cartoon's one-pixel lines need that position back.
+
+Pooling floors odd sizes (130 -> 65 -> 32), so upsampling cannot give back a side that is
+not a multiple of the stride. :class:`DCNNStylizer` reflect-pads such inputs up to the next
+multiple and crops the output back: any size in, the same size out.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .vgg import LAYER_INDEX, LAYER_NAMES, VGG19Features, load_vgg19
+
+#: Encoder layers the stylizer supports, with their stride (downsampling factor).
+ENCODER_LAYERS = {"relu2_1": 2, "relu3_1": 4, "relu4_1": 8}
+
+#: Typical size (root mean square) of the Oxford VGG19 activations the decoder reads, measured on
+#: the course's training faces. Raw activations are in the hundreds (inputs are 0-255); dividing
+#: by these brings them near 1, without which Adam's steps are far too large for the first layers.
+FEATURE_RMS = {"relu1_2": 144.0, "relu2_1": 164.0, "relu2_2": 210.0, "relu3_1": 230.0,
+               "relu3_4": 777.0, "relu4_1": 828.0}
+#: torchvision's VGG19 takes ImageNet-normalised input, about 58 times smaller than 0-255.
+TORCHVISION_INPUT_RATIO = 255.0 * 0.226
+
+
+@dataclass
+class DCNNConfig:
+    """Everything needed to rebuild a stylizer (saved next to the decoder's weights)."""
+
+    encoder_layer: str = "relu3_1"
+    width: float = 0.5  # decoder channels relative to the mirrored VGG layer (1.0 = full AdaIN-style decoder)
+    output: str = "sigmoid"  # or "clamp"
+    skips: bool = True  # U-Net skips from the encoder: sharp detail (False = the plain AdaIN-style decoder)
+    residual: bool = False  # decoder predicts a change to the input (in logit space) instead of a new image
+    vgg_weights: str = "oxford"
+
+    def __post_init__(self) -> None:
+        if self.encoder_layer not in ENCODER_LAYERS:
+            raise ValueError(f"encoder_layer must be one of {', '.join(ENCODER_LAYERS)}, not {self.encoder_layer!r}")
+        if not 0 < self.width <= 2:
+            raise ValueError(f"width must be in (0, 2], not {self.width}")
+        if self.output not in ("sigmoid", "clamp"):
+            raise ValueError(f"output must be 'sigmoid' or 'clamp', not {self.output!r}")
+
+    def to_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+#: Output channels of VGG19's convolutions in each block.
+_BLOCK_CHANNELS = {1: 64, 2: 128, 3: 256, 4: 512, 5: 512}
+
+
+def _encoder_blocks(encoder_layer: str) -> list[list[tuple[int, int]]]:
+    """VGG19's convolutions up to ``encoder_layer`` as (in_channels, out_channels), grouped by block."""
+    blocks: list[list[tuple[int, int]]] = [[]]
+    channels = 3
+    for name in LAYER_NAMES[: LAYER_INDEX[encoder_layer] + 1]:
+        if name.startswith("conv"):
+            out = _BLOCK_CHANNELS[int(name[4])]
+            blocks[-1].append((channels, out))
+            channels = out
+        elif name.startswith("pool"):
+            blocks.append([])
+    return blocks
+
+
+def skip_layer_names(encoder_layer: str) -> list[str]:
+    """The encoder layers just before each pooling (relu1_2, relu2_2, ...): the U-Net skip sources."""
+    pools = [name for name in LAYER_NAMES[: LAYER_INDEX[encoder_layer]] if name.startswith("pool")]
+    return [LAYER_NAMES[LAYER_INDEX[pool] - 1] for pool in pools]
+
+
+class ConvLayer(nn.Sequential):
+    """Reflection padding + 3x3 convolution (+ ReLU): keeps the size, no zero-padded borders."""
+
+    def __init__(self, in_channels: int, out_channels: int, relu: bool = True) -> None:
+        layers: list[nn.Module] = [nn.ReflectionPad2d(1), nn.Conv2d(in_channels, out_channels, 3)]
+        if relu:
+            layers.append(nn.ReLU(inplace=True))
+        super().__init__(*layers)
+
+
+class Decoder(nn.Module):
+    """The encoder mirrored: each VGG conv (a -> b) becomes a conv (b -> a), each pool an upsample.
+
+    ``width`` scales the hidden channels (0.5 halves them: about 4x fewer operations). With
+    ``skips``, the encoder's feature map from just before each pool is concatenated after the
+    matching upsample (as in U-Net), handing fine positions past the pooling. The last
+    convolution maps to 3 channels without a ReLU.
+    """
+
+    def __init__(self, encoder_layer: str = "relu3_1", width: float = 0.5, skips: bool = True) -> None:
+        super().__init__()
+        blocks = _encoder_blocks(encoder_layer)
+        self.encoder_layer = encoder_layer
+        self.skip_layers = list(reversed(skip_layer_names(encoder_layer))) if skips else []
+
+        def hidden(channels: int) -> int:
+            return max(8, int(round(channels * width)))
+
+        self.stages = nn.ModuleList()
+        for depth, block in enumerate(reversed(blocks)):
+            layers = []
+            for index, (enc_in, enc_out) in enumerate(reversed(block)):
+                first = depth == 0 and index == 0
+                last = depth == len(blocks) - 1 and index == len(block) - 1
+                in_ch = enc_out if first else hidden(enc_out)
+                if index == 0 and depth > 0 and skips:
+                    in_ch += enc_out  # the skip has the channels of this block's last encoder conv
+                layers.append(ConvLayer(in_ch, 3 if last else hidden(enc_in), relu=not last))
+            self.stages.append(nn.Sequential(*layers))
+        self.upsample = nn.Upsample(scale_factor=2, mode="nearest")
+
+    def forward(self, features: dict[str, torch.Tensor]) -> torch.Tensor:
+        x = features[self.encoder_layer]
+        for depth, stage in enumerate(self.stages):
+            if depth > 0:
+                x = self.upsample(x)
+                if self.skip_layers:
+                    x = torch.cat([x, features[self.skip_layers[depth - 1]]], dim=1)
+            x = stage(x)
+        return x
+
+
+class DCNNStylizer(nn.Module):
+    """Frozen VGG19 encoder + trainable decoder: RGB in [0, 1] of any size -> RGB in [0, 1], same size.
+
+    Only the decoder trains; :attr:`frozen_modules` tells the checkpoint code to leave the
+    encoder out of saved files (it is rebuilt from the VGG19 weights on load).
+    """
+
+    frozen_modules = ("encoder",)
+
+    def __init__(self, config: DCNNConfig | None = None, vgg: VGG19Features | None = None) -> None:
+        super().__init__()
+        self.config = config or DCNNConfig()
+        self.stride = ENCODER_LAYERS[self.config.encoder_layer]
+        self.encoder = truncated_vgg(self.config.encoder_layer, vgg, self.config.vgg_weights)
+        self.decoder = Decoder(self.config.encoder_layer, self.config.width, self.config.skips)
+        self.feature_layers = [*self.decoder.skip_layers, self.config.encoder_layer]
+        if self.config.residual:  # start from "change nothing"
+            last = self.decoder.stages[-1][-1][1]
+            nn.init.zeros_(last.weight)
+            nn.init.zeros_(last.bias)
+
+    def train(self, mode: bool = True) -> "DCNNStylizer":
+        super().train(mode)
+        self.encoder.train(False)  # frozen: always in eval mode
+        return self
+
+    def encode(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
+        """VGG19 features at the encoder layer (and the skip layers), scaled to about unit size.
+
+        No gradients: the encoder is frozen.
+        """
+        ratio = TORCHVISION_INPUT_RATIO if self.config.vgg_weights == "torchvision" else 1.0
+        with torch.no_grad():
+            features = self.encoder(image, self.feature_layers)
+            return {name: value * (ratio / FEATURE_RMS[name]) for name, value in features.items()}
+
+    def decode(self, features: dict[str, torch.Tensor], image: torch.Tensor | None = None) -> torch.Tensor:
+        """Features -> image in [0, 1] (stride times larger than the deepest features).
+
+        With ``config.residual`` the decoder's output is added to the input ``image`` (as a logit
+        for the sigmoid output), so an untrained model starts from the identity.
+        """
+        out = self.decoder(features)
+        if self.config.residual:
+            if image is None:
+                raise ValueError("a residual stylizer needs the input image to decode")
+            base = torch.logit(image.clamp(1e-3, 1 - 1e-3)) if self.config.output == "sigmoid" else image
+            out = out + base
+        return torch.sigmoid(out) if self.config.output == "sigmoid" else out.clamp(0, 1)
+
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        if image.ndim != 4 or image.shape[1] != 3:
+            raise ValueError(f"expected RGB images of shape (N, 3, H, W), got {tuple(image.shape)}")
+        height, width = image.shape[-2:]
+        padded = pad_to_multiple(image, self.stride)
+        out = self.decode(self.encode(padded), padded)
+        return out[..., :height, :width]
+
+    def parameter_counts(self) -> dict[str, int]:
+        """Parameters in the frozen encoder and in the trainable decoder."""
+        return {"encoder (frozen)": sum(p.numel() for p in self.encoder.parameters()),
+                "decoder (trained)": sum(p.numel() for p in self.decoder.parameters())}
+
+
+def truncated_vgg(layer: str, vgg: VGG19Features | None = None, weights: str = "oxford") -> VGG19Features:
+    """A frozen VGG19 that keeps only the layers up to ``layer`` (the rest is never run, so drop it).
+
+    Given ``vgg``, its layers are shared, not copied.
+    """
+    if vgg is not None and vgg.weights_name != weights:
+        raise ValueError(f"the VGG19 given has {vgg.weights_name!r} weights, but {weights!r} weights were asked for")
+    source = vgg if vgg is not None else load_vgg19(weights)
+    encoder = VGG19Features.__new__(VGG19Features)
+    nn.Module.__init__(encoder)
+    encoder.weights_name = source.weights_name
+    encoder.layers = source.layers[: LAYER_INDEX[layer] + 1]
+    encoder.register_buffer("mean", source.mean.clone())
+    encoder.register_buffer("std", source.std.clone())
+    encoder.requires_grad_(False)
+    encoder.eval()
+    return encoder
+
+
+def pad_to_multiple(image: torch.Tensor, multiple: int) -> torch.Tensor:
+    """Pad the bottom and right of (N, C, H, W) up to a multiple of ``multiple`` by reflection.
+
+    Sides are padded to at least ``2 * multiple`` (the decoder's 3x3 reflection padding needs
+    feature maps of 2 or more pixels). Reflection needs the pad to be smaller than the side;
+    tiny images fall back to replicating the edge.
+    """
+    height, width = image.shape[-2:]
+    pad_h = max(-height % multiple, 2 * multiple - height)
+    pad_w = max(-width % multiple, 2 * multiple - width)
+    if pad_h == 0 and pad_w == 0:
+        return image
+    mode = "reflect" if pad_h < height and pad_w < width else "replicate"
+    return F.pad(image, (0, pad_w, 0, pad_h), mode=mode)
+
+
+def describe_layers(model: DCNNStylizer) -> list[tuple[str, str]]:
+    """(part, layer) rows: the encoder's VGG layers then the decoder's, for printing the architecture."""
+    rows = [("encoder", name) for name in LAYER_NAMES[: len(model.encoder.layers)]]
+    decoder = model.decoder
+    for depth, stage in enumerate(decoder.stages):
+        if depth > 0:
+            rows.append(("decoder", "nearest upsample x2"))
+            if decoder.skip_layers:
+                rows.append(("decoder", f"concatenate skip from {decoder.skip_layers[depth - 1]}"))
+        for layer in stage:
+            conv = layer[1]
+            relu = " + ReLU" if len(layer) == 3 else ""
+            rows.append(("decoder", f"reflect-pad + conv3x3 {conv.in_channels}->{conv.out_channels}{relu}"))
+    rows.append(("output", config_output(model.config)))
+    return rows
+
+
+def config_output(config: DCNNConfig) -> str:
+    return "sigmoid -> [0, 1]" if config.output == "sigmoid" else "clamp to [0, 1]"

@@ -1,0 +1,250 @@
+"""Checkpoints: exact round trips, exact resume, atomic writes, clear errors for damaged files."""
+import random
+import warnings
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from facestyle_utils import checkpoints as ckpt
+from facestyle_utils.checkpoints import (CheckpointError, CheckpointManager, atomic_save, config_fingerprint,
+                                         load_model, load_model_state, model_state, rng_states, safe_load,
+                                         save_model, set_rng_states)
+from facestyle_utils.nets import DCNNConfig, DCNNStylizer
+from facestyle_utils.training import BatchStream, TrainConfig, train
+from facestyle_utils.vgg import load_vgg19
+
+
+class Net(nn.Module):
+    """A tiny model with a frozen part, like the stylizer."""
+
+    frozen_modules = ("frozen",)
+
+    def __init__(self):
+        super().__init__()
+        self.frozen = nn.Linear(4, 4).requires_grad_(False)
+        self.body = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 4))
+
+    def forward(self, x):
+        return self.body(self.frozen(x))
+
+
+class Pairs(torch.utils.data.Dataset):
+    """Random inputs whose targets are a fixed function; items get random noise (augmentation)."""
+
+    def __init__(self, n=12):
+        generator = torch.Generator().manual_seed(1)
+        self.x = torch.randn(n, 4, generator=generator)
+
+    def __len__(self):
+        return len(self.x)
+
+    def __getitem__(self, i):
+        x = self.x[i] + 0.1 * torch.randn(4)  # uses the global generator, like augmentation does
+        return x, x.flip(0) * 2
+
+
+def mse(model, batch):
+    loss = nn.functional.mse_loss(model(batch[0]), batch[1])
+    return loss, {"mse": float(loss.detach())}
+
+
+def run(folder, steps, stop_after=None, interrupt_at=None, resume=True):
+    torch.manual_seed(0)
+    model = Net()
+    config = TrainConfig(steps=steps, lr=0.05, warmup_steps=2, checkpoint_every=3, val_every=2,
+                         channels_last=False, grad_clip=0.5)
+    calls = {"n": 0}
+
+    def loss_fn(m, batch):
+        calls["n"] += 1
+        if interrupt_at is not None and calls["n"] == interrupt_at:
+            raise KeyboardInterrupt
+        return mse(m, batch)
+
+    history = train(model, loss_fn, BatchStream(Pairs(), 4, seed=3), config, checkpoints=CheckpointManager(folder),
+                    validate=lambda m: {"val": float(m(torch.ones(1, 4)).sum())}, progress=False,
+                    stop_after=stop_after, resume=resume)
+    return model, history
+
+
+def test_model_state_leaves_frozen_modules_out_and_round_trips_exactly(tmp_path):
+    model = Net()
+    state = model_state(model)
+    assert set(state) == {"body.0.weight", "body.0.bias", "body.2.weight", "body.2.bias"}
+    atomic_save({"model": state}, tmp_path / "a.pt")
+    other = Net()
+    load_model_state(other, safe_load(tmp_path / "a.pt")["model"])
+    for key, value in model_state(other).items():
+        assert torch.equal(value, state[key])
+    with pytest.raises(CheckpointError, match="missing"):
+        load_model_state(other, {"body.0.weight": state["body.0.weight"]}, source="x.pt")
+
+
+def test_resume_after_an_interruption_gives_the_uninterrupted_weights(tmp_path):
+    full, full_history = run(tmp_path / "full", steps=10)
+    with pytest.raises(KeyboardInterrupt):
+        run(tmp_path / "cut", steps=10, interrupt_at=8)  # dies during step 8; checkpoints at 3 and 6
+    assert [p.name for p in CheckpointManager(tmp_path / "cut").checkpoints()] == [
+        "checkpoint-0000003.pt", "checkpoint-0000006.pt"]
+    resumed, history = run(tmp_path / "cut", steps=10)
+    for key, value in model_state(full).items():
+        assert torch.equal(value, model_state(resumed)[key]), key
+    assert [row["loss"] for row in history.train] == [row["loss"] for row in full_history.train]
+    assert [row["step"] for row in history.val] == [2, 4, 6, 8, 10]
+
+
+def test_stop_and_resume_in_several_calls_matches_one_call(tmp_path):
+    full, _ = run(tmp_path / "full", steps=9)
+    folder = tmp_path / "parts"
+    run(folder, steps=9, stop_after=3)
+    run(folder, steps=9, stop_after=3)
+    resumed, history = run(folder, steps=9)
+    assert len(history.train) == 9
+    for key, value in model_state(full).items():
+        assert torch.equal(value, model_state(resumed)[key])
+
+
+def test_resume_false_starts_again(tmp_path):
+    run(tmp_path, steps=6)
+    _, history = run(tmp_path, steps=6, resume=False)
+    assert len(history.train) == 6 and history.train[0]["step"] == 1
+
+
+def test_checkpoint_holds_optimizer_scheduler_step_rng_and_config(tmp_path):
+    run(tmp_path, steps=3)
+    data = CheckpointManager(tmp_path).load(tmp_path / "checkpoint-0000003.pt")
+    assert data["step"] == 3 and data["version"] == ckpt.CHECKPOINT_VERSION
+    assert set(data) >= {"model", "optimizer", "scheduler", "scaler", "data", "history", "rng", "config"}
+    assert data["optimizer"]["state"] and data["scheduler"]["last_epoch"] == 3
+    assert data["config"]["train"]["steps"] == 3 and data["data"] == {"epoch": 0, "position": 3}
+    assert not any(key.startswith("frozen.") for key in data["model"])
+
+
+def test_truncated_checkpoint_gives_a_clear_error_and_the_previous_one_survives(tmp_path):
+    run(tmp_path, steps=6)
+    manager = CheckpointManager(tmp_path)
+    good, newest = manager.checkpoints()
+    newest.write_bytes(newest.read_bytes()[: newest.stat().st_size // 2])
+    with pytest.raises(CheckpointError, match=r"checkpoint-0000006\.pt.*truncated or corrupted"):
+        manager.load(newest)
+    assert good.is_file()
+    with pytest.warns(UserWarning, match="checkpoint-0000006.pt"):
+        state = manager.load_latest()
+    assert state["step"] == 3
+
+
+@pytest.mark.parametrize("content", [b"", b"<html>404 not found</html>", bytes(range(256)) * 10])
+def test_damaged_files_name_the_file(tmp_path, content):
+    path = tmp_path / "bad.pt"
+    path.write_bytes(content)
+    with pytest.raises(CheckpointError, match="bad.pt"):
+        safe_load(path)
+    with pytest.raises(CheckpointError, match="no such checkpoint file"):
+        safe_load(tmp_path / "missing.pt")
+
+
+class Payload:
+    """An arbitrary object: only a full (unsafe) unpickler would rebuild it."""
+
+
+def test_loading_uses_weights_only(tmp_path, monkeypatch):
+    path = tmp_path / "pickle.pt"
+    torch.save({"x": Payload()}, path)
+    with pytest.raises(CheckpointError, match="pickle.pt"):
+        safe_load(path)
+    seen = []
+    real_load = torch.load
+    monkeypatch.setattr(torch, "load", lambda *a, **k: seen.append(k.get("weights_only")) or real_load(*a, **k))
+    atomic_save({"x": torch.ones(2)}, tmp_path / "ok.pt")
+    safe_load(tmp_path / "ok.pt")
+    assert seen == [True]
+
+
+def test_a_failed_save_leaves_the_old_file_and_no_temporary_file(tmp_path, monkeypatch):
+    path = atomic_save({"x": torch.zeros(3)}, tmp_path / "c.pt")
+
+    def broken_save(obj, handle):
+        handle.write(b"half a checkpoint")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(torch, "save", broken_save)
+    with pytest.raises(OSError, match="disk full"):
+        atomic_save({"x": torch.ones(3)}, path)
+    assert torch.equal(safe_load(path)["x"], torch.zeros(3))
+    assert [p.name for p in tmp_path.iterdir()] == ["c.pt"]
+
+
+def test_manager_keeps_the_newest_files(tmp_path):
+    manager = CheckpointManager(tmp_path, keep=3)
+    for step in (5, 10, 15, 20):
+        manager.save({"model": {}}, step)
+    assert [p.name for p in manager.checkpoints()] == [f"checkpoint-{s:07d}.pt" for s in (10, 15, 20)]
+    assert manager.load_latest()["step"] == 20
+    with pytest.raises(ValueError, match="at least 2"):
+        CheckpointManager(tmp_path, keep=1)
+    manager.clear()
+    assert manager.checkpoints() == [] and manager.load_latest() is None
+
+
+def test_rng_states_round_trip_through_a_file(tmp_path):
+    atomic_save({"rng": rng_states()}, tmp_path / "rng.pt")
+    first = (random.random(), float(np.random.rand()), float(torch.rand(1)))
+    set_rng_states(safe_load(tmp_path / "rng.pt")["rng"])
+    assert (random.random(), float(np.random.rand()), float(torch.rand(1))) == first
+
+
+def test_changed_settings_refuse_to_resume(tmp_path):
+    run(tmp_path, steps=3)
+    model = Net()
+    with pytest.raises(CheckpointError, match="lr"):
+        config = TrainConfig(steps=3, lr=0.1, checkpoint_every=3, channels_last=False)
+        train(model, mse, BatchStream(Pairs(), 4), config, checkpoints=CheckpointManager(tmp_path), progress=False)
+
+
+@pytest.fixture(scope="module")
+def vgg():
+    return load_vgg19()
+
+
+def test_model_file_is_small_and_rebuilds_the_same_stylizer(tmp_path, vgg):
+    torch.manual_seed(0)
+    model = DCNNStylizer(DCNNConfig(width=0.25), vgg=vgg).eval()
+    path = save_model(model, tmp_path / "dcnn.pt", metadata={"style": "cartoon", "psnr": 27.5})
+    data = safe_load(path)
+    assert data["format"] == ckpt.MODEL_FORMAT and data["version"] == ckpt.MODEL_VERSION and data["kind"] == "dcnn"
+    assert data["config"] == {"encoder_layer": "relu3_1", "width": 0.25, "output": "sigmoid", "skips": True,
+                              "residual": False, "vgg_weights": "oxford"}
+    assert not any(key.startswith("encoder.") for key in data["state_dict"])  # no VGG19 weights inside
+    decoder_bytes = sum(p.numel() * 4 for p in model.decoder.parameters())
+    assert path.stat().st_size < decoder_bytes + 50_000
+    loaded = load_model(path, vgg=vgg)
+    assert not loaded.training and loaded.metadata == {"style": "cartoon", "psnr": 27.5}
+    image = torch.rand(1, 3, 20, 28)
+    with torch.no_grad():
+        assert torch.equal(loaded(image), model(image))
+
+
+def test_model_file_errors_name_the_file_and_the_problem(tmp_path, vgg):
+    model = DCNNStylizer(DCNNConfig(width=0.25), vgg=vgg)
+    path = save_model(model, tmp_path / "m.pt")
+    data = safe_load(path)
+    atomic_save({**data, "version": 99}, tmp_path / "future.pt")
+    with pytest.raises(CheckpointError, match=r"future.pt.*version 99"):
+        load_model(tmp_path / "future.pt")
+    atomic_save({**data, "config": {**data["config"], "colour": 1}}, tmp_path / "cfg.pt")
+    with pytest.raises(CheckpointError, match="cfg.pt.*config"):
+        load_model(tmp_path / "cfg.pt")
+    atomic_save({"version": 1, "step": 3, "optimizer": {}}, tmp_path / "train.pt")
+    with pytest.raises(CheckpointError, match="training checkpoint"):
+        load_model(tmp_path / "train.pt")
+    path.write_bytes(path.read_bytes()[:100])
+    with pytest.raises(CheckpointError, match="m.pt.*truncated"):
+        load_model(path)
+
+
+def test_config_fingerprint_is_stable_and_sensitive():
+    a = config_fingerprint({"lr": 0.001, "layers": ["relu1_1"]})
+    assert a == config_fingerprint({"layers": ["relu1_1"], "lr": 0.001}) and len(a) == 8
+    assert a != config_fingerprint({"lr": 0.002, "layers": ["relu1_1"]})

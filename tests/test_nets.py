@@ -1,0 +1,152 @@
+"""The DCNN stylizer: frozen VGG19 encoder, mirrored decoder, any input size in -> same size out."""
+import pytest
+import torch
+from torch import nn
+
+from facestyle_utils.nets import (ENCODER_LAYERS, DCNNConfig, DCNNStylizer, Decoder, describe_layers,
+                                  pad_to_multiple, skip_layer_names, truncated_vgg)
+from facestyle_utils.vgg import load_vgg19
+
+
+@pytest.fixture(scope="module")
+def vgg():
+    return load_vgg19()
+
+
+@pytest.fixture(scope="module")
+def model(vgg):
+    torch.manual_seed(0)
+    return DCNNStylizer(DCNNConfig(encoder_layer="relu3_1", width=0.25), vgg=vgg).eval()
+
+
+@pytest.mark.parametrize("size", [(32, 32), (64, 48), (33, 47), (30, 31), (5, 7), (1, 1)])
+def test_output_has_the_input_size_for_relu3_1(model, size):
+    with torch.no_grad():
+        out = model(torch.rand(2, 3, *size))
+    assert out.shape == (2, 3, *size)
+    assert out.min() >= 0 and out.max() <= 1
+
+
+@pytest.mark.parametrize("size", [(40, 24), (37, 50), (8, 8)])
+def test_output_has_the_input_size_for_relu4_1(vgg, size):
+    model = DCNNStylizer(DCNNConfig(encoder_layer="relu4_1", width=0.125), vgg=vgg).eval()
+    with torch.no_grad():
+        assert model(torch.rand(1, 3, *size)).shape == (1, 3, *size)
+
+
+def test_multiples_of_the_stride_need_no_padding(model):
+    image = torch.rand(1, 3, 32, 48)
+    assert pad_to_multiple(image, model.stride) is image
+    with torch.no_grad():
+        direct = model.decode(model.encode(image))  # no padding, no cropping
+        assert direct.shape == image.shape
+        assert torch.equal(direct, model(image))
+
+
+def test_other_sizes_are_reflect_padded_and_cropped_back():
+    image = torch.arange(2 * 3 * 6 * 5, dtype=torch.float32).reshape(2, 3, 6, 5)
+    padded = pad_to_multiple(image, 4)
+    assert padded.shape == (2, 3, 8, 8)
+    assert torch.equal(padded[..., :6, :5], image)
+    assert torch.equal(padded[..., 6, :5], image[..., 4, :])  # reflection: row 6 mirrors row 4
+    assert torch.equal(padded[..., :6, 5], image[..., :, 3])
+    tiny = pad_to_multiple(torch.rand(1, 3, 2, 3), 4)  # too small to reflect: replicated, at least 2 strides
+    assert tiny.shape == (1, 3, 8, 8)
+
+
+def test_a_truncated_vgg_alone_cannot_return_the_input_size(vgg):
+    features = truncated_vgg("relu3_1", vgg)(torch.rand(1, 3, 130, 130), ["relu3_1"])["relu3_1"]
+    assert features.shape[-1] == 32 and features.shape[-1] * 4 != 130  # pooling floors 130 -> 65 -> 32
+
+
+def test_encoder_is_frozen_and_only_the_decoder_trains(vgg):
+    model = DCNNStylizer(DCNNConfig(width=0.25), vgg=vgg)
+    model.train()
+    assert model.training and not model.encoder.training
+    assert not any(p.requires_grad for p in model.encoder.parameters())
+    assert all(p.requires_grad for p in model.decoder.parameters())
+    model(torch.rand(1, 3, 16, 16)).mean().backward()
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in model.decoder.parameters())
+    assert all(p.grad is None for p in model.encoder.parameters())
+
+
+def test_encoder_shares_vgg_weights_and_matches_its_features(vgg):
+    encoder = truncated_vgg("relu3_1", vgg)
+    assert len(encoder.layers) == 12
+    assert encoder.layers[0].weight.data_ptr() == vgg.layers[0].weight.data_ptr()
+    image = torch.rand(1, 3, 24, 24)
+    with torch.no_grad():
+        assert torch.equal(encoder(image, ["relu3_1"])["relu3_1"], vgg(image, ["relu3_1"])["relu3_1"])
+
+
+@pytest.mark.parametrize("layer", list(ENCODER_LAYERS))
+def test_decoder_mirrors_the_encoder_without_transposed_convolutions(layer):
+    decoder = Decoder(layer, width=0.5, skips=False)
+    assert len(decoder.stages) - 1 == {"relu2_1": 1, "relu3_1": 2, "relu4_1": 3}[layer]  # one upsample per pool
+    assert decoder.upsample.mode == "nearest" and decoder.upsample.scale_factor == 2
+    assert not any(isinstance(m, (nn.ConvTranspose2d, nn.ZeroPad2d)) for m in decoder.modules())
+    convs = [m for m in decoder.modules() if isinstance(m, nn.Conv2d)]
+    assert convs[0].in_channels == {"relu2_1": 128, "relu3_1": 256, "relu4_1": 512}[layer]
+    assert convs[-1].out_channels == 3
+    assert all(conv.padding == (0, 0) for conv in convs)  # padding comes from ReflectionPad2d
+    assert sum(isinstance(m, nn.ReflectionPad2d) for m in decoder.modules()) == len(convs)
+
+
+def test_skips_carry_the_features_from_before_each_pool(vgg):
+    assert skip_layer_names("relu3_1") == ["relu1_2", "relu2_2"]
+    assert skip_layer_names("relu4_1") == ["relu1_2", "relu2_2", "relu3_4"]
+    model = DCNNStylizer(DCNNConfig(width=0.25), vgg=vgg)
+    assert model.feature_layers == ["relu2_2", "relu1_2", "relu3_1"]
+    features = model.encode(torch.rand(1, 3, 16, 16))
+    assert features["relu1_2"].shape == (1, 64, 16, 16) and features["relu2_2"].shape == (1, 128, 8, 8)
+    first_convs = [stage[0][1] for stage in model.decoder.stages]
+    assert [conv.in_channels for conv in first_convs] == [256, 32 + 128, 16 + 64]
+    plain = DCNNStylizer(DCNNConfig(width=0.25, skips=False), vgg=vgg)
+    assert plain.feature_layers == ["relu3_1"]
+    assert plain(torch.rand(1, 3, 12, 20)).shape == (1, 3, 12, 20)
+
+
+def test_width_scales_the_decoder(vgg):
+    small = DCNNStylizer(DCNNConfig(width=0.25, skips=False), vgg=vgg).parameter_counts()
+    full = DCNNStylizer(DCNNConfig(width=1.0, skips=False), vgg=vgg).parameter_counts()
+    assert small["encoder (frozen)"] == full["encoder (frozen)"] == 555_328
+    assert full["decoder (trained)"] == 555_075  # the full mirror of VGG19 up to relu3_1
+    assert small["decoder (trained)"] < full["decoder (trained)"] / 4
+
+
+def test_clamp_output_stays_in_range(vgg):
+    model = DCNNStylizer(DCNNConfig(width=0.25, output="clamp"), vgg=vgg)
+    with torch.no_grad():
+        model.decoder.stages[-1][-1][1].bias.fill_(1000.0)
+        out = model(torch.rand(1, 3, 16, 16))
+    assert torch.equal(out, torch.ones_like(out))
+
+
+def test_bad_configs_and_inputs_are_refused(model):
+    with pytest.raises(ValueError, match="encoder_layer"):
+        DCNNConfig(encoder_layer="relu5_1")
+    with pytest.raises(ValueError, match="width"):
+        DCNNConfig(width=0)
+    with pytest.raises(ValueError, match="output"):
+        DCNNConfig(output="tanh")
+    with pytest.raises(ValueError, match=r"\(N, 3, H, W\)"):
+        model(torch.rand(3, 16, 16))
+
+
+def test_describe_layers_lists_encoder_then_decoder(model):
+    rows = describe_layers(model)
+    assert rows[0] == ("encoder", "conv1_1") and rows[11] == ("encoder", "relu3_1")
+    assert [part for part, _ in rows].count("decoder") == 9
+    assert ("decoder", "concatenate skip from relu1_2") in rows
+    assert rows[-1][0] == "output"
+
+
+def test_residual_stylizer_starts_as_the_identity(vgg):
+    model = DCNNStylizer(DCNNConfig(width=0.25, residual=True), vgg=vgg).eval()
+    image = torch.rand(2, 3, 20, 18) * 0.98 + 0.01
+    with torch.no_grad():
+        out = model(image)
+    assert out.shape == image.shape
+    assert (out - image).abs().max() < 1e-5
+    with pytest.raises(ValueError, match="input image"):
+        model.decode(model.encode(image[..., :16, :16]))

@@ -1,0 +1,176 @@
+"""The training loop and its pieces: schedule, precision choice, resumable batches, the paired loss."""
+import random
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from facestyle_utils.nets import DCNNConfig, DCNNStylizer
+from facestyle_utils.training import (BatchStream, LossWeights, PairedLoss, PairedRandomCrop, TrainConfig, lr_factor,
+                                      precision_for, relative_feature_loss, seeded, train)
+from facestyle_utils.vgg import load_vgg19
+
+
+@pytest.fixture(scope="module")
+def vgg():
+    return load_vgg19()
+
+
+class Indexed(torch.utils.data.Dataset):
+    def __init__(self, n):
+        self.n = n
+
+    def __len__(self):
+        return self.n
+
+    def __getitem__(self, i):
+        return torch.tensor(i), torch.rand(())  # the index, and an "augmentation" draw
+
+
+def test_a_few_steps_lower_the_loss_on_a_fixed_batch(vgg):
+    torch.manual_seed(0)
+    model = DCNNStylizer(DCNNConfig(width=0.25), vgg=vgg)
+    source = torch.rand(4, 3, 16, 16)
+    batch = (source, 1 - source)  # learn to invert colours
+    loss_fn = PairedLoss(model.encoder, LossWeights(perceptual=0.1, perceptual_layers=("relu1_1",)))
+
+    class Fixed(torch.utils.data.Dataset):
+        def __len__(self):
+            return 4
+
+        def __getitem__(self, i):
+            return batch[0][i], batch[1][i]
+
+    with torch.no_grad():
+        before, _ = loss_fn(model, batch)
+    history = train(model, loss_fn, BatchStream(Fixed(), 4), TrainConfig(steps=12, lr=3e-3, schedule="constant"),
+                    progress=False)
+    with torch.no_grad():
+        after, parts = loss_fn(model, batch)
+    assert after < 0.8 * before
+    assert history.train[-1]["loss"] < history.train[0]["loss"]
+    assert set(parts) == {"pixel", "perceptual"}
+    assert not model.training
+
+
+def test_learning_rate_schedules():
+    cosine = TrainConfig(steps=100, warmup_steps=10, min_lr_ratio=0.1)
+    assert lr_factor(0, cosine) == pytest.approx(0.1) and lr_factor(9, cosine) == pytest.approx(1.0)
+    assert lr_factor(10, cosine) == pytest.approx(1.0)
+    assert lr_factor(55, cosine) == pytest.approx(0.55)
+    assert lr_factor(100, cosine) == pytest.approx(0.1)
+    values = [lr_factor(s, cosine) for s in range(10, 100)]
+    assert all(a >= b for a, b in zip(values, values[1:]))
+    step = TrainConfig(steps=90, schedule="step")
+    assert lr_factor(59, step) == 1.0 and lr_factor(60, step) == pytest.approx(0.1)
+    assert lr_factor(50, TrainConfig(steps=90, schedule="constant")) == 1.0
+
+
+def test_scheduler_and_history_follow_the_schedule():
+    model = nn.Linear(2, 2)
+    data = BatchStream(torch.utils.data.TensorDataset(torch.rand(8, 2), torch.rand(8, 2)), 4)
+    config = TrainConfig(steps=6, lr=0.1, warmup_steps=2, schedule="constant", channels_last=False, val_every=3)
+    history = train(model, lambda m, b: (nn.functional.mse_loss(m(b[0]), b[1]), {}), data, config,
+                    validate=lambda m: {"score": 1.0}, progress=False)
+    assert [row["lr"] for row in history.train] == pytest.approx([0.05, 0.1, 0.1, 0.1, 0.1, 0.1])
+    assert history.curve("score", "val") == ([3, 6], [1.0, 1.0])
+    assert history.curve("loss")[0] == [1, 2, 3, 4, 5, 6]
+    assert history.seconds > 0
+
+
+def test_gradient_clipping_bounds_the_update():
+    model = nn.Linear(1, 1, bias=False)
+    nn.init.zeros_(model.weight)
+    data = BatchStream(torch.utils.data.TensorDataset(torch.ones(2, 1), torch.full((2, 1), 1000.0)), 2)
+    config = TrainConfig(steps=1, lr=1.0, schedule="constant", grad_clip=0.5, channels_last=False)
+    train(model, lambda m, b: (nn.functional.mse_loss(m(b[0]), b[1]), {}), data, config, progress=False)
+    # AdamW's first step moves by about lr whatever the gradient; so check the clipped gradient itself
+    assert model.weight.grad.norm() <= 0.5 + 1e-6
+
+
+def test_mixed_precision_only_where_it_helps():
+    assert precision_for(torch.device("cpu")) is None  # bf16 backward is very slow on CPUs
+    assert precision_for(torch.device("mps")) is None
+    assert precision_for(torch.device("cuda")) == torch.float16
+    assert precision_for(torch.device("cpu"), "bf16") == torch.bfloat16
+    assert precision_for(torch.device("cuda"), "off") is None
+    with pytest.raises(ValueError, match="mixed_precision"):
+        TrainConfig(mixed_precision="fp8")
+
+
+def test_batch_stream_shuffles_each_epoch_and_resumes_exactly():
+    stream = BatchStream(Indexed(10), 3, seed=5)
+    assert len(stream) == 3  # the incomplete last batch is dropped
+    batches = [next(stream) for _ in range(7)]
+    epoch0 = torch.cat([b[0] for b in batches[:3]]).tolist()
+    epoch1 = torch.cat([b[0] for b in batches[3:6]]).tolist()
+    assert len(set(epoch0)) == 9 and epoch0 != epoch1
+    again = BatchStream(Indexed(10), 3, seed=5)
+    again.load_state_dict({"epoch": 1, "position": 1})
+    resumed = next(again)
+    assert torch.equal(resumed[0], batches[4][0]) and torch.equal(resumed[1], batches[4][1])
+    other_seed = [next(BatchStream(Indexed(10), 3, seed=6))[0].tolist()]
+    assert other_seed != [batches[0][0].tolist()]
+    with pytest.raises(ValueError, match="empty"):
+        BatchStream(Indexed(0), 2)
+
+
+def test_seeded_block_leaves_global_generators_untouched():
+    torch.manual_seed(1)
+    random.seed(1)
+    np.random.seed(1)
+    expected = (float(torch.rand(1)), random.random(), float(np.random.rand()))
+    torch.manual_seed(1)
+    random.seed(1)
+    np.random.seed(1)
+    with seeded(123):
+        inside = float(torch.rand(1))
+    with seeded(123):
+        assert float(torch.rand(1)) == inside
+    assert (float(torch.rand(1)), random.random(), float(np.random.rand())) == expected
+
+
+def test_paired_random_crop_cuts_the_same_window_from_both_images():
+    torch.manual_seed(0)
+    source = torch.arange(3 * 10 * 12, dtype=torch.float32).reshape(3, 10, 12)
+    crop = PairedRandomCrop(6)
+    for _ in range(5):
+        a, b = crop(source, source * 2)
+        assert a.shape == (3, 6, 6) and torch.equal(b, a * 2)
+    with pytest.raises(ValueError, match="larger than the image"):
+        PairedRandomCrop(16)(source, source)
+
+
+def test_paired_loss_is_zero_for_a_perfect_output_and_counts_each_term(vgg):
+    target = torch.rand(2, 3, 16, 16)
+    loss_fn = PairedLoss(vgg, LossWeights(pixel=1.0, perceptual=0.5, style=2.0, style_layers=("relu1_1",)))
+    loss, parts = loss_fn.compare(target.clone(), target)
+    assert loss.item() == pytest.approx(0.0, abs=1e-6) and set(parts) == {"pixel", "perceptual", "style"}
+    output = torch.rand(2, 3, 16, 16)
+    loss, parts = loss_fn.compare(output, target)
+    expected = parts["pixel"] + 0.5 * parts["perceptual"] + 2.0 * parts["style"]
+    assert loss.item() == pytest.approx(expected, rel=1e-5)
+    pixel_only = PairedLoss(vgg, LossWeights(perceptual=0.0, pixel_kind="mse"))
+    loss, parts = pixel_only.compare(output, target)
+    assert set(parts) == {"pixel"} and loss.item() == pytest.approx(((output - target) ** 2).mean().item(), rel=1e-5)
+    with pytest.raises(ValueError, match="pixel_kind"):
+        PairedLoss(vgg, LossWeights(pixel_kind="l3"))
+    shallow = DCNNStylizer(DCNNConfig(width=0.25), vgg=vgg).encoder
+    with pytest.raises(ValueError, match="stops at relu3_1"):
+        PairedLoss(shallow, LossWeights(style=1.0, style_layers=("relu4_1",)))
+
+
+def test_relative_feature_loss_is_scale_free():
+    target, features = torch.rand(1, 8, 4, 4) + 0.5, torch.rand(1, 8, 4, 4)
+    assert relative_feature_loss(features * 100, target * 100).item() == pytest.approx(
+        relative_feature_loss(features, target).item(), rel=1e-5)
+    assert relative_feature_loss(torch.zeros_like(target), target).item() == pytest.approx(1.0)
+
+
+def test_non_finite_loss_stops_training_with_a_clear_message():
+    model = nn.Linear(2, 2)
+    data = BatchStream(torch.utils.data.TensorDataset(torch.rand(4, 2)), 2)
+    with pytest.raises(FloatingPointError, match="step 1"):
+        train(model, lambda m, b: (m(b[0]).sum() * float("nan"), {}), data, TrainConfig(steps=3, channels_last=False),
+              progress=False)
