@@ -13,9 +13,9 @@ from . import runtime
 from .checkpoints import CheckpointError, default_model_path, load_model, save_model
 
 
-def train_dcnn(style: str = "cartoon", *, size: int = 128, crop: int = 64, batch: int = 16, steps: int = 360,
+def train_dcnn(style: str = "cartoon", *, size: int = 128, crop: int = 64, batch: int = 8, steps: int = 360,
                device: torch.device | None = None, progress: bool = True) -> nn.Module:
-    """Lesson 03's recipe in one call: paired faces -> frozen VGG19 (relu3_1) + decoder with skips."""
+    """Lesson 03's settings in one call: paired faces -> frozen VGG19 (relu3_1) + residual decoder with skips."""
     from .datasets import PairedDataset, build_default_domains
     from .nets import DCNNConfig, DCNNStylizer
     from .training import BatchStream, LossWeights, PairedLoss, PairedRandomCrop, TrainConfig, train
@@ -24,10 +24,10 @@ def train_dcnn(style: str = "cartoon", *, size: int = 128, crop: int = 64, batch
     runtime.seed_everything(0)
     root = build_default_domains(size=size, styles=style, variants_per_photo=runtime.by_mode(quick=4, full=64),
                                  progress=False)
-    model = DCNNStylizer(DCNNConfig(encoder_layer="relu3_1", width=0.5, skips=True)).to(device)
+    model = DCNNStylizer(DCNNConfig(encoder_layer="relu3_1", width=0.5, skips=True, residual=True)).to(device)
     loss_fn = PairedLoss(model.encoder, LossWeights(pixel=1.0, perceptual=0.1, perceptual_layers=("relu1_1", "relu2_1")))
     data = BatchStream(PairedDataset(root, style, "train", transform=PairedRandomCrop(crop)), batch, seed=0)
-    config = TrainConfig(steps=steps, lr=3e-3, warmup_steps=min(20, steps // 10), val_every=steps,
+    config = TrainConfig(steps=steps, lr=5e-3, warmup_steps=min(20, steps // 10), val_every=steps,
                          checkpoint_every=steps)
     train(model, loss_fn, data, config, device=device, progress=progress)
     return model.eval()
@@ -47,6 +47,6 @@ def load_or_train_dcnn(name: str = "dcnn_cartoon", device: torch.device | None =
           "training one now with lesson 03's recipe.")
     steps = runtime.by_mode(quick=4, full=360)
     model = train_dcnn(size=runtime.by_mode(quick=64, full=128), crop=runtime.by_mode(quick=32, full=64),
-                       batch=runtime.by_mode(quick=4, full=16), steps=steps, device=device, progress=progress)
+                       batch=runtime.by_mode(quick=4, full=8), steps=steps, device=device, progress=progress)
     save_model(model, path, metadata={"style": "cartoon", "steps": steps, "trained_by": "recipes.train_dcnn"})
     return model
