@@ -6,7 +6,6 @@ from pathlib import Path
 from typing import Sequence
 
 import matplotlib.pyplot as plt
-import numpy as np
 
 from .image_io import ImageLike, to_array
 from .runtime import output_dir
