@@ -112,11 +112,3 @@ def distillation_loss(teacher: nn.Module):
 
     return loss_fn
 
-
-def _register() -> None:
-    from .checkpoints import register_model_kind
-
-    register_model_kind("student", StudentConfig, FastStudent)
-
-
-_register()

@@ -38,3 +38,14 @@ def test_distillation_steps_lower_the_loss_on_a_fixed_batch():
     final, parts = loss_fn(student, batch)
     assert final.item() < 0.8 * first.item()
     assert parts["l1_to_teacher"] == pytest.approx(final.item())
+
+
+def test_student_model_file_round_trip(tmp_path):
+    from facestyle_utils.checkpoints import load_model, read_model_file, save_model
+
+    student = FastStudent(StudentConfig(base_channels=8, residual_blocks=1)).eval()
+    path = save_model(student, tmp_path / "s.pt", kind="student", metadata={"teacher": "dcnn"})
+    assert read_model_file(path)["kind"] == "student"
+    loaded = load_model(path)
+    x = torch.rand(1, 3, 20, 24)
+    assert torch.equal(loaded(x), student(x)) and loaded.metadata == {"teacher": "dcnn"}
