@@ -192,10 +192,12 @@ def register_model_kind(kind: str, config_class: type, model_class: Callable[...
 
 
 def _register_builtin_kinds() -> None:
+    from .drn import DRNConfig, DRNStylizer
     from .nets import DCNNConfig, DCNNStylizer
     from .student import FastStudent, StudentConfig
 
     register_model_kind("dcnn", DCNNConfig, DCNNStylizer)
+    register_model_kind("drn", DRNConfig, DRNStylizer)
     register_model_kind("student", StudentConfig, FastStudent)
 
 

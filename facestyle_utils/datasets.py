@@ -458,7 +458,9 @@ def build_default_domains(root: str | os.PathLike | None = None, *, size: int = 
 
     styles = [styles] if isinstance(styles, str) else list(styles or TARGET_STYLES)
     backend = backend or facelib.available_backends()[0]
-    root = Path(root) if root is not None else output_dir("domains") / f"default_{size}px_seed{seed}"
+    # One folder per configuration: lessons asking for different styles must not rebuild each other's data.
+    name = f"default_{size}px_{'-'.join(sorted(styles))}_v{variants_per_photo}_seed{seed}"
+    root = Path(root) if root is not None else output_dir("domains") / name
     config = {"kind": "default", "size": size, "styles": sorted(styles), "seed": seed,
               "variants_per_photo": variants_per_photo, "backend": backend, "pinned": DEFAULT_PINNED}
     if _manifest_matches(root, config):

@@ -303,3 +303,12 @@ def test_default_domains_are_built_once_and_reused(tmp_path):
     assert ds.domain_sizes(root)["source"]["train"] == 2 + 80 * 2  # config changed: rebuilt
     pair = PairedDataset(root, "cartoon", "test")[0]
     assert pair[0].shape == (3, 32, 32)
+
+
+def test_default_folder_depends_on_the_whole_configuration(monkeypatch, tmp_path):
+    monkeypatch.setenv("FACESTYLE_OUTPUT_DIR", str(tmp_path))
+    cartoon = build_default_domains(size=32, styles="cartoon", variants_per_photo=1, progress=False)
+    both = build_default_domains(size=32, styles=("pencil", "cartoon"), variants_per_photo=1, progress=False)
+    assert cartoon != both and cartoon.parent == both.parent == tmp_path / "domains"
+    assert both.name == "default_32px_cartoon-pencil_v1_seed0"
+    assert ds.verify_domains(cartoon) == [] and ds.verify_domains(both) == []  # neither replaced the other

@@ -1,0 +1,292 @@
+"""The DRN stylizer of lesson 04: a VGG19 encoder, attention between face and style, and a decoder.
+
+Unlike the DCNN of lesson 03, the DRN takes *two* images: a face and a style example. Both go
+through the same frozen VGG19. At ``relu3_1`` (stride 4) and optionally ``relu4_1`` (stride 8),
+a :class:`~facestyle_utils.attention.CrossAttention` block lets every face position gather the
+style features most similar to it (cosine similarity, softmax, weighted sum), merged back
+residually; the deeper result is upsampled and added to the shallower one. A SAGAN
+:class:`~facestyle_utils.attention.SelfAttention` block (gamma = 0 at the start, so it begins
+as the identity) then mixes long-range context, and a decoder with nearest upsampling and
+reflection-padded convolutions (the lesson-03 :class:`~facestyle_utils.nets.Decoder`) paints
+the image. Any input size works: inputs are padded to a multiple of the stride and the output
+is cropped back.
+
+Training needs no pairs (:class:`UnpairedLoss`): the output must keep the face's content
+(VGG features), take the style image's statistics (mean/std or Gram of VGG features), and a
+style image given as its own style must come back unchanged (identity loss).
+
+Memory: the attention matrices grow with (H*W)^2; every block keeps each one under
+``DRNConfig.max_elements`` entries by chunking (see :mod:`facestyle_utils.attention`).
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any, Mapping, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .attention import DEFAULT_MAX_ELEMENTS, CrossAttention, SelfAttention, mean_variance_norm
+from .losses import gram_matrix, mean_std_loss
+from .nets import FEATURE_RMS, TORCHVISION_INPUT_RATIO, Decoder, pad_to_multiple, truncated_vgg
+from .vgg import LAYER_INDEX, VGG19Features
+
+#: Depths where the cross-attention may sit, with their stride and VGG19 channels.
+ATTENTION_LAYERS = {"relu3_1": (4, 256), "relu4_1": (8, 512)}
+
+
+@dataclass
+class DRNConfig:
+    """Everything needed to rebuild a DRN (saved next to its weights)."""
+
+    attention_layers: Sequence[str] = ("relu3_1", "relu4_1")  # cross-attention at one or two depths
+    self_attention: bool = True  # a SAGAN block after the merge
+    width: float = 0.5  # decoder channels relative to the mirrored VGG layers
+    skips: bool = True  # U-Net skips of the *face* features (relu1_2, relu2_2) into the decoder: sharp detail
+    max_elements: int = DEFAULT_MAX_ELEMENTS  # cap on the entries of one attention matrix
+    vgg_weights: str = "oxford"
+
+    def __post_init__(self) -> None:
+        layers = [self.attention_layers] if isinstance(self.attention_layers, str) else list(self.attention_layers)
+        unknown = [name for name in layers if name not in ATTENTION_LAYERS]
+        if unknown or not layers or "relu3_1" not in layers:
+            raise ValueError(f"attention_layers must contain 'relu3_1' and optionally 'relu4_1', not {layers}")
+        self.attention_layers = tuple(sorted(set(layers), key=LAYER_INDEX.get))
+        if not 0 < self.width <= 2:
+            raise ValueError(f"width must be in (0, 2], not {self.width}")
+        if self.max_elements < 1:
+            raise ValueError(f"max_elements must be positive, not {self.max_elements}")
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["attention_layers"] = list(self.attention_layers)
+        return data
+
+
+class DRNStylizer(nn.Module):
+    """Face (N, 3, H, W) + style (N or 1, 3, H', W'), RGB in [0, 1] -> stylized face (N, 3, H, W) in [0, 1].
+
+    Only the attention blocks and the decoder train; :attr:`frozen_modules` keeps the VGG19
+    encoder out of checkpoints (it is rebuilt from the VGG19 weights on load).
+    """
+
+    frozen_modules = ("encoder",)
+
+    def __init__(self, config: DRNConfig | None = None, vgg: VGG19Features | None = None) -> None:
+        super().__init__()
+        self.config = config or DRNConfig()
+        layers = self.config.attention_layers
+        self.deepest = layers[-1]
+        self.stride = ATTENTION_LAYERS[self.deepest][0]
+        self.encoder = truncated_vgg(self.deepest, vgg, self.config.vgg_weights)
+        cap = self.config.max_elements
+        self.cross = nn.ModuleDict({name: CrossAttention(ATTENTION_LAYERS[name][1], cap) for name in layers})
+        # the deeper result (512 channels, half the size) joins the shallower one after a 1x1 projection
+        self.deep_projection = nn.Conv2d(512, 256, 1) if "relu4_1" in layers else None
+        self.self_attention = SelfAttention(256, max_elements=cap) if self.config.self_attention else nn.Identity()
+        self.decoder = Decoder("relu3_1", self.config.width, self.config.skips)
+        #: encoder layers the model reads: the decoder's skips (face only) and the attention depths
+        self.feature_layers = [*self.decoder.skip_layers, *layers]
+
+    def train(self, mode: bool = True) -> "DRNStylizer":
+        super().train(mode)
+        self.encoder.train(False)  # frozen: always in eval mode
+        return self
+
+    @property
+    def largest_matrix(self) -> int:
+        """Entries of the largest attention matrix formed by the last forward pass."""
+        blocks = [*self.cross.values()] + ([self.self_attention] if isinstance(self.self_attention, SelfAttention) else [])
+        return max(block.largest_matrix for block in blocks)
+
+    def encode(self, image: torch.Tensor, layers: Sequence[str] | None = None) -> dict[str, torch.Tensor]:
+        """Raw VGG19 features of an image padded to a multiple of the stride (no gradients: frozen)."""
+        if image.ndim != 4 or image.shape[1] != 3:
+            raise ValueError(f"expected RGB images of shape (N, 3, H, W), got {tuple(image.shape)}")
+        with torch.no_grad():
+            return self.encoder(pad_to_multiple(image, self.stride), layers or self.feature_layers)
+
+    def scaled(self, features: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """Raw activations (hundreds, for the Oxford weights) divided down to about unit size."""
+        ratio = TORCHVISION_INPUT_RATIO if self.config.vgg_weights == "torchvision" else 1.0
+        return {name: features[name] * (ratio / FEATURE_RMS[name]) for name in self.feature_layers}
+
+    def attend(self, face: Mapping[str, torch.Tensor], style: Mapping[str, torch.Tensor]) -> torch.Tensor:
+        """Cross-attention at each depth, the deeper one upsampled and added, then self-attention."""
+        merged = self.cross["relu3_1"](face["relu3_1"], style["relu3_1"])
+        if self.deep_projection is not None:
+            deep = self.cross["relu4_1"](face["relu4_1"], style["relu4_1"])
+            deep = F.interpolate(self.deep_projection(deep), size=merged.shape[-2:], mode="nearest")
+            merged = merged + deep
+        return self.self_attention(merged)
+
+    def stylize(self, face: Mapping[str, torch.Tensor], style: Mapping[str, torch.Tensor],
+                size: tuple[int, int]) -> torch.Tensor:
+        """Raw encoder features of faces and styles (from :meth:`encode`) -> images of ``size`` in [0, 1].
+
+        Split from :meth:`forward` so a loss that has already run VGG19 on the same images can reuse it.
+        """
+        face, style = self.scaled(face), self.scaled(style)
+        batch = next(iter(face.values())).shape[0]
+        styles = next(iter(style.values())).shape[0]
+        if styles != batch:
+            if styles != 1:
+                raise ValueError(f"give one style image or one per face: {styles} styles for {batch} faces")
+            style = {name: value.expand(batch, -1, -1, -1) for name, value in style.items()}
+        features = {name: face[name] for name in self.decoder.skip_layers}
+        features["relu3_1"] = self.attend(face, style)
+        return torch.sigmoid(self.decoder(features))[..., : size[0], : size[1]]
+
+    def forward(self, face: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
+        return self.stylize(self.encode(face), self.encode(style), tuple(face.shape[-2:]))
+
+    def attention_maps(self, face: torch.Tensor, style: torch.Tensor, layer: str = "relu3_1") -> dict[str, Any]:
+        """For figures: cosine similarities and attention rows at ``layer`` for one face and one style image.
+
+        Returns ``similarity`` and ``attention`` (Lf, Ls) plus the face and style feature-map shapes
+        (rows are face positions in raster order; reshape a row to ``style_shape`` to see it as an image).
+        Forms the full matrix: meant for small images (128 px gives 1024 x 1024 at relu3_1).
+        """
+        block = self.cross[layer]
+        with torch.no_grad():
+            f = self.scaled(self.encode(face[:1]))[layer]
+            s = self.scaled(self.encode(style[:1]))[layer]
+            return {"similarity": block.similarity(f, s)[0], "attention": block.attention_map(f, s)[0],
+                    "face_shape": tuple(f.shape[-2:]), "style_shape": tuple(s.shape[-2:]),
+                    "stride": ATTENTION_LAYERS[layer][0]}
+
+    def parameter_counts(self) -> dict[str, int]:
+        """Parameters in the frozen encoder and in each trained part."""
+        count = lambda module: sum(p.numel() for p in module.parameters()) if module is not None else 0  # noqa: E731
+        return {"encoder (frozen)": count(self.encoder), "cross-attention": count(self.cross),
+                "deep projection": count(self.deep_projection), "self-attention": count(self.self_attention),
+                "decoder": count(self.decoder)}
+
+
+# ----------------------------------------------------------------------------- the unpaired objective
+@dataclass
+class UnpairedWeights:
+    """How much each term of :class:`UnpairedLoss` counts (0 turns a term off)."""
+
+    content: float = 1.0
+    style: float = 3.0
+    identity_pixel: float = 5.0
+    identity_feature: float = 1.0
+    style_kind: str = "mean_std"  # or "gram"
+    content_layers: Sequence[str] = ("relu4_1",)
+    style_layers: Sequence[str] = ("relu1_1", "relu2_1", "relu3_1", "relu4_1")
+
+    def __post_init__(self) -> None:
+        if self.style_kind not in ("mean_std", "gram"):
+            raise ValueError(f"style_kind must be 'mean_std' or 'gram', not {self.style_kind!r}")
+        self.content_layers, self.style_layers = tuple(self.content_layers), tuple(self.style_layers)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["content_layers"], data["style_layers"] = list(self.content_layers), list(self.style_layers)
+        return data
+
+
+def _relative(loss: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
+    """A loss divided by the reference's mean square: about 1 when far off, 0 when right, for any layer."""
+    return loss / (reference.detach().float().pow(2).mean() + 1e-8)
+
+
+class UnpairedLoss:
+    """Loss of a DRN on a batch ``(faces, styles)`` drawn independently: content + style + identity.
+
+    - content: mean-variance-normalised VGG features of the output vs the face (normalised so
+      the style's new colours and contrasts are not punished, only the arrangement);
+    - style: per-channel mean/std (or Gram matrices) of the output's VGG features vs the style image's;
+    - identity: ``model(style, style)`` should give the style image back: in pixels and in VGG features.
+
+    All terms are relative errors (divided by the reference's energy), so the weights carry over
+    between layers. Usable as :func:`facestyle_utils.training.train`'s ``loss_fn``.
+    """
+
+    def __init__(self, vgg: VGG19Features, weights: UnpairedWeights | None = None) -> None:
+        self.vgg, self.weights = vgg, weights or UnpairedWeights()
+        w = self.weights
+        self.layers = list(dict.fromkeys([*w.content_layers, *w.style_layers]))
+        too_deep = [name for name in self.layers if LAYER_INDEX[name] >= len(vgg.layers)]
+        if too_deep:
+            raise ValueError(f"this VGG19 stops before {too_deep}; pass a deeper one (e.g. load_vgg19())")
+
+    def __call__(self, model: nn.Module, batch: tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
+        faces, styles = batch[0], batch[1]
+        identity = bool(self.weights.identity_pixel or self.weights.identity_feature)
+        layers = list(dict.fromkeys([*self.layers, *(model.feature_layers if isinstance(model, DRNStylizer) else [])]))
+        with torch.no_grad():
+            reference = self._reference(faces, styles, layers)
+        if self._can_share(model, faces, styles, layers):
+            # one VGG19 pass serves both the model's encoder and the loss (about a third less work)
+            face_features = {k: v[: len(faces)] for k, v in reference.items()}
+            style_features = {k: v[len(faces):] for k, v in reference.items()}
+            output = model.stylize(face_features, style_features, tuple(faces.shape[-2:]))
+            same = model.stylize(style_features, style_features, tuple(styles.shape[-2:])) if identity else None
+        else:
+            output = model(faces, styles)
+            same = model(styles, styles) if identity else None
+        return self.compare(faces, styles, output, same, reference=reference)
+
+    def _reference(self, faces: torch.Tensor, styles: torch.Tensor, layers: Sequence[str]) -> dict[str, torch.Tensor]:
+        if faces.shape[1:] == styles.shape[1:]:
+            return self.vgg(torch.cat([faces, styles]), layers)
+        return {k: torch.cat([a, b]) for (k, a), b in zip(self.vgg(faces, layers).items(),
+                                                          self.vgg(styles, layers).values())}
+
+    def _can_share(self, model: nn.Module, faces: torch.Tensor, styles: torch.Tensor, layers: Sequence[str]) -> bool:
+        """The loss's VGG19 features can stand in for the model's encoder: same weights, no padding needed."""
+        stride = getattr(model, "stride", None)
+        return (isinstance(model, DRNStylizer) and faces.shape == styles.shape
+                and all(side % stride == 0 and side >= 2 * stride for side in faces.shape[-2:])
+                and self.vgg.weights_name == model.config.vgg_weights and len(self.vgg.layers) >= len(model.encoder.layers)
+                and all(a is b for a, b in zip(self.vgg.layers, model.encoder.layers)))
+
+    def compare(self, faces: torch.Tensor, styles: torch.Tensor, output: torch.Tensor,
+                identity_output: torch.Tensor | None = None,
+                reference: Mapping[str, torch.Tensor] | None = None) -> tuple[torch.Tensor, dict[str, float]]:
+        """The loss of outputs for (faces, styles), and each term's value (unweighted).
+
+        ``reference``: VGG19 features of ``cat([faces, styles])`` if already computed.
+        """
+        w = self.weights
+        if reference is None:
+            with torch.no_grad():
+                reference = self._reference(faces, styles, self.layers)
+        face_ref = {k: reference[k][: len(faces)] for k in self.layers}
+        style_ref = {k: reference[k][len(faces):] for k in self.layers}
+        pair = [output] if identity_output is None else [output, identity_output]
+        features = self.vgg(torch.cat(pair), self.layers)
+        out = {k: v[: len(output)] for k, v in features.items()}
+
+        content = sum(F.mse_loss(mean_variance_norm(out[k]), mean_variance_norm(face_ref[k])) for k in w.content_layers)
+        style = sum(self._style(out[k], style_ref[k]) for k in w.style_layers)
+        total = w.content * content + w.style * style
+        parts = {"content": float(content.detach()), "style": float(style.detach())}
+        if identity_output is not None:
+            same = {k: v[len(output):] for k, v in features.items()}
+            pixel = F.l1_loss(identity_output, styles)
+            feature = sum(_relative(F.mse_loss(same[k], style_ref[k]), style_ref[k]) for k in w.style_layers)
+            total = total + w.identity_pixel * pixel + w.identity_feature * feature
+            parts.update(identity_pixel=float(pixel.detach()), identity_feature=float(feature.detach()))
+        return total, parts
+
+    def _style(self, features: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        if self.weights.style_kind == "gram":
+            goal = gram_matrix(target)
+            return _relative(F.mse_loss(gram_matrix(features), goal), goal)
+        return _relative(mean_std_loss(features, target), target)
+
+
+def content_style_losses(loss: UnpairedLoss, faces: torch.Tensor, styles: torch.Tensor,
+                         outputs: torch.Tensor) -> dict[str, float]:
+    """The content and style terms of ``loss`` for any outputs (e.g. another model's), no identity term."""
+    with torch.no_grad():
+        _, parts = loss.compare(faces, styles, outputs)
+    return parts
+
+
+__all__ = ["ATTENTION_LAYERS", "DRNConfig", "DRNStylizer", "UnpairedLoss", "UnpairedWeights",
+           "content_style_losses"]

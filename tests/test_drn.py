@@ -1,0 +1,172 @@
+"""The DRN stylizer of lesson 04: sizes, attention, memory cap, unpaired loss, training, checkpoints."""
+import pytest
+import torch
+
+from facestyle_utils.attention import SelfAttention
+from facestyle_utils.checkpoints import MODEL_KINDS, load_model, model_state, read_model_file, save_model
+from facestyle_utils.drn import DRNConfig, DRNStylizer, UnpairedLoss, UnpairedWeights, content_style_losses
+from facestyle_utils.nets import truncated_vgg
+from facestyle_utils.vgg import load_vgg19
+
+SHALLOW = UnpairedWeights(content_layers=["relu3_1"], style_layers=["relu1_1", "relu2_1", "relu3_1"])
+
+
+@pytest.fixture(scope="module")
+def vgg():
+    return load_vgg19()
+
+
+@pytest.fixture(scope="module")
+def model(vgg):
+    torch.manual_seed(0)
+    return DRNStylizer(DRNConfig(width=0.25), vgg=vgg).eval()
+
+
+@pytest.mark.parametrize("size", [(32, 32), (48, 40), (33, 47), (31, 30), (5, 7)])
+def test_output_has_the_input_size_for_odd_and_even_sizes(model, size):
+    with torch.no_grad():
+        out = model(torch.rand(2, 3, *size), torch.rand(2, 3, 24, 40))
+    assert out.shape == (2, 3, *size)
+    assert out.min() >= 0 and out.max() <= 1
+
+
+@pytest.mark.parametrize("size", [(16, 16), (21, 34)])
+def test_one_depth_model_keeps_the_size_too(vgg, size):
+    one = DRNStylizer(DRNConfig(attention_layers=["relu3_1"], width=0.25, skips=False), vgg=vgg).eval()
+    assert one.stride == 4 and one.deep_projection is None and len(one.encoder.layers) == 12  # up to relu3_1
+    with torch.no_grad():
+        assert one(torch.rand(1, 3, *size), torch.rand(1, 3, *size)).shape == (1, 3, *size)
+
+
+def test_one_style_image_serves_a_whole_batch(model):
+    faces, style = torch.rand(3, 3, 32, 32), torch.rand(1, 3, 32, 32)
+    with torch.no_grad():
+        together = model(faces, style)
+        alone = model(faces[1:2], style)
+    assert torch.allclose(together[1:2], alone, atol=1e-5)
+    with pytest.raises(ValueError, match="one style image or one per face"):
+        model(faces, torch.rand(2, 3, 32, 32))
+
+
+def test_bad_configs_and_inputs_are_refused(model):
+    with pytest.raises(ValueError, match="attention_layers"):
+        DRNConfig(attention_layers=["relu4_1"])
+    with pytest.raises(ValueError, match="attention_layers"):
+        DRNConfig(attention_layers=["relu2_1", "relu3_1"])
+    with pytest.raises(ValueError, match="width"):
+        DRNConfig(width=0)
+    with pytest.raises(ValueError, match=r"\(N, 3, H, W\)"):
+        model(torch.rand(3, 32, 32), torch.rand(1, 3, 32, 32))
+    with pytest.raises(ValueError, match="style_kind"):
+        UnpairedWeights(style_kind="histogram")
+
+
+def test_config_round_trips_through_a_plain_dict():
+    config = DRNConfig(attention_layers=("relu4_1", "relu3_1"), width=0.25)
+    assert config.attention_layers == ("relu3_1", "relu4_1")  # sorted by depth
+    data = config.to_dict()
+    assert data["attention_layers"] == ["relu3_1", "relu4_1"]
+    assert DRNConfig(**data) == config
+
+
+def test_encoder_is_frozen_and_left_out_of_the_state(model):
+    assert all(not p.requires_grad for p in model.encoder.parameters())
+    trainable = {name.split(".")[0] for name, p in model.named_parameters() if p.requires_grad}
+    assert trainable == {"cross", "deep_projection", "self_attention", "decoder"}
+    assert not any(key.startswith("encoder.") for key in model_state(model))
+    model.train()
+    assert not model.encoder.training and model.decoder.training
+    model.eval()
+
+
+def test_self_attention_starts_as_the_identity_inside_the_model(model, vgg):
+    assert isinstance(model.self_attention, SelfAttention) and model.self_attention.gamma.item() == 0.0
+    face, style = model.scaled(model.encode(torch.rand(1, 3, 32, 32))), model.scaled(model.encode(torch.rand(1, 3, 32, 32)))
+    without = DRNStylizer(DRNConfig(width=0.25, self_attention=False), vgg=vgg)
+    without.load_state_dict({k: v for k, v in model.state_dict().items() if not k.startswith("self_attention")})
+    with torch.no_grad():
+        assert torch.equal(model.attend(face, style), without.attend(face, style))
+
+
+def test_attention_maps_rows_are_probability_distributions(model):
+    maps = model.attention_maps(torch.rand(1, 3, 32, 24), torch.rand(1, 3, 16, 40))
+    assert maps["face_shape"] == (8, 6) and maps["style_shape"] == (4, 10) and maps["stride"] == 4
+    assert maps["attention"].shape == maps["similarity"].shape == (48, 40)
+    assert (maps["attention"] >= 0).all() and torch.allclose(maps["attention"].sum(-1), torch.ones(48), atol=1e-5)
+    assert maps["similarity"].abs().max() <= 1 + 1e-5  # cosine similarities
+
+
+def test_memory_cap_is_honoured_for_a_large_input(vgg):
+    cap = 50_000
+    torch.manual_seed(0)
+    big = DRNStylizer(DRNConfig(width=0.125, max_elements=cap), vgg=vgg).eval()
+    with torch.no_grad():
+        big.self_attention.gamma.fill_(0.5)  # make the self-attention count in the output too
+        out = big(torch.rand(1, 3, 160, 128), torch.rand(1, 3, 160, 128))
+    assert out.shape == (1, 3, 160, 128)
+    positions = (160 // 4) * (128 // 4)  # relu3_1: 1280 positions; a full matrix would hold 1.6 million entries
+    assert positions ** 2 > 30 * cap
+    assert 0 < big.largest_matrix <= cap
+    assert all(block.largest_matrix <= cap for block in big.cross.values())
+
+
+def test_loss_shares_the_vgg_pass_and_agrees_with_the_plain_forward(model):
+    torch.manual_seed(1)
+    faces, styles = torch.rand(2, 3, 32, 32), torch.rand(2, 3, 32, 32)
+    loss_fn = UnpairedLoss(model.encoder, SHALLOW)
+    assert loss_fn._can_share(model, faces, styles, loss_fn.layers)
+    with torch.no_grad():
+        shared, parts = loss_fn(model, (faces, styles))
+        plain, plain_parts = loss_fn.compare(faces, styles, model(faces, styles), model(styles, styles))
+    assert torch.allclose(shared, plain, rtol=1e-4)
+    assert set(parts) == {"content", "style", "identity_pixel", "identity_feature"}
+    assert parts == pytest.approx(plain_parts, rel=1e-4)
+    # a face given as its own style, through a perfect model, has no content or style loss
+    perfect = content_style_losses(loss_fn, faces, faces, faces)
+    assert perfect["content"] == pytest.approx(0, abs=1e-6) and perfect["style"] == pytest.approx(0, abs=1e-6)
+
+
+def test_loss_refuses_a_vgg_that_stops_too_early(vgg):
+    with pytest.raises(ValueError, match="stops before"):
+        UnpairedLoss(truncated_vgg("relu2_1", vgg))
+
+
+@pytest.mark.parametrize("style_kind", ["mean_std", "gram"])
+def test_a_few_unpaired_steps_lower_the_loss_on_a_fixed_batch(vgg, style_kind):
+    torch.manual_seed(0)
+    net = DRNStylizer(DRNConfig(attention_layers=["relu3_1"], width=0.25), vgg=vgg)
+    loss_fn = UnpairedLoss(net.encoder, UnpairedWeights(style_kind=style_kind, content_layers=["relu3_1"],
+                                                        style_layers=["relu1_1", "relu2_1", "relu3_1"]))
+    faces, styles = torch.rand(2, 3, 24, 24), torch.rand(2, 3, 24, 24).pow(3)  # darker "style" images
+    optimizer = torch.optim.Adam([p for p in net.parameters() if p.requires_grad], lr=2e-3)
+    net.train()
+    losses = []
+    for _ in range(6):
+        loss, _ = loss_fn(net, (faces, styles))
+        optimizer.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)  # as train() does
+        optimizer.step()
+        losses.append(loss.item())
+    with torch.no_grad():
+        final, _ = loss_fn(net, (faces, styles))
+    assert final.item() < 0.8 * losses[0], losses
+
+
+def test_checkpoint_round_trip_is_exact(tmp_path, vgg):
+    assert "drn" in MODEL_KINDS
+    torch.manual_seed(2)
+    model = DRNStylizer(DRNConfig(width=0.25), vgg=vgg).eval()
+    with torch.no_grad():
+        for block in model.cross.values():
+            block.log_inverse_temperature.add_(0.3)  # weights that differ from a fresh model's
+        model.self_attention.gamma.fill_(0.25)
+    path = save_model(model, tmp_path / "drn.pt", kind="drn", metadata={"styles": "cartoon,pencil"})
+    data = read_model_file(path)
+    assert data["kind"] == "drn" and data["config"] == model.config.to_dict()
+    assert not any(key.startswith("encoder.") for key in data["state_dict"])
+    reloaded = load_model(path, vgg=vgg)
+    assert isinstance(reloaded, DRNStylizer) and reloaded.metadata == {"styles": "cartoon,pencil"}
+    faces, styles = torch.rand(2, 3, 36, 28), torch.rand(2, 3, 32, 32)
+    with torch.no_grad():
+        assert torch.equal(reloaded(faces, styles), model(faces, styles))
