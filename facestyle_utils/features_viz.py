@@ -107,6 +107,12 @@ def synthesise_texture(vgg: VGG19Features, style: torch.Tensor, layers: Sequence
     return stylize_by_optimisation(blank, style, vgg, settings, progress=progress)
 
 
+def stretch_to_rgb(feature_map: torch.Tensor) -> torch.Tensor:
+    """Stretch one-channel maps (N, 1, H, W) to [0, 1] and repeat them as RGB, ready for show_images."""
+    low, high = feature_map.amin(), feature_map.amax()
+    return ((feature_map - low) / (high - low).clamp_min(1e-8)).expand(-1, 3, -1, -1)
+
+
 def apply_kernels(image: torch.Tensor, kernels: torch.Tensor) -> torch.Tensor:
     """Convolve a gray (N, 1, H, W) image with (K, 1, k, k) kernels, keeping the size ('same' padding)."""
     return F.conv2d(image, kernels.to(image), padding=kernels.shape[-1] // 2)

@@ -304,7 +304,7 @@ class SpeedRow:
     result: GatysResult = field(repr=False)
 
 
-def _seconds_per_step(result: GatysResult) -> float:
+def seconds_per_step(result: GatysResult) -> float:
     """Median time between full-size steps (the first step also builds targets, so it is skipped)."""
     last = result.sizes[-1]
     times = [t for t, s in zip(result.times, result.sizes) if s == last]
@@ -349,5 +349,5 @@ def compare_speed(content: torch.Tensor, style: torch.Tensor, vgg: VGG19Features
         seconds = result.seconds_to_reach(target_loss)
         steps = next((i + 1 for i, (loss, size) in enumerate(zip(result.losses, result.sizes))
                       if size == result.sizes[-1] and loss <= target_loss), None)
-        rows.append(SpeedRow(name, _seconds_per_step(result), seconds, steps, result.losses[-1], result))
+        rows.append(SpeedRow(name, seconds_per_step(result), seconds, steps, result.losses[-1], result))
     return rows
