@@ -1,6 +1,5 @@
 """Checkpoints: exact round trips, exact resume, atomic writes, clear errors for damaged files."""
 import random
-import warnings
 
 import numpy as np
 import pytest
@@ -13,7 +12,6 @@ from facestyle_utils.checkpoints import (CheckpointError, CheckpointManager, ato
                                          save_model, set_rng_states)
 from facestyle_utils.nets import DCNNConfig, DCNNStylizer
 from facestyle_utils.training import BatchStream, TrainConfig, train
-from facestyle_utils.vgg import load_vgg19
 
 
 class Net(nn.Module):
@@ -201,11 +199,6 @@ def test_changed_settings_refuse_to_resume(tmp_path):
     with pytest.raises(CheckpointError, match="lr"):
         config = TrainConfig(steps=3, lr=0.1, checkpoint_every=3, channels_last=False)
         train(model, mse, BatchStream(Pairs(), 4), config, checkpoints=CheckpointManager(tmp_path), progress=False)
-
-
-@pytest.fixture(scope="module")
-def vgg():
-    return load_vgg19()
 
 
 def test_model_file_is_small_and_rebuilds_the_same_stylizer(tmp_path, vgg):

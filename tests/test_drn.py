@@ -6,14 +6,8 @@ from facestyle_utils.attention import SelfAttention
 from facestyle_utils.checkpoints import MODEL_KINDS, load_model, model_state, read_model_file, save_model
 from facestyle_utils.drn import DRNConfig, DRNStylizer, UnpairedLoss, UnpairedWeights, content_style_losses
 from facestyle_utils.nets import truncated_vgg
-from facestyle_utils.vgg import load_vgg19
 
 SHALLOW = UnpairedWeights(content_layers=["relu3_1"], style_layers=["relu1_1", "relu2_1", "relu3_1"])
-
-
-@pytest.fixture(scope="module")
-def vgg():
-    return load_vgg19()
 
 
 @pytest.fixture(scope="module")

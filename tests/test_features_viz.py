@@ -5,12 +5,6 @@ import torch
 
 from facestyle_utils.features_viz import (apply_kernels, feature_grid, filter_grid, reconstruct_content,
                                           sobel_kernels, synthesise_texture, to_gray)
-from facestyle_utils.vgg import load_vgg19
-
-
-@pytest.fixture(scope="module")
-def vgg():
-    return load_vgg19()
 
 
 def test_sobel_finds_a_vertical_edge():

@@ -7,12 +7,6 @@ import torch
 from facestyle_utils.colour import rgb_to_ycbcr
 from facestyle_utils.gatys import (GatysLoss, GatysSettings, compare_speed, fast_settings, stylize_by_optimisation,
                                    total_loss)
-from facestyle_utils.vgg import load_vgg19
-
-
-@pytest.fixture(scope="module")
-def vgg():
-    return load_vgg19()
 
 
 @pytest.fixture(scope="module")

@@ -5,12 +5,6 @@ from torch import nn
 
 from facestyle_utils.nets import (ENCODER_LAYERS, DCNNConfig, DCNNStylizer, Decoder, describe_layers,
                                   pad_to_multiple, skip_layer_names, truncated_vgg)
-from facestyle_utils.vgg import load_vgg19
-
-
-@pytest.fixture(scope="module")
-def vgg():
-    return load_vgg19()
 
 
 @pytest.fixture(scope="module")

@@ -9,12 +9,6 @@ from torch import nn
 from facestyle_utils.nets import DCNNConfig, DCNNStylizer
 from facestyle_utils.training import (BatchStream, LossWeights, PairedLoss, PairedRandomCrop, TrainConfig, lr_factor,
                                       precision_for, relative_feature_loss, seeded, train)
-from facestyle_utils.vgg import load_vgg19
-
-
-@pytest.fixture(scope="module")
-def vgg():
-    return load_vgg19()
 
 
 class Indexed(torch.utils.data.Dataset):
