@@ -13,7 +13,6 @@ against the plain float32 path (:data:`TOLERANCE` says how close it must stay):
 """
 from __future__ import annotations
 
-import contextlib
 import copy
 import os
 import warnings
@@ -28,6 +27,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from .colour import preserve_colour
+from .gatys import autocast_context
 from .image_io import ImageLike, ImageLoadError, image_to_tensor, load_image, save_image, tensor_to_image
 from .runtime import pick_device
 
@@ -54,11 +54,6 @@ MAX_SIDE = {"cuda": 1024, "mps": 768, "cpu": 768}
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
 
 
-def _autocast(device: torch.device):
-    dtype = torch.float16 if device.type == "cuda" else torch.bfloat16
-    return torch.autocast(device_type=device.type, dtype=dtype)
-
-
 def make_runner(model: nn.Module, speed: str, device: torch.device,
                 example: torch.Tensor | None = None) -> Callable[[torch.Tensor], torch.Tensor]:
     """Return ``run(batch) -> images`` that applies ``model`` on ``device`` using one speed path."""
@@ -79,7 +74,7 @@ def make_runner(model: nn.Module, speed: str, device: torch.device,
         batch = batch.to(device)
         if speed in ("channels_last", "compile"):
             batch = batch.contiguous(memory_format=torch.channels_last)
-        with grad_off(), (_autocast(device) if speed == "autocast" else contextlib.nullcontext()):
+        with grad_off(), autocast_context(device, enabled=speed == "autocast"):
             return model(batch).float().contiguous()
 
     return run
