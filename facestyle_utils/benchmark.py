@@ -13,6 +13,8 @@ from typing import Callable
 
 import torch
 
+from .runtime import cpu_has_native_bf16
+
 
 def synchronize(device: torch.device) -> None:
     """Wait for queued GPU work, so a timer measures the work and not just its launch."""
@@ -65,3 +67,17 @@ def measure(run: Callable[[torch.Tensor], torch.Tensor], size: int, batch_sizes:
         row[f"images/s @ batch {batch_size}"] = batch_size / seconds
     row["peak memory (MB)"] = peak_memory_mb(device)
     return row
+
+
+def slow_to_time(path: str, device: torch.device) -> str | None:
+    """Why timing speed path ``path`` at every size and batch on ``device`` would take minutes, or None.
+
+    bf16 autocast on a CPU without bf16 hardware is emulated (5-100x slower), and
+    ``torch.compile`` on a CPU spends tens of seconds compiling every new input shape. Such
+    paths are timed once, at the smallest size and batch 1, which is enough to see the verdict.
+    """
+    if device.type == "cpu" and path == "autocast" and not cpu_has_native_bf16():
+        return "bf16 is emulated on this CPU"
+    if device.type == "cpu" and path == "compile":
+        return "each new shape recompiles (~40 s) on a CPU"
+    return None

@@ -127,7 +127,7 @@ def psnr_validator(sources: torch.Tensor, targets: torch.Tensor,
 
 
 def format_table(rows: Sequence[Mapping[str, Union[str, float]]], digits: int = 3) -> str:
-    """Rows of dicts -> a fixed-width text table (floats rounded, infinity shown as 'inf')."""
+    """Rows of dicts -> a fixed-width text table (floats rounded, infinity as 'inf', missing as '-')."""
     if not rows:
         return "(no rows)"
     columns = list(rows[0])
@@ -137,7 +137,7 @@ def format_table(rows: Sequence[Mapping[str, Union[str, float]]], digits: int = 
             return "inf" if math.isinf(value) else f"{value:.{digits}g}" if abs(value) < 1 else f"{value:.2f}"
         return str(value)
 
-    cells = [[cell(row[c]) for c in columns] for row in rows]
+    cells = [[cell(row.get(c, "-")) for c in columns] for row in rows]
     widths = [max(len(c), *(len(r[i]) for r in cells)) for i, c in enumerate(columns)]
     lines = ["  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(columns, widths)))]
     lines += ["  ".join(v.ljust(w) if i == 0 else v.rjust(w) for i, (v, w) in enumerate(zip(r, widths))) for r in cells]

@@ -65,6 +65,19 @@ def _mps_available() -> bool:
     return bool(backend is not None and backend.is_available())
 
 
+def cpu_has_native_bf16(cpuinfo: Path = Path("/proc/cpuinfo")) -> bool:
+    """True when this CPU computes bfloat16 in hardware (AVX-512 BF16 or AMX on x86, BF16 on Arm).
+
+    Elsewhere PyTorch *emulates* bf16 and autocast on the CPU becomes many times slower,
+    so lessons 02 and 05 only try it briefly. Unknown platforms answer False (the safe guess).
+    """
+    try:
+        flags = set(cpuinfo.read_text().split())
+    except OSError:  # not Linux
+        return False
+    return bool(flags & {"avx512_bf16", "amx_bf16", "bf16"})
+
+
 def seed_everything(seed: int = 0) -> torch.Generator:
     """Seed Python, NumPy and torch (all devices); returns a CPU generator seeded the same way."""
     random.seed(seed)

@@ -86,3 +86,9 @@ def test_psnr_validator_scores_a_model():
     validate = psnr_validator(sources, sources * 0.5)
     assert validate(lambda x: x * 0.5) == {"val_psnr": float("inf")}
     assert validate(lambda x: x)["val_psnr"] == pytest.approx(psnr(sources, sources * 0.5))
+
+
+def test_format_table_marks_missing_values():
+    table = format_table([{"path": "plain", "ms": 2.0, "images/s @ batch 8": 4.0}, {"path": "autocast", "ms": 9.0}])
+    last = table.splitlines()[-1].split()
+    assert last == ["autocast", "9.00", "-"]

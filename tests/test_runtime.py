@@ -63,3 +63,12 @@ def test_environment_report_names_packages_device_and_mode(monkeypatch):
     assert report["device"] == "cpu" and report["mode"] == "quick"
     assert report["running on Colab"] == "False"
     assert runtime.package_version("surely-not-a-real-package") == "not installed"
+
+
+@pytest.mark.parametrize("flags, expected", [("fpu avx2 fma", False), ("fpu avx512f avx512_bf16", True),
+                                             ("fp asimd bf16 i8mm", True)])
+def test_cpu_bf16_is_read_from_the_cpu_flags(tmp_path, flags, expected):
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text(f"processor\t: 0\nflags\t\t: {flags}\n")
+    assert runtime.cpu_has_native_bf16(cpuinfo) is expected
+    assert runtime.cpu_has_native_bf16(tmp_path / "missing") is False
