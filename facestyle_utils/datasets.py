@@ -28,9 +28,10 @@ import numpy as np
 import torch
 import torchvision.transforms.functional as TF
 from PIL import Image
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, Subset
 
 from . import faces as facelib
+from .files import sha256_file
 from .filters import TARGET_STYLES, apply_style
 from .image_io import ImageLoadError, image_to_tensor, load_image
 
@@ -93,15 +94,6 @@ class BuildReport:
 
 
 # --------------------------------------------------------------------------- loading inputs
-
-
-def sha256_file(path: str | os.PathLike) -> str:
-    """Hex sha256 of a file's bytes, read in chunks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _header_notes(path: Path) -> list[str]:
@@ -606,6 +598,11 @@ class PairedDataset(Dataset):
     def __len__(self) -> int:
         return len(self.sources)
 
+    @property
+    def identities(self) -> list[str]:
+        """Whose face each item is: files are named ``<identity>_v<NNN>.png`` (augmented copies share it)."""
+        return [path.stem.rsplit("_v", 1)[0] for path in self.sources]
+
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
         source = load_image(self.sources[index])
         target = load_image(self.targets[index])
@@ -664,6 +661,18 @@ class UnpairedDataset(Dataset):
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
         a, b = self.indices(index)
         return self.transform(load_image(self.sources[a])), self.target_transform(load_image(self.targets[b]))
+
+
+def identity_subset(dataset: PairedDataset, count: int, seed: int = 0) -> Subset:
+    """The items of ``count`` identities drawn at random (seeded), each with all its augmented copies.
+
+    For "what does more data buy?" experiments: fewer *people*, not fewer copies of the same people.
+    """
+    people = sorted(set(dataset.identities))
+    if not 1 <= count <= len(people):
+        raise ValueError(f"count must be between 1 and {len(people)} (the identities in this split), not {count}")
+    chosen = {people[i] for i in torch.randperm(len(people), generator=torch.Generator().manual_seed(seed))[:count]}
+    return Subset(dataset, [i for i, who in enumerate(dataset.identities) if who in chosen])
 
 
 def make_loader(dataset: Dataset, batch_size: int = 8, *, shuffle: bool = True, seed: int = 0,

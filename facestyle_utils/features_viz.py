@@ -103,7 +103,7 @@ def synthesise_texture(vgg: VGG19Features, style: torch.Tensor, layers: Sequence
     """
     blank = torch.zeros(1, 3, *size, device=style.device)
     settings = GatysSettings(steps=steps, content_weight=0.0, style_layers=tuple(layers), style_weight=1.0,
-                             tv_weight=0.0, init="noise")
+                             tv_weight=0.0, init="noise", balance_style_layers=True)
     return stylize_by_optimisation(blank, style, vgg, settings, progress=progress)
 
 

@@ -1,4 +1,4 @@
-"""Safe file writing: a crash, a full disk or an interrupted kernel never leaves half a file.
+"""Safe file writing (a crash, a full disk or an interrupted kernel never leaves half a file) and file hashes.
 
 Everything the course writes (images, checkpoints, model files) goes through
 :func:`atomic_write`: the data goes to a temporary file beside the target, is flushed to disk,
@@ -7,6 +7,7 @@ and only then renamed over the target (``os.replace`` is atomic on one file syst
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import tempfile
 from pathlib import Path
@@ -35,3 +36,12 @@ def atomic_write(path: str | os.PathLike) -> Iterator[BinaryIO]:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def sha256_file(path: str | os.PathLike) -> str:
+    """Hex sha256 of a file's bytes, read in chunks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()

@@ -40,6 +40,7 @@ class GatysSettings:
     tv_weight: float = 1e3
     content_layers: Sequence[str] = CONTENT_LAYERS
     style_layers: Sequence[str] = STYLE_LAYERS
+    balance_style_layers: bool = False  # weight each layer by 1 / (its target Gram's mean square)
     optimizer: str = "lbfgs"  # or "adam"
     learning_rate: float = 1.0  # L-BFGS step size; Adam works well near 0.02
     init: str = "content"  # or "noise"
@@ -125,6 +126,16 @@ def autocast_context(device: torch.device, enabled: bool):
 _autocast = autocast_context  # old private name
 
 
+def balanced_layer_weights(style_grams: dict[str, torch.Tensor]) -> dict[str, float]:
+    """One weight per layer, 1 / mean(G**2) of its target Gram matrix.
+
+    With equal weights the deep layers' Gram matrices, whose entries are far larger, drown the
+    shallow ones (colours, fine grain) and textures come out hazy; divided this way each
+    layer's term is a *relative* error, about 1 when far off and 0 when matched.
+    """
+    return {name: 1.0 / (float(gram.pow(2).mean()) + 1e-12) for name, gram in style_grams.items()}
+
+
 class GatysLoss:
     """Total loss of an image: weighted content + style (Gram) + total variation.
 
@@ -162,6 +173,7 @@ class GatysLoss:
             style_features = self._features(self.style, self.style_layers) if self.style_layers else {}
         content_targets = {k: content_features[k].float() for k in self.content_layers}
         style_grams = {k: gram_matrix(style_features[k]) for k in self.style_layers}
+        self.style_layer_weights = balanced_layer_weights(style_grams) if self.settings.balance_style_layers else None
         return content_targets, style_grams
 
     def __call__(self, image: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
@@ -170,7 +182,7 @@ class GatysLoss:
         features = self._features(image, self.layers)
         zero = image.new_zeros(())
         c_loss = sum((content_loss(features[k], t) for k, t in content_targets.items()), zero)
-        s_loss = weighted_style_loss(features, style_grams) if style_grams else zero
+        s_loss = weighted_style_loss(features, style_grams, self.style_layer_weights) if style_grams else zero
         tv_loss = total_variation(image) if s.tv_weight else zero
         total = s.content_weight * c_loss + s.style_weight * s_loss + s.tv_weight * tv_loss
         parts = {"content": float(c_loss.detach()), "style": float(s_loss.detach()), "tv": float(tv_loss.detach())}

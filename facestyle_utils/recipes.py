@@ -14,9 +14,12 @@ from .checkpoints import CheckpointError, default_model_path, load_model, save_m
 
 
 def train_dcnn(style: str = "cartoon", *, size: int = 128, crop: int = 64, batch: int = 8, steps: int = 360,
-               device: torch.device | None = None, progress: bool = True) -> nn.Module:
-    """Lesson 03's settings in one call: paired faces -> frozen VGG19 (relu3_1) + residual decoder with skips."""
-    from .datasets import PairedDataset, build_default_domains
+               identities: int | None = None, device: torch.device | None = None, progress: bool = True) -> nn.Module:
+    """Lesson 03's settings in one call: paired faces -> frozen VGG19 (relu3_1) + residual decoder with skips.
+
+    ``identities``: train on only this many of the training people (all, if None).
+    """
+    from .datasets import PairedDataset, build_default_domains, identity_subset
     from .nets import DCNNConfig, DCNNStylizer
     from .training import BatchStream, LossWeights, PairedLoss, PairedRandomCrop, TrainConfig, train
 
@@ -26,7 +29,8 @@ def train_dcnn(style: str = "cartoon", *, size: int = 128, crop: int = 64, batch
                                  progress=False)
     model = DCNNStylizer(DCNNConfig(encoder_layer="relu3_1", width=0.5, skips=True, residual=True)).to(device)
     loss_fn = PairedLoss(model.encoder, LossWeights(pixel=1.0, perceptual=0.1, perceptual_layers=("relu1_1", "relu2_1")))
-    data = BatchStream(PairedDataset(root, style, "train", transform=PairedRandomCrop(crop)), batch, seed=0)
+    faces = PairedDataset(root, style, "train", transform=PairedRandomCrop(crop))
+    data = BatchStream(faces if identities is None else identity_subset(faces, identities), batch, seed=0)
     config = TrainConfig(steps=steps, lr=5e-3, warmup_steps=min(20, steps // 10), val_every=steps,
                          checkpoint_every=steps)
     train(model, loss_fn, data, config, device=device, progress=progress)

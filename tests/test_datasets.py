@@ -304,6 +304,16 @@ def test_default_domains_are_built_once_and_reused(tmp_path):
     pair = PairedDataset(root, "cartoon", "test")[0]
     assert pair[0].shape == (3, 32, 32)
 
+    train = PairedDataset(root, "cartoon", "train")
+    assert train.identities.count("astronaut") == 2 and len(set(train.identities)) == 81
+    subset = ds.identity_subset(train, 10, seed=1)
+    people = {train.identities[i] for i in subset.indices}
+    assert len(people) == 10  # ten people, every copy of each
+    assert len(subset) == sum(train.identities.count(who) for who in people)
+    assert subset.indices == ds.identity_subset(train, 10, seed=1).indices  # seeded
+    with pytest.raises(ValueError, match="between 1 and 81"):
+        ds.identity_subset(train, 82)
+
 
 def test_default_folder_depends_on_the_whole_configuration(monkeypatch, tmp_path):
     monkeypatch.setenv("FACESTYLE_OUTPUT_DIR", str(tmp_path))

@@ -128,3 +128,23 @@ def test_compare_speed_uses_the_first_variant_as_target(vgg, images):
     assert rows[0].steps_to_target == 3
     assert rows[1].steps_to_target is not None and rows[1].steps_to_target <= 3
     assert rows[1].final_loss <= rows[0].final_loss
+
+
+def test_balanced_style_layers_make_each_layer_a_relative_error(vgg, images):
+    from facestyle_utils.losses import gram_matrix
+
+    content, style = images
+    layers = ("relu1_1", "relu3_1")
+    settings = GatysSettings(content_weight=0.0, tv_weight=0.0, style_weight=1.0, style_layers=layers,
+                             balance_style_layers=True)
+    objective = GatysLoss(vgg, content, style, settings)
+    with torch.no_grad():
+        loss, _ = objective(content)
+        same, _ = objective(style)
+        mine, theirs = vgg(content, list(layers)), vgg(style, list(layers))
+    expected = sum(((gram_matrix(mine[k]) - gram_matrix(theirs[k])) ** 2).mean() / gram_matrix(theirs[k]).pow(2).mean()
+                   for k in layers)
+    assert float(loss) == pytest.approx(float(expected), rel=1e-4)
+    assert float(same) == pytest.approx(0.0, abs=1e-6)
+    plain, _ = GatysLoss(vgg, content, style, settings.replace(balance_style_layers=False))(content)
+    assert float(plain) != pytest.approx(float(loss), rel=1e-2)  # the weights really changed the loss
