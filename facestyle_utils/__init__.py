@@ -5,14 +5,17 @@ One module per concept, so the code behind any notebook cell is easy to find:
 Foundation (lesson 00)
 - ``runtime``: device choice, seeding, quick/full mode, output folders, environment report
 - ``image_io``: load/save images robustly; PIL/array/tensor conversions
+- ``files``: atomic writes and file hashes
 - ``sample_data``: public-domain faces and styles bundled in installed packages
+- ``online``: optional public-domain paintings, downloaded once and checked by sha256
 - ``vgg``: the frozen VGG19 feature extractor with offline Oxford weights
 - ``plotting``: image grids and curves saved under build/figures
 
 Data (lesson 01)
 - ``faces``: face detection, eye-levelling alignment and cropping
 - ``filters``: OpenCV non-photorealistic filters that make the target styles
-- ``datasets``: domains on disk, paired and unpaired datasets, paired augmentation
+- ``domains``: face domains built on disk (align, augment, split by identity, filter)
+- ``datasets``: paired and unpaired datasets over those folders, paired augmentation
 
 Style representations and optimisation (lesson 02)
 - ``losses``: content, Gram/style, mean-std and total-variation losses

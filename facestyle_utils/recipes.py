@@ -13,13 +13,14 @@ from . import runtime
 from .checkpoints import CheckpointError, default_model_path, load_model, save_model
 
 
-def train_dcnn(style: str = "cartoon", *, size: int = 128, crop: int = 64, batch: int = 8, steps: int = 360,
+def train_dcnn(style: str = "cartoon", *, size: int = 128, crop: int = 64, batch: int = 8, steps: int = 900,
                identities: int | None = None, device: torch.device | None = None, progress: bool = True) -> nn.Module:
     """Lesson 03's settings in one call: paired faces -> frozen VGG19 (relu3_1) + residual decoder with skips.
 
     ``identities``: train on only this many of the training people (all, if None).
     """
-    from .datasets import PairedDataset, build_default_domains, identity_subset
+    from .datasets import PairedDataset, identity_subset
+    from .domains import build_default_domains
     from .nets import DCNNConfig, DCNNStylizer
     from .training import BatchStream, LossWeights, PairedLoss, PairedRandomCrop, TrainConfig, train
 
@@ -31,7 +32,7 @@ def train_dcnn(style: str = "cartoon", *, size: int = 128, crop: int = 64, batch
     loss_fn = PairedLoss(model.encoder, LossWeights(pixel=1.0, perceptual=0.1, perceptual_layers=("relu1_1", "relu2_1")))
     faces = PairedDataset(root, style, "train", transform=PairedRandomCrop(crop))
     data = BatchStream(faces if identities is None else identity_subset(faces, identities), batch, seed=0)
-    config = TrainConfig(steps=steps, lr=5e-3, warmup_steps=min(20, steps // 10), val_every=steps,
+    config = TrainConfig(steps=steps, lr=2e-3, warmup_steps=min(20, steps // 10), val_every=steps,
                          checkpoint_every=steps)
     train(model, loss_fn, data, config, device=device, progress=progress)
     return model.eval()
@@ -49,7 +50,7 @@ def load_or_train_dcnn(name: str = "dcnn_cartoon", device: torch.device | None =
             print(f"Could not use {path.name} ({err}); training a new model instead.")
     print(f"No trained model at build/models/{path.name} yet (run lesson 03 for the full one); "
           "training one now with lesson 03's recipe.")
-    steps = runtime.by_mode(quick=4, full=360)
+    steps = runtime.by_mode(quick=4, full=900)
     model = train_dcnn(size=runtime.by_mode(quick=64, full=128), crop=runtime.by_mode(quick=32, full=64),
                        batch=runtime.by_mode(quick=4, full=8), steps=steps, device=device, progress=progress)
     save_model(model, path, metadata={"style": "cartoon", "steps": steps, "trained_by": "recipes.train_dcnn"})

@@ -10,10 +10,12 @@ import pytest
 import torch
 from PIL import Image
 
-from facestyle_utils import datasets as ds
-from facestyle_utils.datasets import (EmptyDomainError, PairedDataset, PairedTransform, UnpairedDataset,
-                                      build_default_domains, build_domains, channel_stats, make_loader,
-                                      split_identities, verify_domains)
+from facestyle_utils import domains as ds
+from facestyle_utils.datasets import (PairedDataset, PairedTransform, UnpairedDataset, channel_stats, identity_subset,
+                                      make_loader)
+from facestyle_utils.domains import EmptyDomainError, build_default_domains, build_domains, split_identities, verify_domains
+from facestyle_utils.files import sha256_file
+from facestyle_utils.image_io import image_to_tensor
 from facestyle_utils.sample_data import load_sample
 
 SIZE = 48
@@ -49,7 +51,7 @@ def photo_folder(tmp_path_factory) -> Path:
 
 
 def _snapshot(folder: Path) -> dict[str, tuple[str, float]]:
-    return {p.name: (ds.sha256_file(p), p.stat().st_mtime) for p in folder.iterdir()}
+    return {p.name: (sha256_file(p), p.stat().st_mtime) for p in folder.iterdir()}
 
 
 @pytest.fixture(scope="module")
@@ -102,7 +104,7 @@ def test_manifest_hashes_layout_and_problems(built):
     assert len(manifest["files"]) == 3 * 8  # source + two styles
     for entry in manifest["files"]:
         assert entry["path"].split("/")[0] in ("source", "target")
-        assert ds.sha256_file(root / entry["path"]) == entry["sha256"]
+        assert sha256_file(root / entry["path"]) == entry["sha256"]
     assert {p["path"] for p in manifest["problems"]} == {i.path for i in report.issues}
     assert verify_domains(root) == []
     for split in ds.SPLITS:  # every source file has its partner in each style, same name
@@ -223,7 +225,7 @@ def test_paired_transform_is_identical_on_both_sides():
     again, _ = transform(image, image)
     assert torch.equal(a, again)  # reproducible from the seed
     plain = PairedTransform(64, train=False)(image)
-    assert torch.allclose(plain, ds.image_to_tensor(image)[0])
+    assert torch.allclose(plain, image_to_tensor(image)[0])
     with pytest.raises(ValueError, match="one size"):
         transform(image, image.resize((40, 40)))
 
@@ -306,13 +308,13 @@ def test_default_domains_are_built_once_and_reused(tmp_path):
 
     train = PairedDataset(root, "cartoon", "train")
     assert train.identities.count("astronaut") == 2 and len(set(train.identities)) == 81
-    subset = ds.identity_subset(train, 10, seed=1)
+    subset = identity_subset(train, 10, seed=1)
     people = {train.identities[i] for i in subset.indices}
     assert len(people) == 10  # ten people, every copy of each
     assert len(subset) == sum(train.identities.count(who) for who in people)
-    assert subset.indices == ds.identity_subset(train, 10, seed=1).indices  # seeded
+    assert subset.indices == identity_subset(train, 10, seed=1).indices  # seeded
     with pytest.raises(ValueError, match="between 1 and 81"):
-        ds.identity_subset(train, 82)
+        identity_subset(train, 82)
 
 
 def test_default_folder_depends_on_the_whole_configuration(monkeypatch, tmp_path):
