@@ -5,7 +5,9 @@
 Uses build/models/dcnn_cartoon.pt (lesson 03) and build/models/student_cartoon.pt (lesson 05) when
 they exist; otherwise untrained networks of the same shape, which run at the same speed.
 Prints latency (median after warm-up), images per second at batch 1 and 8, peak memory and the
-speed-up over the plain float32 path.
+speed-up over the plain float32 path. Paths that would take many minutes here (bf16 autocast on a
+CPU without bf16 hardware, torch.compile on a CPU) are timed once, at the smallest size and batch 1,
+unless --all is given.
 """
 from __future__ import annotations
 
@@ -15,7 +17,7 @@ import warnings
 import torch
 
 from facestyle_utils import runtime
-from facestyle_utils.benchmark import measure
+from facestyle_utils.benchmark import measure, slow_to_time
 from facestyle_utils.checkpoints import default_model_path, load_model
 from facestyle_utils.export import onnx_available
 from facestyle_utils.inference import SPEED_PATHS, make_runner
@@ -39,6 +41,8 @@ def main() -> None:
     parser.add_argument("--batches", type=int, nargs="+", default=[1, 8])
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--device", default=None)
+    parser.add_argument("--all", action="store_true",
+                        help="time every path at every size and batch, even emulated bf16 and CPU compile (slow)")
     args = parser.parse_args()
 
     device = runtime.pick_device(args.device)
@@ -52,11 +56,17 @@ def main() -> None:
         candidates = [(f"DCNN {p}", teacher, p) for p in args.paths]
         candidates += [(f"student {p}", student, p) for p in ("channels_last", "onnx") if p in args.paths]
         for label, model, path in candidates:
+            reason = None if args.all else slow_to_time(path, device)
+            if reason and size != min(args.sizes):
+                print(f"  {label:<24} {size}x{size}: skipped ({reason}; --all times it anyway)", flush=True)
+                continue
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always")
                 run = make_runner(model, path, device, example)
-            row = {"path": label + (" (fallback)" if caught else ""), "size": f"{size}x{size}"}
-            row.update(measure(run, size, tuple(args.batches), device, repeats=args.repeats))
+            row = {"path": label + (" (fallback)" if caught else "") + (" (batch 1 only)" if reason else ""),
+                   "size": f"{size}x{size}"}
+            batches = (1,) if reason else tuple(args.batches)
+            row.update(measure(run, size, batches, device, warmup=1 if reason else 2, repeats=1 if reason else args.repeats))
             plain = plain or row["latency (ms)"]
             row["speed-up vs plain"] = plain / row["latency (ms)"]
             rows.append(row)
