@@ -171,7 +171,7 @@ class UnpairedWeights:
 
     content: float = 1.0
     style: float = 3.0
-    identity_pixel: float = 5.0
+    identity_pixel: float = 20.0
     identity_feature: float = 1.0
     style_kind: str = "mean_std"  # or "gram"
     content_layers: Sequence[str] = ("relu4_1",)
