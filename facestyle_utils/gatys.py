@@ -153,6 +153,7 @@ class GatysLoss:
         self.layers = list(dict.fromkeys([*self.content_layers, *self.style_layers]))
         if not settings.truncate_network:
             self.layers.append("pool5")  # the naive way: always run the whole network
+        self.style_layer_weights: dict[str, float] | None = None  # set with the targets when balancing
         if settings.cache_targets:
             self.content_targets, self.style_grams = self._targets()
 

@@ -12,6 +12,7 @@ use must match it. Copy a pinned value into :data:`PAINTINGS` to share it with y
 from __future__ import annotations
 
 import hashlib
+import http.client
 import io
 import json
 import urllib.error
@@ -87,7 +88,7 @@ def fetch_image(image: str | OnlineImage, *, folder: str | Path | None = None, t
         return path
     try:
         data = fetch(entry.url, timeout)
-    except (urllib.error.URLError, OSError, ValueError) as err:
+    except (urllib.error.URLError, http.client.HTTPException, OSError, ValueError) as err:
         raise DownloadError(f"could not download {entry.name!r} from {entry.url} ({err}). This is an optional "
                             "extra: the course runs offline with the bundled styles, e.g. 'hubble_deep_field'") from err
     digest = hashlib.sha256(data).hexdigest()
