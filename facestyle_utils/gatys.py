@@ -155,9 +155,8 @@ class GatysLoss:
         self.layers = list(dict.fromkeys([*self.content_layers, *self.style_layers]))
         if not settings.truncate_network:
             self.layers.append("pool5")  # the naive way: always run the whole network
-        self.style_layer_weights: dict[str, float] | None = None  # set with the targets when balancing
         if settings.cache_targets:
-            self.content_targets, self.style_grams = self._targets()
+            self.content_targets, self.style_grams, self.style_layer_weights = self._targets()
 
     def _prepare(self, image: torch.Tensor) -> torch.Tensor:
         return image.contiguous(memory_format=torch.channels_last) if self.settings.channels_last else image
@@ -170,22 +169,24 @@ class GatysLoss:
         with autocast_context(image.device, self.settings.autocast):
             return self.vgg(self._prepare(image), layers)
 
-    def _targets(self) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+    def _targets(self) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor], dict[str, float] | None]:
+        """Content feature maps, style Gram matrices, and the per-layer style weights (None: equal)."""
         with torch.no_grad():
             content_features = self._features(self.content, self.content_layers)
             style_features = self._features(self.style, self.style_layers) if self.style_layers else {}
         content_targets = {k: content_features[k].float() for k in self.content_layers}
         style_grams = {k: gram_matrix(style_features[k]) for k in self.style_layers}
-        self.style_layer_weights = balanced_layer_weights(style_grams) if self.settings.balance_style_layers else None
-        return content_targets, style_grams
+        layer_weights = balanced_layer_weights(style_grams) if self.settings.balance_style_layers else None
+        return content_targets, style_grams, layer_weights
 
     def __call__(self, image: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
         s = self.settings
-        content_targets, style_grams = (self.content_targets, self.style_grams) if s.cache_targets else self._targets()
+        content_targets, style_grams, layer_weights = (
+            (self.content_targets, self.style_grams, self.style_layer_weights) if s.cache_targets else self._targets())
         features = self._features(image, self.layers)
         zero = image.new_zeros(())
         c_loss = sum((content_loss(features[k], t) for k, t in content_targets.items()), zero)
-        s_loss = weighted_style_loss(features, style_grams, self.style_layer_weights) if style_grams else zero
+        s_loss = weighted_style_loss(features, style_grams, layer_weights) if style_grams else zero
         tv_loss = total_variation(image) if s.tv_weight else zero
         total = s.content_weight * c_loss + s.style_weight * s_loss + s.tv_weight * tv_loss
         parts = {"content": float(c_loss.detach()), "style": float(s_loss.detach()), "tv": float(tv_loss.detach())}
