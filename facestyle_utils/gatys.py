@@ -6,7 +6,8 @@ network runs forward and backward every step) but needs no training at all.
 
 The speed switches in :class:`GatysSettings` are there to be measured one by one
 (lesson 02): run the network only as deep as needed, compute the targets once,
-channels_last memory, mixed precision, and a coarse-to-fine schedule.
+channels_last memory, mixed precision, a coarse-to-fine schedule, and deep style layers
+that join the loss only for the last steps.
 """
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from .colour import preserve_colour
-from .losses import content_loss, gram_matrix, total_variation, weighted_style_loss
+from .losses import content_loss, gram_matrix, style_loss, total_variation
 from .vgg import VGG19Features
 
 STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
@@ -52,6 +53,8 @@ class GatysSettings:
     truncate_network: bool = True  # run VGG19 only up to the deepest layer the losses use
     coarse_steps: int = 0  # >0: first optimise this many steps at coarse_scale, then upsample
     coarse_scale: float = 0.5
+    late_style_layers: Sequence[str] = ()  # left out of the loss (and the network cut before them) until the end
+    late_steps: int = 5  # ... that is, the last this many steps, or once the loss without them reaches target_loss
     target_loss: float | None = None  # stop as soon as the full-size total loss is this low
     snapshot_every: int = 0  # >0: keep a copy of the image every this many steps
 
@@ -64,6 +67,11 @@ class GatysSettings:
             raise ValueError("steps and coarse_steps must be >= 0")
         if not 0 < self.coarse_scale <= 1:
             raise ValueError(f"coarse_scale must be in (0, 1], not {self.coarse_scale}")
+        unknown = [name for name in self.late_style_layers if name not in self.style_layers]
+        if unknown:
+            raise ValueError(f"late_style_layers must be among style_layers {tuple(self.style_layers)}, not {unknown}")
+        if self.late_steps < 1:
+            raise ValueError(f"late_steps must be >= 1, not {self.late_steps}")
 
     def replace(self, **changes) -> "GatysSettings":
         """A copy with some fields changed, e.g. ``settings.replace(steps=10)``."""
@@ -73,15 +81,18 @@ class GatysSettings:
 def fast_settings(device: torch.device | str = "cpu", **changes) -> GatysSettings:
     """The fastest combination measured in lesson 02 for ``device``.
 
-    Coarse-to-fine everywhere, the coarse stage at 3/8 of the size (at 256 px on the course's
-    2-core CPU, fast/plain measured 0.43 with 3/8 against 0.47 with 1/2 and 0.46 with 1/4);
-    channels_last and fp16 autocast on CUDA only. bf16 autocast is left off on CPUs: its
-    backward pass through VGG19 was 5-100x slower than fp32 on that machine, which has no bf16
-    hardware, and channels_last gave no gain there.
+    Everywhere: coarse-to-fine with the coarse stage at 3/8 of the size (on the course's
+    2-core CPU it did better than 1/2 and 1/4), and relu5_1 as a late layer: its Gram term is
+    under 0.1% of the total loss with the default weights, yet running the network on to
+    relu5_1 costs a fifth of every step. channels_last and fp16 autocast on CUDA only: bf16
+    autocast was 5-100x *slower* than fp32 on that CPU, which has no bf16 hardware, and
+    channels_last gave no gain there.
     """
     on_cuda = torch.device(device).type == "cuda"
     base = GatysSettings(coarse_steps=40, coarse_scale=0.375, steps=20, channels_last=on_cuda, autocast=on_cuda)
-    return base.replace(**changes)
+    settings = base.replace(**{k: v for k, v in changes.items() if k != "late_style_layers"})
+    late = changes.get("late_style_layers", ("relu5_1",) if "relu5_1" in settings.style_layers else ())
+    return settings.replace(late_style_layers=late)
 
 
 @dataclass
@@ -89,8 +100,10 @@ class GatysResult:
     """The stylized image (1, 3, H, W) in [0, 1], and a record of the run.
 
     ``losses[i]`` is the total loss measured at step ``i`` (before its update) at side
-    ``sizes[i]``; ``times[i]`` the seconds elapsed when it was measured. ``parts`` holds the
-    content/style/tv values of the last step, ``snapshots`` (step, image) pairs.
+    ``sizes[i]``; ``times[i]`` the seconds elapsed when it was measured. ``exact[i]`` is True
+    where that loss is the whole objective at full size (not a coarse step, and no late style
+    layer still left out). ``parts`` holds the weighted content/style/tv terms of the last
+    step (they add up to its loss), ``snapshots`` (step, image) pairs.
     """
 
     image: torch.Tensor
@@ -98,6 +111,7 @@ class GatysResult:
     seconds: float = 0.0
     times: list[float] = field(default_factory=list)
     sizes: list[int] = field(default_factory=list)
+    exact: list[bool] = field(default_factory=list)
     parts: dict[str, float] = field(default_factory=dict)
     snapshots: list[tuple[int, torch.Tensor]] = field(default_factory=list)
 
@@ -108,13 +122,15 @@ class GatysResult:
             return list(self.losses)
         return [loss for loss, size in zip(self.losses, self.sizes) if size == self.sizes[-1]]
 
+    def steps_to_reach(self, loss: float) -> int | None:
+        """How many steps (coarse ones included) until the whole loss first fell to ``loss``."""
+        return next((i + 1 for i, (value, exact) in enumerate(zip(self.losses, self.exact))
+                     if exact and value <= loss), None)
+
     def seconds_to_reach(self, loss: float) -> float:
-        """Seconds until the full-size loss first fell to ``loss`` (``inf`` if it never did)."""
-        last = self.sizes[-1] if self.sizes else None
-        for value, seconds, size in zip(self.losses, self.times, self.sizes or [last] * len(self.losses)):
-            if size == last and value <= loss:
-                return seconds
-        return math.inf
+        """Seconds until the whole loss at full size first fell to ``loss`` (``inf`` if it never did)."""
+        steps = self.steps_to_reach(loss)
+        return math.inf if steps is None else self.times[steps - 1]
 
 
 def autocast_context(device: torch.device, enabled: bool):
@@ -144,6 +160,7 @@ class GatysLoss:
     With ``cache_targets`` (the default) the targets are computed once here, so each
     optimisation step runs VGG19 only on the image being optimised. A loss whose weight is
     zero or whose layer list is empty is skipped (that is how lesson 02 inverts features).
+    ``settings.late_style_layers`` stay out of the loss until :meth:`add_late_layers`.
     """
 
     def __init__(self, vgg: VGG19Features, content: torch.Tensor, style: torch.Tensor | None,
@@ -152,11 +169,24 @@ class GatysLoss:
         self.content, self.style = content, style
         self.content_layers = list(settings.content_layers) if settings.content_weight else []
         self.style_layers = list(settings.style_layers) if settings.style_weight and style is not None else []
-        self.layers = list(dict.fromkeys([*self.content_layers, *self.style_layers]))
-        if not settings.truncate_network:
-            self.layers.append("pool5")  # the naive way: always run the whole network
+        self.waiting = [name for name in self.style_layers if name in settings.late_style_layers]
         if settings.cache_targets:
             self.content_targets, self.style_grams, self.style_layer_weights = self._targets()
+
+    @property
+    def exact(self) -> bool:
+        """True once no late style layer is left out: the loss is the whole objective."""
+        return not self.waiting
+
+    @property
+    def layers(self) -> list[str]:
+        """The layers the loss reads now: the network runs up to the deepest of them."""
+        active = [name for name in self.style_layers if name not in self.waiting]
+        return list(dict.fromkeys([*self.content_layers, *active]))
+
+    def add_late_layers(self) -> None:
+        """Bring the late style layers into the loss (the rest of the run pays for the deeper network)."""
+        self.waiting = []
 
     def _prepare(self, image: torch.Tensor) -> torch.Tensor:
         return image.contiguous(memory_format=torch.channels_last) if self.settings.channels_last else image
@@ -165,7 +195,7 @@ class GatysLoss:
         if not layers:
             return {}
         if not self.settings.truncate_network:
-            layers = [*layers, "pool5"]
+            layers = [*layers, "pool5"]  # the naive way: always run the whole network
         with autocast_context(image.device, self.settings.autocast):
             return self.vgg(self._prepare(image), layers)
 
@@ -179,17 +209,28 @@ class GatysLoss:
         layer_weights = balanced_layer_weights(style_grams) if self.settings.balance_style_layers else None
         return content_targets, style_grams, layer_weights
 
-    def __call__(self, image: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
+    def terms(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Each weighted term of the loss of ``image`` by name ("content relu4_2", "style relu1_1",
+        ..., "tv"); they add up to the total. Lesson 02 prints them to see which layers carry it."""
         s = self.settings
         content_targets, style_grams, layer_weights = (
             (self.content_targets, self.style_grams, self.style_layer_weights) if s.cache_targets else self._targets())
         features = self._features(image, self.layers)
-        zero = image.new_zeros(())
-        c_loss = sum((content_loss(features[k], t) for k, t in content_targets.items()), zero)
-        s_loss = weighted_style_loss(features, style_grams, layer_weights) if style_grams else zero
-        tv_loss = total_variation(image) if s.tv_weight else zero
-        total = s.content_weight * c_loss + s.style_weight * s_loss + s.tv_weight * tv_loss
-        parts = {"content": float(c_loss.detach()), "style": float(s_loss.detach()), "tv": float(tv_loss.detach())}
+        terms = {f"content {k}": s.content_weight * content_loss(features[k], t) for k, t in content_targets.items()}
+        for name in self.layers:
+            if name in style_grams:
+                layer_weight = 1.0 if layer_weights is None else layer_weights[name]
+                terms[f"style {name}"] = s.style_weight * layer_weight * style_loss(features[name], style_grams[name])
+        if s.tv_weight:
+            terms["tv"] = s.tv_weight * total_variation(image)
+        return terms
+
+    def __call__(self, image: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
+        """The total loss (to call ``backward`` on) and its weighted content, style and tv parts."""
+        terms = self.terms(image)
+        total = sum(terms.values(), image.new_zeros(()))
+        parts = {kind: sum((float(value.detach()) for name, value in terms.items() if name.startswith(kind)), 0.0)
+                 for kind in ("content", "style", "tv")}
         return total, parts
 
 
@@ -208,8 +249,13 @@ def _make_optimizer(image: torch.Tensor, settings: GatysSettings) -> torch.optim
 
 
 def _optimise(image: torch.Tensor, objective: GatysLoss, steps: int, settings: GatysSettings, result: GatysResult,
-              begin: float, bar, callback, stop_at: float | None) -> bool:
-    """Run ``steps`` optimiser steps on ``image`` in place; True if ``stop_at`` was reached."""
+              begin: float, bar, callback, stop_at: float | None, full_size: bool) -> bool:
+    """Run ``steps`` optimiser steps on ``image`` in place; True if ``stop_at`` was reached.
+
+    At full size, late style layers join for the last ``settings.late_steps`` steps, or as soon
+    as the loss without them reaches ``stop_at`` (it can only grow when they join, so not
+    before). The optimiser keeps its memory across that switch: the loss changes very little.
+    """
     optimizer = _make_optimizer(image, settings)
     parts: dict[str, float] = {}
 
@@ -220,14 +266,17 @@ def _optimise(image: torch.Tensor, objective: GatysLoss, steps: int, settings: G
         parts.update(parts_now)
         return loss
 
-    for _ in range(steps):
-        step = len(result.losses)
+    for index in range(steps):
+        if full_size and not objective.exact and index >= steps - settings.late_steps:
+            objective.add_late_layers()
+        step, exact = len(result.losses), full_size and objective.exact
         loss = float(optimizer.step(closure).detach())
         with torch.no_grad():
             image.clamp_(0, 1)
         result.losses.append(loss)
         result.times.append(time.perf_counter() - begin)
         result.sizes.append(image.shape[-1])
+        result.exact.append(exact)
         result.parts = dict(parts)
         bar.update(1)
         bar.set_postfix(loss=f"{loss:.4g}", side=image.shape[-1])
@@ -238,7 +287,10 @@ def _optimise(image: torch.Tensor, objective: GatysLoss, steps: int, settings: G
         if not math.isfinite(loss):
             raise FloatingPointError(f"the loss became {loss} at step {step}: lower the learning rate or the weights")
         if stop_at is not None and loss <= stop_at:
-            return True
+            if exact:
+                return True
+            if full_size:
+                objective.add_late_layers()
     return False
 
 
@@ -255,6 +307,7 @@ def stylize_by_optimisation(
     ``callback(step, image, loss)`` is called after every step, e.g. to keep snapshots.
     With ``settings.coarse_steps > 0`` the first steps run on images shrunk by
     ``settings.coarse_scale`` (4x cheaper at 0.5) and the result is upsampled and refined.
+    ``settings.late_style_layers`` are left out until the last steps (see :func:`_optimise`).
     ``style=None`` (with ``style_weight=0``) reconstructs content only.
     """
     settings = settings or GatysSettings()
@@ -281,7 +334,8 @@ def stylize_by_optimisation(
             small_content = resize_tensor(content, small)
             coarse = resize_tensor(image, small).requires_grad_(True)
             objective = GatysLoss(vgg, small_content, small_style, settings)
-            _optimise(coarse, objective, settings.coarse_steps, settings, result, begin, bar, callback, None)
+            _optimise(coarse, objective, settings.coarse_steps, settings, result, begin, bar, callback, None,
+                      full_size=False)
             if settings.init == "content":
                 # Upsample only what the optimisation *changed*, so the face keeps its full-size detail.
                 change = resize_tensor(coarse.detach() - small_content, tuple(full))
@@ -290,7 +344,8 @@ def stylize_by_optimisation(
                 image = resize_tensor(coarse.detach(), tuple(full)).clamp(0, 1)
         image = image.requires_grad_(True)
         objective = GatysLoss(vgg, content, style, settings)
-        _optimise(image, objective, settings.steps, settings, result, begin, bar, callback, settings.target_loss)
+        _optimise(image, objective, settings.steps, settings, result, begin, bar, callback, settings.target_loss,
+                  full_size=True)
     result.seconds = time.perf_counter() - begin
     output = image.detach()
     if settings.preserve_colour:
@@ -301,8 +356,9 @@ def stylize_by_optimisation(
 
 def total_loss(image: torch.Tensor, content: torch.Tensor, style: torch.Tensor, vgg: VGG19Features,
                settings: GatysSettings | None = None) -> float:
-    """The total loss of ``image`` under ``settings`` (fp32, full size): to compare runs fairly."""
-    settings = (settings or GatysSettings()).replace(autocast=False, channels_last=False)
+    """The whole total loss of ``image`` under ``settings`` (fp32, full size, every style layer in):
+    to compare runs fairly."""
+    settings = (settings or GatysSettings()).replace(autocast=False, channels_last=False, late_style_layers=())
     with torch.no_grad():
         loss, _ = GatysLoss(vgg, content, style, settings)(image)
     return float(loss)
@@ -362,8 +418,6 @@ def compare_speed(content: torch.Tensor, style: torch.Tensor, vgg: VGG19Features
         result = stylize_by_optimisation(content, style, vgg, settings, progress=progress)
         if target_loss is None:
             target_loss = result.losses[-1]
-        seconds = result.seconds_to_reach(target_loss)
-        steps = next((i + 1 for i, (loss, size) in enumerate(zip(result.losses, result.sizes))
-                      if size == result.sizes[-1] and loss <= target_loss), None)
-        rows.append(SpeedRow(name, seconds_per_step(result), seconds, steps, result.losses[-1], result))
+        rows.append(SpeedRow(name, seconds_per_step(result), result.seconds_to_reach(target_loss),
+                             result.steps_to_reach(target_loss), result.losses[-1], result))
     return rows

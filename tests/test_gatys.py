@@ -77,6 +77,39 @@ def test_target_loss_stops_early_and_seconds_to_reach(vgg, images):
     assert math.isinf(again.seconds_to_reach(-1.0))
 
 
+def test_late_style_layers_wait_then_join_the_loss(vgg, images):
+    content, style = images
+    image = torch.rand_like(content)
+    whole, _ = GatysLoss(vgg, content, style, GatysSettings())(image)
+    objective = GatysLoss(vgg, content, style, GatysSettings(late_style_layers=("relu5_1",)))
+    assert not objective.exact and "relu5_1" not in objective.layers  # the network can stop at relu4_2
+    partial, _ = objective(image)
+    assert 0 < partial.item() < whole.item()  # the left-out term is >= 0, so the partial loss is a lower bound
+    objective.add_late_layers()
+    assert objective.exact and objective.layers[-1] == "relu5_1"
+    assert objective(image)[0].item() == pytest.approx(whole.item(), rel=1e-5)
+
+
+def test_late_style_layers_join_for_the_last_steps_and_only_the_whole_loss_counts(vgg, images):
+    content, style = images
+    settings = GatysSettings(steps=6, late_style_layers=("relu5_1",), late_steps=2)
+    result = stylize_by_optimisation(content, style, vgg, settings, progress=False)
+    assert result.exact == [False] * 4 + [True] * 2
+    coarse = stylize_by_optimisation(content, style, vgg, settings.replace(coarse_steps=2, coarse_scale=0.5),
+                                     progress=False)
+    assert coarse.exact == [False] * 6 + [True] * 2
+    # With a target, the late layers join as soon as the partial loss reaches it (long before the
+    # last 5 of 30 steps), and the run stops only when the *whole* loss reaches it.
+    target = result.losses[-1]
+    stopped = stylize_by_optimisation(content, style, vgg, settings.replace(steps=30, target_loss=target),
+                                      progress=False)
+    first_exact = stopped.exact.index(True)
+    assert stopped.losses[-1] <= target and stopped.exact[-1]
+    assert all(loss > target for loss, exact in zip(stopped.losses, stopped.exact) if exact and loss != stopped.losses[-1])
+    assert first_exact < 30 - 5 and stopped.steps_to_reach(target) == len(stopped.losses)
+    assert stopped.seconds_to_reach(target) == stopped.times[-1]
+
+
 def test_callback_and_snapshots(vgg, images):
     content, style = images
     seen = []
@@ -110,6 +143,10 @@ def test_bad_settings_raise_clear_errors(vgg, images):
         GatysSettings(init="zeros")
     with pytest.raises(ValueError, match="coarse_scale"):
         GatysSettings(coarse_scale=2.0)
+    with pytest.raises(ValueError, match=r"late_style_layers must be among style_layers .*relu9_9"):
+        GatysSettings(late_style_layers=("relu9_9",))
+    with pytest.raises(ValueError, match="late_steps"):
+        GatysSettings(late_style_layers=("relu5_1",), late_steps=0)
     with pytest.raises(ValueError, match=r"\(1, 3, H, W\)"):
         stylize_by_optimisation(torch.rand(3, 32, 32), images[1], vgg, GatysSettings(steps=1), progress=False)
 
@@ -118,6 +155,9 @@ def test_fast_settings_leave_bf16_off_on_cpu():
     cpu = fast_settings("cpu")
     assert cpu.coarse_steps > 0 and not cpu.autocast and not cpu.channels_last
     assert fast_settings("cuda").autocast and fast_settings("cpu", steps=7).steps == 7
+    assert cpu.late_style_layers == ("relu5_1",)
+    assert fast_settings("cpu", style_layers=("relu1_1", "relu2_1")).late_style_layers == ()
+    assert fast_settings("cpu", late_style_layers=()).late_style_layers == ()
 
 
 def test_compare_speed_uses_the_first_variant_as_target(vgg, images):
@@ -148,3 +188,26 @@ def test_balanced_style_layers_make_each_layer_a_relative_error(vgg, images):
     assert float(same) == pytest.approx(0.0, abs=1e-6)
     plain, _ = GatysLoss(vgg, content, style, settings.replace(balance_style_layers=False))(content)
     assert float(plain) != pytest.approx(float(loss), rel=1e-2)  # the weights really changed the loss
+
+
+def test_total_loss_counts_late_layers(vgg, images):
+    content, style = images
+    image = torch.rand_like(content)
+    late = GatysSettings(late_style_layers=("relu5_1",))
+    assert total_loss(image, content, style, vgg, late) == pytest.approx(total_loss(image, content, style, vgg),
+                                                                        rel=1e-5)
+
+
+def test_terms_name_each_layer_and_add_up_to_the_loss(vgg, images):
+    content, style = images
+    image = torch.rand_like(content)
+    objective = GatysLoss(vgg, content, style, GatysSettings(late_style_layers=("relu5_1",)))
+    terms = objective.terms(image)
+    assert list(terms) == ["content relu4_2", "style relu1_1", "style relu2_1", "style relu3_1", "style relu4_1",
+                           "tv"]
+    total, parts = objective(image)
+    assert sum(float(v) for v in terms.values()) == pytest.approx(total.item(), rel=1e-5)
+    assert parts["style"] == pytest.approx(sum(float(v) for k, v in terms.items() if k.startswith("style")), rel=1e-5)
+    assert sum(parts.values()) == pytest.approx(total.item(), rel=1e-5)
+    objective.add_late_layers()
+    assert "style relu5_1" in objective.terms(image)

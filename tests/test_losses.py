@@ -83,3 +83,26 @@ def test_total_variation_zero_for_flat_image_and_counts_steps():
     stripes = torch.zeros(1, 1, 2, 2)
     stripes[..., :, 1] = 1.0  # every horizontal neighbour differs by 1, vertical ones do not
     assert total_variation(stripes).item() == pytest.approx(1.0)
+
+
+def test_gram_matrix_gradient_matches_finite_differences():
+    torch.manual_seed(1)
+    features = torch.randn(2, 3, 4, 5, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(gram_matrix, (features,))
+
+
+def test_gram_matrix_gradient_matches_autograd_of_the_formula(features):
+    mine = features.clone().requires_grad_(True)
+    theirs = features.clone().requires_grad_(True)
+    weights = torch.randn(2, 8, 8)  # any upstream gradient, not only a symmetric one
+    (gram_matrix(mine) * weights).sum().backward()
+    flat = theirs.reshape(2, 8, 30)
+    ((flat @ flat.transpose(1, 2) / (8 * 30)) * weights).sum().backward()
+    assert torch.allclose(mine.grad, theirs.grad, atol=1e-6)
+
+
+def test_gram_matrix_stays_float32_under_autocast(features):
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        gram = gram_matrix(features)
+    assert gram.dtype == torch.float32
+    assert torch.allclose(gram, gram_matrix(features))
