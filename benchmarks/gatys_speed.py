@@ -12,8 +12,8 @@ Runs, in one process and on the same face and style:
    size, upsample the change, refine), channels_last and fp16 autocast on CUDA only.
 
 Every run stops when its whole total loss *at full size* (every layer in) first reaches the
-plain run's loss after ``--steps`` steps. Prints seconds per step, seconds to that loss, and the ratio fast/plain
-(the target is <= 0.40). bf16 autocast is timed separately for one step: on many CPUs its
+plain run's loss after ``--steps`` steps. Prints seconds per step, seconds to that loss, and
+the ratio fast/plain (the target is <= 0.40). bf16 autocast is timed separately for one step: on many CPUs its
 backward pass is far slower than fp32.
 
     nice .venv/bin/python benchmarks/gatys_speed.py            # 256x256, ~2-5 minutes on 2 cores

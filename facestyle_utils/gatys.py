@@ -90,9 +90,10 @@ def fast_settings(device: torch.device | str = "cpu", **changes) -> GatysSetting
     """
     on_cuda = torch.device(device).type == "cuda"
     base = GatysSettings(coarse_steps=40, coarse_scale=0.375, steps=20, channels_last=on_cuda, autocast=on_cuda)
-    settings = base.replace(**{k: v for k, v in changes.items() if k != "late_style_layers"})
-    late = changes.get("late_style_layers", ("relu5_1",) if "relu5_1" in settings.style_layers else ())
-    return settings.replace(late_style_layers=late)
+    settings = base.replace(**changes)
+    if "late_style_layers" not in changes and "relu5_1" in settings.style_layers:
+        settings = settings.replace(late_style_layers=("relu5_1",))
+    return settings
 
 
 @dataclass

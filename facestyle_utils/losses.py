@@ -6,8 +6,6 @@ loss weights meaningful when a learner changes the resolution.
 """
 from __future__ import annotations
 
-from typing import Mapping
-
 import torch
 import torch.nn.functional as F
 
@@ -76,13 +74,3 @@ def total_variation(image: torch.Tensor) -> torch.Tensor:
     dx = (image[..., :, 1:] - image[..., :, :-1]).abs().mean()
     dy = (image[..., 1:, :] - image[..., :-1, :]).abs().mean()
     return dx + dy
-
-
-def weighted_style_loss(features: Mapping[str, torch.Tensor], target_grams: Mapping[str, torch.Tensor],
-                        layer_weights: Mapping[str, float] | None = None) -> torch.Tensor:
-    """Sum of style losses over layers (equal weights unless given)."""
-    total = 0.0
-    for name, gram in target_grams.items():
-        weight = 1.0 if layer_weights is None else layer_weights[name]
-        total = total + weight * style_loss(features[name], gram)
-    return total

@@ -2,8 +2,7 @@
 import pytest
 import torch
 
-from facestyle_utils.losses import (content_loss, gram_matrix, mean_std, mean_std_loss, style_loss,
-                                    total_variation, weighted_style_loss)
+from facestyle_utils.losses import content_loss, gram_matrix, mean_std, mean_std_loss, style_loss, total_variation
 
 
 @pytest.fixture
@@ -59,15 +58,6 @@ def test_style_loss_ignores_where_things_are(features):
     shuffled = features.flatten(2)[..., torch.randperm(30)].reshape(features.shape)
     assert style_loss(shuffled, gram_matrix(features)).item() == pytest.approx(0.0, abs=1e-10)
     assert content_loss(shuffled, features).item() > 0.01
-
-
-def test_weighted_style_loss_sums_layers_with_weights(features):
-    other = features.flip(0)
-    targets = {"a": gram_matrix(features), "b": gram_matrix(features[:, :4])}
-    feats = {"a": other, "b": other[:, :4]}
-    a, b = style_loss(other, targets["a"]), style_loss(other[:, :4], targets["b"])
-    assert weighted_style_loss(feats, targets).item() == pytest.approx((a + b).item())
-    assert weighted_style_loss(feats, targets, {"a": 2.0, "b": 0.5}).item() == pytest.approx((2 * a + 0.5 * b).item())
 
 
 def test_mean_std_statistics():
