@@ -40,6 +40,7 @@ Inference (lessons 05 and 06)
 - ``video``: demo clips and video stylization with OpenCV
 - ``cli``: ``python -m facestyle_utils stylize ...``
 - ``widgets``: the interactive studio app
+- ``studio_io``: what the studio reads and writes (model files, uploads, webcam, saved PNGs)
 """
 
 __version__ = "0.1.0"

@@ -13,18 +13,15 @@ How it stays responsive:
 - strength and colour preservation only re-blend the last raw result, so they update instantly.
 
 Every failure (no face found, an unreadable upload, a missing or corrupt model file) becomes a short
-message in the status line; no traceback reaches the learner.
+message in the status line; no traceback reaches the learner. What the app reads and writes (model
+files, uploads, the webcam, saved PNGs) lives in :mod:`facestyle_utils.studio_io`.
 """
 from __future__ import annotations
 
-import base64
 import contextlib
 import datetime
 import functools
 import html
-import importlib
-import io
-import re
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,6 +38,7 @@ from .faces import align_face, detect_faces
 from .image_io import ImageLoadError, image_to_tensor, load_image, resize_image, save_image, tensor_to_image
 from .inference import Stylizer, blend
 from .sample_data import list_samples, load_sample
+from .studio_io import ModelChoice, colab_webcam_photo, find_models, next_free_path, png_bytes, uploaded_files
 
 #: Value of the method dropdown that selects optimisation (lesson 02) instead of a model file.
 OPTIMISATION = "optimisation"
@@ -63,81 +61,12 @@ class Superseded(Exception):
     """Raised inside a running job when a newer request has replaced it."""
 
 
-@dataclass(frozen=True)
-class ModelChoice:
-    """One usable model file, with what its header says."""
-
-    path: Path
-    kind: str
-    metadata: dict[str, Any]
-
-    @property
-    def label(self) -> str:
-        style = self.metadata.get("style")
-        return f"{self.path.stem} ({self.kind}{', style: ' + str(style) if style else ''})"
-
-    def describe(self) -> str:
-        details = ", ".join(f"{key}: {_short(value)}" for key, value in self.metadata.items()) or "no metadata"
-        return f"{self.path.name}: {self.kind} model; {details}"
-
-
-def _short(value: Any) -> str:
-    return f"{value:.4g}" if isinstance(value, float) else str(value)
-
-
-def _register_model_kinds() -> None:
-    """Import the modules that register the student (lesson 05) and DRN (lesson 04) model kinds."""
-    for module in ("student", "drn"):
-        try:
-            importlib.import_module(f"{__package__}.{module}")
-        except ImportError:  # pragma: no cover - a course checkout without that lesson yet
-            pass
-
-
-def find_models(folder: str | Path) -> tuple[list[ModelChoice], list[str]]:
-    """Model files (``*.pt``) in ``folder`` that :func:`read_model_file` accepts, and a note per rejected file."""
-    _register_model_kinds()
-    folder = Path(folder)
-    found, rejected = [], []
-    for path in sorted(folder.glob("*.pt")) if folder.is_dir() else []:
-        try:
-            data = read_model_file(path)
-        except CheckpointError as err:
-            reason = re.sub(r" \(\w+(Error|Exception): .*\)$", "", str(err).removeprefix(f"{path}: "), flags=re.S)
-            rejected.append(f"skipped {path.name}: {reason}")
-            continue
-        found.append(ModelChoice(path, data["kind"], dict(data.get("metadata") or {})))
-    return found, rejected
-
-
 @functools.lru_cache(maxsize=2)
 def shared_vgg(device: str = "cpu"):
     """One frozen VGG19 per device for the optimisation method and every DCNN model (building one takes seconds)."""
     from .vgg import load_vgg19
 
     return load_vgg19(device=device)
-
-
-def png_bytes(image: Image.Image) -> bytes:
-    """PNG-encode a PIL image (what an ``ipywidgets.Image`` displays)."""
-    buffer = io.BytesIO()
-    image.save(buffer, format="PNG")
-    return buffer.getvalue()
-
-
-def next_free_path(folder: Path, stem: str, suffix: str = ".png") -> Path:
-    """``folder/stem_001.png``, or the first higher number not taken yet."""
-    number = 1
-    while (folder / f"{stem}_{number:03d}{suffix}").exists():
-        number += 1
-    return folder / f"{stem}_{number:03d}{suffix}"
-
-
-def uploaded_files(value: Any) -> list[tuple[str, bytes]]:
-    """(name, bytes) for each file in a ``FileUpload`` value (ipywidgets 8 tuple or 7.x dict)."""
-    if isinstance(value, dict):  # ipywidgets 7: {name: {"metadata": {...}, "content": bytes}}
-        return [(name, bytes(item["content"])) for name, item in value.items()]
-    return [(item["name"], bytes(item["content"])) for item in value or ()]
 
 
 def friendly_error(err: BaseException) -> str:
@@ -154,45 +83,6 @@ def friendly_error(err: BaseException) -> str:
     if isinstance(err, (RuntimeError, MemoryError)) and "out of memory" in text.lower():
         return "Out of memory: lower the output size."
     return f"Unexpected problem ({type(err).__name__}): {text}"
-
-
-# JavaScript for the Colab webcam button: show the camera, wait for a click, return a JPEG data URL.
-WEBCAM_JS = """
-async function facestyleSnapshot(quality) {
-  const panel = document.createElement('div');
-  const shoot = document.createElement('button');
-  shoot.textContent = 'Take the photo';
-  const video = document.createElement('video');
-  video.style.display = 'block';
-  panel.appendChild(video);
-  panel.appendChild(shoot);
-  document.body.appendChild(panel);
-  const stream = await navigator.mediaDevices.getUserMedia({video: true});
-  video.srcObject = stream;
-  await video.play();
-  google.colab.output.setIframeHeight(document.documentElement.scrollHeight, true);
-  await new Promise((done) => shoot.onclick = done);
-  const canvas = document.createElement('canvas');
-  canvas.width = video.videoWidth;
-  canvas.height = video.videoHeight;
-  canvas.getContext('2d').drawImage(video, 0, 0);
-  stream.getTracks().forEach((track) => track.stop());
-  panel.remove();
-  return canvas.toDataURL('image/jpeg', quality);
-}
-"""
-
-
-def colab_webcam_photo(quality: float = 0.9) -> bytes:
-    """Take a photo with the browser's webcam on Google Colab; JPEG bytes. Raises RuntimeError elsewhere."""
-    try:
-        from google.colab.output import eval_js  # type: ignore[import-not-found]
-        from IPython.display import Javascript, display
-    except ImportError:
-        raise RuntimeError("webcam capture needs Google Colab; here, upload a photo instead") from None
-    display(Javascript(WEBCAM_JS))
-    data_url = eval_js(f"facestyleSnapshot({quality})")
-    return base64.b64decode(data_url.split(",", 1)[1])
 
 
 @dataclass(frozen=True)

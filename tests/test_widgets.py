@@ -13,7 +13,8 @@ from facestyle_utils import widgets as studio
 from facestyle_utils.checkpoints import save_model
 from facestyle_utils.nets import DCNNConfig, DCNNStylizer
 from facestyle_utils.sample_data import load_sample
-from facestyle_utils.widgets import OPTIMISATION, build_studio, friendly_error, uploaded_files
+from facestyle_utils.studio_io import next_free_path, uploaded_files
+from facestyle_utils.widgets import OPTIMISATION, build_studio, friendly_error
 
 
 def _png(image: Image.Image) -> bytes:
@@ -281,10 +282,10 @@ def test_friendly_errors_and_upload_formats():
 
 
 def test_next_free_path(tmp_path):
-    assert studio.next_free_path(tmp_path, "x").name == "x_001.png"
+    assert next_free_path(tmp_path, "x").name == "x_001.png"
     (tmp_path / "x_001.png").touch()
     (tmp_path / "x_002.png").touch()
-    assert studio.next_free_path(tmp_path, "x").name == "x_003.png"
+    assert next_free_path(tmp_path, "x").name == "x_003.png"
 
 
 def test_student_and_drn_model_files(tmp_path):
