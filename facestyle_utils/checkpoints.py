@@ -9,6 +9,10 @@ Two kinds of file:
   later lessons to load. Frozen parts (the VGG19 encoder) are left out: they are rebuilt from
   the VGG19 weights, so the file stays small.
 
+Models wrapped by ``torch.compile`` or (Distributed)DataParallel are saved as the bare model
+(:func:`unwrap_model`): same keys, same size, loadable anywhere; older files whose keys carry the
+wrappers' ``_orig_mod.``/``module.`` prefixes still load.
+
 Every file is written to a temporary file and renamed into place (``os.replace`` is atomic),
 so a crash or a full disk never leaves half a checkpoint under the real name, and the
 previous checkpoint is only deleted once a newer one is safely on disk. Files are read with
@@ -21,7 +25,7 @@ import random
 import re
 import warnings
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Collection
 
 import numpy as np
 import torch
@@ -66,24 +70,84 @@ def safe_load(path: str | os.PathLike, map_location: str | torch.device = "cpu")
 
 
 # ----------------------------------------------------------------------------- model weights
+#: Key prefixes that wrappers add to a state dict: ``torch.compile`` and (Distributed)DataParallel.
+WRAPPER_PREFIXES = ("_orig_mod.", "module.")
+
+
+def unwrap_model(model: nn.Module) -> nn.Module:
+    """The bare model inside ``torch.compile``, ``nn.DataParallel`` and ``DistributedDataParallel`` wrappers.
+
+    Nested wrappers (a compiled DataParallel, ...) are all removed. The bare model shares its
+    parameters with the wrappers, so loading weights into it loads them into the wrapped model.
+    A model that is not wrapped is returned as it is. Nothing is copied or moved.
+    """
+    while True:
+        if isinstance(getattr(model, "_orig_mod", None), nn.Module):  # torch.compile's OptimizedModule
+            model = model._orig_mod
+        elif isinstance(model, (nn.DataParallel, nn.parallel.DistributedDataParallel)):
+            model = model.module
+        else:
+            return model
+
+
+def strip_wrapper_prefixes(state: dict[str, torch.Tensor], expected: Collection[str] = ()) -> dict[str, torch.Tensor]:
+    """A new state dict without the ``_orig_mod.``/``module.`` prefixes of a model saved while wrapped.
+
+    A prefix is removed only when every key has it and the ``expected`` keys do not (a model may
+    have a submodule really named ``module``). ``state`` itself is left unchanged.
+    """
+    state = dict(state)
+    while state:
+        prefix = next((p for p in WRAPPER_PREFIXES if all(key.startswith(p) for key in state)), None)
+        if prefix is None or any(key.startswith(prefix) for key in expected):
+            break
+        state = {key[len(prefix):]: value for key, value in state.items()}
+    return state
+
+
 def _frozen_prefixes(model: nn.Module) -> tuple[str, ...]:
     return tuple(f"{name}." for name in getattr(model, "frozen_modules", ()))
 
 
 def model_state(model: nn.Module) -> dict[str, torch.Tensor]:
-    """The model's state dict without its frozen modules (``model.frozen_modules``), on the CPU."""
+    """The bare model's state dict without its frozen modules (``model.frozen_modules``), on the CPU.
+
+    Wrappers are looked through (:func:`unwrap_model`), so a compiled or DataParallel model gives
+    the same keys and tensors as the bare one. Tensors are detached copies; the model is not changed.
+    """
+    return {key: value.detach().cpu().clone() for key, value in _kept_state(model).items()}
+
+
+def _kept_state(model: nn.Module) -> dict[str, torch.Tensor]:
+    """The bare model's own state dict entries (no copies) minus its frozen modules."""
+    model = unwrap_model(model)
     frozen = _frozen_prefixes(model)
-    return {key: value.detach().cpu().clone() for key, value in model.state_dict().items()
-            if not key.startswith(frozen)}
+    return {key: value for key, value in model.state_dict().items() if not key.startswith(frozen)}
 
 
 def load_model_state(model: nn.Module, state: dict[str, torch.Tensor], source: str = "checkpoint") -> None:
-    """Load weights saved by :func:`model_state`; missing or unexpected keys are an error naming ``source``."""
-    expected = set(model_state(model))
+    """Load weights saved by :func:`model_state` into ``model`` (wrapped or not), in place.
+
+    Files written from a wrapped model by older code load too: their ``_orig_mod.``/``module.``
+    prefixes are stripped and leaked frozen weights (e.g. the VGG19 encoder) are ignored, since
+    frozen modules are rebuilt, not loaded. ``state`` is not changed.
+
+    Raises:
+        CheckpointError: missing or unexpected keys, naming ``source``.
+    """
+    model = unwrap_model(model)
+    expected = set(_kept_state(model))
+    frozen = _frozen_prefixes(model)
+    state = {key: value for key, value in strip_wrapper_prefixes(state, expected).items()
+             if not key.startswith(frozen)}
     missing, unexpected = expected - set(state), set(state) - expected
     if missing or unexpected:
+        wrapped = any(key.startswith(WRAPPER_PREFIXES) for key in unexpected)
+        cause = ("some keys carry the '_orig_mod.'/'module.' prefixes of a model saved while wrapped by "
+                 "torch.compile or DataParallel; save the bare model (checkpoints.unwrap_model)" if wrapped
+                 else "was it saved with another config?")
         raise CheckpointError(f"{source}: weights do not fit this model (missing {sorted(missing)[:5]}, "
-                              f"unexpected {sorted(unexpected)[:5]}); was it saved with another config?")
+                              f"unexpected {sorted(unexpected)[:5]}); {cause}")
     model.load_state_dict(state, strict=False)
 
 
@@ -218,10 +282,17 @@ def save_model(model: nn.Module, path: str | os.PathLike, *, kind: str = "dcnn",
                metadata: dict[str, Any] | None = None) -> Path:
     """Save trained weights + config (no frozen VGG19 weights) as a small versioned model file.
 
-    ``metadata`` (plain numbers and strings: style name, image size, PSNR, ...) travels along.
+    ``model`` may be wrapped by ``torch.compile`` or (Distributed)DataParallel: the bare model is
+    saved (:func:`unwrap_model`), so the file is the same as for the bare model and loads with
+    :func:`load_model`. ``metadata`` (plain numbers and strings: style name, image size, PSNR, ...)
+    travels along. The model is not changed.
+
+    Raises:
+        ValueError: ``kind`` is not registered (see :func:`register_model_kind`).
     """
     if kind not in MODEL_KINDS:
         raise ValueError(f"unknown model kind {kind!r}; registered: {', '.join(MODEL_KINDS)}")
+    model = unwrap_model(model)
     config = model.config.to_dict() if hasattr(model.config, "to_dict") else dict(vars(model.config))
     return atomic_save({"format": MODEL_FORMAT, "version": MODEL_VERSION, "kind": kind, "config": config,
                         "state_dict": model_state(model), "metadata": dict(metadata or {})}, path)

@@ -30,7 +30,7 @@ from torch import nn
 from .attention import DEFAULT_MAX_ELEMENTS, CrossAttention, SelfAttention, mean_variance_norm
 from .losses import gram_matrix, mean_std_loss
 from .nets import FEATURE_RMS, TORCHVISION_INPUT_RATIO, Decoder, pad_to_multiple, truncated_vgg
-from .vgg import LAYER_INDEX, VGG19Features
+from .vgg import LAYER_INDEX, VGG19Features, check_side
 
 #: Depths where the cross-attention may sit, with their stride and VGG19 channels.
 ATTENTION_LAYERS = {"relu3_1": (4, 256), "relu4_1": (8, 512)}
@@ -139,6 +139,13 @@ class DRNStylizer(nn.Module):
         return torch.sigmoid(self.decoder(features))[..., : size[0], : size[1]]
 
     def forward(self, face: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
+        """Faces (N, 3, H, W) + styles (N or 1, 3, H', W'), RGB in [0, 1] -> (N, 3, H, W) in [0, 1].
+
+        Any sides >= 1: both are padded to a multiple of the stride and to at least two strides
+        (:func:`~facestyle_utils.nets.pad_to_multiple`), and the output is cropped back to the
+        face's size. Raises ValueError for a batch that is not (N, 3, H, W) or has no pixels, or
+        for a number of styles that is neither 1 nor N.
+        """
         return self.stylize(self.encode(face), self.encode(style), tuple(face.shape[-2:]))
 
     def attention_maps(self, face: torch.Tensor, style: torch.Tensor, layer: str = "relu3_1") -> dict[str, Any]:
@@ -202,7 +209,9 @@ class UnpairedLoss:
     - identity: ``model(style, style)`` should give the style image back: in pixels and in VGG features.
 
     All terms are relative errors (divided by the reference's energy), so the weights carry over
-    between layers. Usable as :func:`facestyle_utils.training.train`'s ``loss_fn``.
+    between layers. Usable as :func:`facestyle_utils.training.train`'s ``loss_fn``. Images are
+    not padded: ValueError when faces or styles have a side below what VGG19 needs to reach the
+    loss's layers (:func:`facestyle_utils.vgg.min_side`: 8 px up to relu4_1).
     """
 
     def __init__(self, vgg: VGG19Features, weights: UnpairedWeights | None = None) -> None:
@@ -231,6 +240,9 @@ class UnpairedLoss:
         return self.compare(faces, styles, output, same, reference=reference)
 
     def _reference(self, faces: torch.Tensor, styles: torch.Tensor, layers: Sequence[str]) -> dict[str, torch.Tensor]:
+        # Not padded (padding would change the statistics compared): too small a side is an error.
+        check_side(faces, layers, "face batch")
+        check_side(styles, layers, "style batch")
         if faces.shape[1:] == styles.shape[1:]:
             return self.vgg(torch.cat([faces, styles]), layers)
         return {k: torch.cat([a, b]) for (k, a), b in zip(self.vgg(faces, layers).items(),

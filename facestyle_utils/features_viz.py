@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 
 from .gatys import GatysResult, GatysSettings, stylize_by_optimisation
-from .vgg import VGG19Features
+from .vgg import VGG19Features, check_side
 
 
 def sobel_kernels() -> torch.Tensor:
@@ -87,7 +87,9 @@ def reconstruct_content(vgg: VGG19Features, image: torch.Tensor, layer: str, ste
     """Rebuild ``image`` from white noise using only its feature map at ``layer``.
 
     Shallow layers give the photo back almost exactly; deep layers keep the arrangement
-    of objects but lose exact colours and fine detail.
+    of objects but lose exact colours and fine detail. ``image`` is (1, 3, H, W) in [0, 1];
+    ``result.image`` has its shape. Raises ValueError when a side is below what VGG19 needs to
+    reach ``layer`` (:func:`facestyle_utils.vgg.min_side`, e.g. 8 px for relu4_1).
     """
     settings = GatysSettings(steps=steps, content_layers=(layer,), style_weight=0.0, tv_weight=0.0,
                              init="noise")
@@ -100,8 +102,12 @@ def synthesise_texture(vgg: VGG19Features, style: torch.Tensor, layers: Sequence
 
     The Gram matrix forgets *where* things are, so the result is a texture: the style's
     colours and patterns, rearranged. More (and deeper) layers give larger structures.
+    ``style`` is (1, 3, H', W') in [0, 1]; ``result.image`` is (1, 3, *size) in [0, 1]. Raises
+    ValueError when ``size`` or the style has a side below what VGG19 needs to reach the deepest
+    of ``layers`` (:func:`facestyle_utils.vgg.min_side`, e.g. 16 px for relu5_1).
     """
     blank = torch.zeros(1, 3, *size, device=style.device)
+    check_side(blank, layers, "texture size")
     settings = GatysSettings(steps=steps, content_weight=0.0, style_layers=tuple(layers), style_weight=1.0,
                              tv_weight=0.0, init="noise", balance_style_layers=True)
     return stylize_by_optimisation(blank, style, vgg, settings, progress=progress)

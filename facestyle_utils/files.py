@@ -1,4 +1,5 @@
-"""Safe file writing (a crash, a full disk or an interrupted kernel never leaves half a file) and file hashes.
+"""Safe file writing (a crash, a full disk or an interrupted kernel never leaves half a file), file hashes,
+and distinct output names within one run.
 
 Everything the course writes (images, checkpoints, model files) goes through
 :func:`atomic_write`: the data goes to a temporary file beside the target, is flushed to disk,
@@ -11,7 +12,7 @@ import hashlib
 import os
 import tempfile
 from pathlib import Path
-from typing import BinaryIO, Iterator
+from typing import BinaryIO, Iterable, Iterator
 
 
 def _current_umask() -> int:
@@ -45,3 +46,31 @@ def sha256_file(path: str | os.PathLike) -> str:
         for chunk in iter(lambda: handle.read(1 << 20), b""):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+class OutputNames:
+    """Hands out distinct output paths within one run, so no result overwrites another or an input.
+
+    ``photo.png`` and ``photo.jpg`` both want ``photo_stylized.png``; two folders called ``faces``
+    both want ``out/faces``. The first to :meth:`claim` a path gets it; later ones get ``-2``,
+    ``-3``, ... before the suffix. Paths are compared resolved and case-folded, because macOS and
+    Windows file systems treat ``X.png`` and ``x.png`` as one file. ``reserved`` paths (the run's
+    inputs) are never handed out.
+    """
+
+    def __init__(self, reserved: Iterable[str | os.PathLike] = ()) -> None:
+        self._taken = {self._key(Path(path)) for path in reserved}
+
+    @staticmethod
+    def _key(path: Path) -> str:
+        return str(path.resolve()).casefold()
+
+    def claim(self, path: str | os.PathLike) -> Path:
+        """``path`` itself if nobody in this run has it yet, else the first free ``<stem>-N<suffix>``."""
+        path = Path(path)
+        candidate, number = path, 1
+        while self._key(candidate) in self._taken:
+            number += 1
+            candidate = path.with_name(f"{path.stem}-{number}{path.suffix}")
+        self._taken.add(self._key(candidate))
+        return candidate

@@ -24,7 +24,7 @@ from tqdm.auto import tqdm
 
 from .colour import preserve_colour
 from .losses import content_loss, gram_matrix, style_loss, total_variation
-from .vgg import VGG19Features
+from .vgg import VGG19Features, check_side, min_side
 
 STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
 CONTENT_LAYERS = ("relu4_2",)
@@ -82,11 +82,11 @@ def fast_settings(device: torch.device | str = "cpu", **changes) -> GatysSetting
     """The fastest combination measured in lesson 02 for ``device``.
 
     Everywhere: coarse-to-fine with the coarse stage at 3/8 of the size (on the course's
-    2-core CPU it did better than 1/2 and 1/4), and relu5_1 as a late layer: its Gram term is
-    under 0.1% of the total loss with the default weights, yet running the network on to
-    relu5_1 costs a fifth of every step. channels_last and fp16 autocast on CUDA only: bf16
-    autocast was 5-100x *slower* than fp32 on that CPU, which has no bf16 hardware, and
-    channels_last gave no gain there.
+    2-core CPU it did better than 1/2 and 1/4; :func:`coarse_sizes` says what small images
+    get), and relu5_1 as a late layer: its Gram term is under 0.1% of the total loss with the
+    default weights, yet running the network on to relu5_1 costs a fifth of every step.
+    channels_last and fp16 autocast on CUDA only: bf16 autocast was 5-100x *slower* than fp32
+    on that CPU, which has no bf16 hardware, and channels_last gave no gain there.
     """
     on_cuda = torch.device(device).type == "cuda"
     base = GatysSettings(coarse_steps=40, coarse_scale=0.375, steps=20, channels_last=on_cuda, autocast=on_cuda)
@@ -162,15 +162,19 @@ class GatysLoss:
     optimisation step runs VGG19 only on the image being optimised. A loss whose weight is
     zero or whose layer list is empty is skipped (that is how lesson 02 inverts features).
     ``settings.late_style_layers`` stay out of the loss until :meth:`add_late_layers`.
+    Raises ValueError, naming the image, its size and the minimum side, when ``content`` (the size
+    of the image optimised) or ``style`` is too small for VGG19 to reach the loss's layers.
     """
 
     def __init__(self, vgg: VGG19Features, content: torch.Tensor, style: torch.Tensor | None,
                  settings: GatysSettings):
         self.vgg, self.settings = vgg, settings
         self.content, self.style = content, style
-        self.content_layers = list(settings.content_layers) if settings.content_weight else []
-        self.style_layers = list(settings.style_layers) if settings.style_weight and style is not None else []
+        self.content_layers, self.style_layers = _loss_layers(settings, style is not None)
         self.waiting = [name for name in self.style_layers if name in settings.late_style_layers]
+        check_side(content, _reach([*self.content_layers, *self.style_layers], settings), "content image")
+        if self.style_layers:
+            check_side(style, _reach(self.style_layers, settings), "style image")
         if settings.cache_targets:
             self.content_targets, self.style_grams, self.style_layer_weights = self._targets()
 
@@ -195,10 +199,8 @@ class GatysLoss:
     def _features(self, image: torch.Tensor, layers: list[str]) -> dict[str, torch.Tensor]:
         if not layers:
             return {}
-        if not self.settings.truncate_network:
-            layers = [*layers, "pool5"]  # the naive way: always run the whole network
         with autocast_context(image.device, self.settings.autocast):
-            return self.vgg(self._prepare(image), layers)
+            return self.vgg(self._prepare(image), _reach(layers, self.settings))
 
     def _targets(self) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor], dict[str, float] | None]:
         """Content feature maps, style Gram matrices, and the per-layer style weights (None: equal)."""
@@ -234,6 +236,42 @@ class GatysLoss:
         parts = {kind: float(sum((value.detach() for name, value in terms.items() if name.startswith(kind)), zero))
                  for kind in ("content", "style", "tv")}  # one float (a GPU sync) per kind, not per term
         return total, parts
+
+
+def _loss_layers(settings: GatysSettings, has_style: bool) -> tuple[list[str], list[str]]:
+    """The content and style layers a :class:`GatysLoss` reads (none for a term whose weight is zero)."""
+    content = list(settings.content_layers) if settings.content_weight else []
+    style = list(settings.style_layers) if settings.style_weight and has_style else []
+    return content, style
+
+
+def _reach(layers: list[str], settings: GatysSettings) -> list[str]:
+    """The layers VGG19 runs to for ``layers``: without ``truncate_network``, the whole network (the naive way)."""
+    return [*layers, "pool5"] if layers and not settings.truncate_network else layers
+
+
+def _shrunk(image: torch.Tensor, scale: float, shortest: int) -> tuple[int, int]:
+    """(H, W) of ``image`` shrunk by ``scale``, or by less (same aspect ratio) so no side drops below ``shortest``."""
+    height, width = image.shape[-2:]
+    scale = min(1.0, max(scale, shortest / min(height, width)))
+    return max(shortest, round(height * scale)), max(shortest, round(width * scale))
+
+
+def coarse_sizes(content: torch.Tensor, style: torch.Tensor | None, settings: GatysSettings
+                 ) -> tuple[tuple[int, int], tuple[int, int] | None] | None:
+    """(H, W) of the content and of the style image in the coarse stage, or None: no coarse stage.
+
+    Each image shrinks by ``settings.coarse_scale``, or by less where a side would fall below
+    what VGG19 needs for the loss's layers (:func:`facestyle_utils.vgg.min_side`: 16 px up to
+    relu5_1). When the content cannot shrink at all (a face of 16 px or so), there is no coarse
+    stage and :func:`stylize_by_optimisation` runs its steps at full size instead.
+    """
+    content_layers, style_layers = _loss_layers(settings, style is not None)
+    small = _shrunk(content, settings.coarse_scale, min_side(_reach([*content_layers, *style_layers], settings)))
+    if not settings.coarse_steps or all(a >= b for a, b in zip(small, content.shape[-2:])):
+        return None  # no side would shrink
+    return small, None if style is None else _shrunk(style, settings.coarse_scale,
+                                                     min_side(_reach(style_layers, settings)))
 
 
 def resize_tensor(image: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
@@ -310,7 +348,11 @@ def stylize_by_optimisation(
     With ``settings.coarse_steps > 0`` the first steps run on images shrunk by
     ``settings.coarse_scale`` (4x cheaper at 0.5) and the result is upsampled and refined.
     ``settings.late_style_layers`` are left out until the last steps (see :func:`_optimise`).
-    ``style=None`` (with ``style_weight=0``) reconstructs content only.
+    ``style=None`` (with ``style_weight=0``) reconstructs content only. Images in [0, 1]; the
+    style may have any size. Sizes are checked before the first step: ValueError names the
+    image, its size and the minimum side when VGG19 cannot reach the chosen layers (e.g. 16 px
+    up to relu5_1). A face too small to shrink gets no coarse stage (see :func:`coarse_sizes`):
+    its coarse steps run at full size, so the number of steps stays the same.
     """
     settings = settings or GatysSettings()
     if content.ndim != 4 or content.shape[:2] != (1, 3):
@@ -325,19 +367,17 @@ def stylize_by_optimisation(
     result = GatysResult(image=image)
     begin = time.perf_counter()
     total_steps = settings.steps + settings.coarse_steps
+    objective = GatysLoss(vgg, content, style, settings)  # checks both sizes before any step
+    sizes = coarse_sizes(content, style, settings)
     with tqdm(total=total_steps, desc="stylizing", disable=not progress, leave=False) as bar:
-        if settings.coarse_steps:
+        if sizes is not None:
             full = content.shape[-2:]
-            small = tuple(max(16, round(side * settings.coarse_scale)) for side in full)
-            small_style = None
-            if style is not None:
-                style_size = tuple(max(16, round(side * settings.coarse_scale)) for side in style.shape[-2:])
-                small_style = resize_tensor(style, style_size)
+            small, style_size = sizes
+            small_style = None if style is None else resize_tensor(style, style_size)
             small_content = resize_tensor(content, small)
             coarse = resize_tensor(image, small).requires_grad_(True)
-            objective = GatysLoss(vgg, small_content, small_style, settings)
-            _optimise(coarse, objective, settings.coarse_steps, settings, result, begin, bar, callback, None,
-                      full_size=False)
+            _optimise(coarse, GatysLoss(vgg, small_content, small_style, settings), settings.coarse_steps, settings,
+                      result, begin, bar, callback, None, full_size=False)
             if settings.init == "content":
                 # Upsample only what the optimisation *changed*, so the face keeps its full-size detail.
                 change = resize_tensor(coarse.detach() - small_content, tuple(full))
@@ -345,8 +385,8 @@ def stylize_by_optimisation(
             else:
                 image = resize_tensor(coarse.detach(), tuple(full)).clamp(0, 1)
         image = image.requires_grad_(True)
-        objective = GatysLoss(vgg, content, style, settings)
-        _optimise(image, objective, settings.steps, settings, result, begin, bar, callback, settings.target_loss,
+        steps = settings.steps if sizes is not None else total_steps  # no coarse stage: its steps run here
+        _optimise(image, objective, steps, settings, result, begin, bar, callback, settings.target_loss,
                   full_size=True)
     result.seconds = time.perf_counter() - begin
     output = image.detach()
@@ -392,15 +432,14 @@ def _warm_up(content: torch.Tensor, style: torch.Tensor, vgg: VGG19Features,
     variant timed does not pay for one-off set-up (kernel selection, memory allocation)."""
     seen = set()
     for settings in variants:
-        scales = {1.0, settings.coarse_scale} if settings.coarse_steps else {1.0}
-        for scale in scales:
-            key = (scale, settings.channels_last, settings.autocast)
+        stages = [(tuple(content.shape[-2:]), tuple(style.shape[-2:])), coarse_sizes(content, style, settings)]
+        for sizes in filter(None, stages):
+            key = (sizes, settings.channels_last, settings.autocast)
             if key in seen:
                 continue
             seen.add(key)
-            size = tuple(max(16, round(side * scale)) for side in content.shape[-2:])
-            image = resize_tensor(content, size).detach().clone().requires_grad_(True)
-            GatysLoss(vgg, image.detach(), resize_tensor(style, size), settings)(image)[0].backward()
+            image = resize_tensor(content, sizes[0]).detach().clone().requires_grad_(True)
+            GatysLoss(vgg, image.detach(), resize_tensor(style, sizes[1]), settings)(image)[0].backward()
 
 
 def compare_speed(content: torch.Tensor, style: torch.Tensor, vgg: VGG19Features,

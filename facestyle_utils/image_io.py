@@ -5,11 +5,25 @@ style-transfer code in practice (EXIF rotation, gray/RGBA/CMYK/16-bit modes, fil
 that are not images) and returns a plain RGB ``PIL.Image``. Conversions between
 PIL images, uint8 arrays and float tensors live here too, so no notebook has to
 remember which library puts channels where.
+
+What pixel values mean is decided by one rule, :func:`to_unit_float`, whichever way an
+image arrives (array, tensor, PIL image of any mode, file, metrics input):
+
+- uint8: 0-255; bool: 0/1 (black/white).
+- uint16 (arrays, tensors, PIL "I;16" modes, 16-bit PNG/TIFF files): 0-65535, kept to its
+  high byte (``v // 256``), as Pillow decodes 16-bit RGB files and as
+  ``skimage.util.img_as_ubyte`` does, so all of them give the same pixels.
+- every other integer type (int8-int64, uint32, PIL mode "I", 32-bit integer TIFFs): 0-255;
+  anything outside is refused.
+- floats (any width, PIL mode "F", float TIFFs): [0, 1] and finite; overshoot up to 0.5
+  beyond either end is clipped, anything beyond [-0.5, 1.5] (0-255 or [-1, 1] data) is refused.
 """
 from __future__ import annotations
 
 import io
+import math
 import os
+import warnings
 from pathlib import Path
 from typing import Union
 
@@ -57,7 +71,7 @@ def _open_bytes(data: bytes, name: str, max_side: int | None) -> Image.Image:
             image.draft(image.mode, (max_side, max_side))  # decode at reduced scale: bounded memory
         image.load()  # decode now, so truncated files fail here and not later
     except UnidentifiedImageError:
-        raise _problem(name, "not an image file PIL can read") from None
+        return _decode_with_opencv(data, name)
     except Image.DecompressionBombError as err:
         raise _problem(name, f"image is too large to decode safely ({err})") from None
     except (OSError, SyntaxError, ValueError) as err:
@@ -65,34 +79,137 @@ def _open_bytes(data: bytes, name: str, max_side: int | None) -> Image.Image:
     return image
 
 
+def _decode_with_opencv(data: bytes, name: str) -> Image.Image:
+    """Files Pillow cannot open but OpenCV can (float32 RGB TIFFs), with values by :func:`to_unit_float`."""
+    import cv2
+
+    try:
+        array = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    except cv2.error:
+        array = None
+    if array is None:
+        raise _problem(name, "not an image file PIL or OpenCV can read")
+    if array.ndim == 3 and array.shape[2] in (3, 4):
+        array = array[..., [2, 1, 0, 3][: array.shape[2]]]  # OpenCV's BGR(A) -> RGB(A)
+    return _array_to_pil(array, name)
+
+
+_WIDE_UNSIGNED = tuple(getattr(torch, kind) for kind in ("uint16", "uint32", "uint64") if hasattr(torch, kind))
+
+
+def _as_tensor(values: np.ndarray | torch.Tensor, name: str) -> tuple[torch.Tensor, bool]:
+    """Wrap values as a tensor torch computes with (no copy where possible); True if they are 16-bit."""
+    if isinstance(values, torch.Tensor):
+        if values.is_complex():
+            raise _problem(name, f"unsupported dtype {values.dtype}")
+        sixteen_bit = values.dtype == getattr(torch, "uint16", None)
+        return (values.to(torch.int64) if values.dtype in _WIDE_UNSIGNED else values), sixteen_bit
+    kind, size = values.dtype.kind, values.dtype.itemsize
+    if kind not in "biuf":
+        raise _problem(name, f"unsupported dtype {values.dtype}")
+    wanted = np.int64 if kind == "u" and size > 1 else np.float64 if kind == "f" and size > 8 else values.dtype
+    array = np.ascontiguousarray(values, dtype=np.dtype(wanted).newbyteorder("="))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # a read-only array: nothing here writes to it
+        return torch.from_numpy(array), kind == "u" and size == 2
+
+
+def _value_range(tensor: torch.Tensor) -> tuple[float, float]:
+    low, high = torch.aminmax(tensor)
+    return tuple(torch.stack([low, high]).tolist())  # one device sync
+
+
+def _check_eight_bit(tensor: torch.Tensor, described: str) -> None:
+    low, high = _value_range(tensor)
+    if low < 0 or high > 255:
+        raise ImageLoadError(f"{described} values span {low}..{high}, but integer images hold 0..255 "
+                             "(use uint8 for 8-bit data, uint16 for 16-bit data, floats for [0, 1] data)")
+
+
+def _clip_unit_floats(tensor: torch.Tensor, described: str) -> torch.Tensor:
+    low, high = _value_range(tensor)
+    if not (math.isfinite(low) and math.isfinite(high)):
+        raise ImageLoadError(f"{described} values contain NaN or infinite values")
+    if low < -0.5 or high > 1.5:
+        raise ImageLoadError(f"{described} values span {low:.4g}..{high:.4g}, but float images lie in [0, 1] "
+                             "(divide 0-255 data by 255; map [-1, 1] data with (x + 1) / 2)")
+    return tensor.clamp(0, 1)
+
+
+def to_unit_float(values: np.ndarray | torch.Tensor, name: str = "<tensor>",
+                  dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """The package's one value-range rule: image values of any dtype -> a NEW float tensor in [0, 1].
+
+    ``values`` is a numpy array or a tensor of any shape; the result has its shape, the
+    float ``dtype`` asked for and its device (the CPU for arrays). The argument is never
+    modified. The rule (see the module docstring): uint8 0-255; bool 0/1; uint16
+    0-65535 (kept to its high byte); other integers 0-255; floats [0, 1], clipped there
+    from at most [-0.5, 1.5].
+
+    Raises ImageLoadError (a ValueError) naming ``name``, the dtype and the range found for
+    integers outside 0..255 (uint16 aside), floats beyond [-0.5, 1.5], NaN or infinite
+    values, no values at all, or a dtype that is not bool, integer or float.
+    """
+    described = f"{name}: {values.dtype}"
+    tensor, sixteen_bit = _as_tensor(values, name)
+    if tensor.numel() == 0:
+        raise _problem(name, "has no pixels")
+    if sixteen_bit:
+        tensor = tensor >> 8  # the high byte, as Pillow decodes 16-bit files and skimage's img_as_ubyte
+    elif tensor.is_floating_point():
+        return _clip_unit_floats(tensor.to(dtype), described)
+    elif tensor.dtype not in (torch.uint8, torch.bool):
+        _check_eight_bit(tensor, described)
+    return tensor.to(dtype) if tensor.dtype == torch.bool else tensor.to(dtype).div_(255)
+
+
+def _to_uint8(unit: torch.Tensor) -> np.ndarray:
+    """Floats in [0, 1] -> uint8 array on the CPU (0.5 -> 128: halves round up)."""
+    return unit.mul(255).add_(0.5).to(torch.uint8).cpu().numpy()
+
+
 def _array_to_pil(array: np.ndarray, name: str) -> Image.Image:
-    """Accept HxW, HxWx1, HxWx3 or HxWx4 arrays as uint8, uint16 or floats in [0, 1]."""
+    """HxW, HxWx1, HxWx3 or HxWx4 array of any dtype (values by :func:`to_unit_float`) -> L, RGB or RGBA image."""
     if array.ndim == 3 and array.shape[2] == 1:
         array = array[:, :, 0]
     if array.ndim not in (2, 3) or (array.ndim == 3 and array.shape[2] not in (3, 4)):
         raise _problem(name, f"array of shape {array.shape} is not HxW, HxWx3 or HxWx4")
     if array.size == 0:
         raise _problem(name, "array is empty")
-    if array.dtype == np.uint16:
-        array = (array / 257.0 + 0.5).astype(np.uint8)  # 65535 -> 255, rounded like PIL images
-    elif np.issubdtype(array.dtype, np.floating):
-        if not np.isfinite(array).all():
-            raise _problem(name, "array contains NaN or infinite values")
-        array = (np.clip(array, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
-    elif array.dtype == np.bool_:
-        array = array.astype(np.uint8) * 255
-    elif array.dtype != np.uint8:
-        raise _problem(name, f"unsupported array dtype {array.dtype}")
+    if array.dtype != np.uint8:
+        array = _to_uint8(to_unit_float(array, name))
     return Image.fromarray(np.ascontiguousarray(array))
 
 
-def _to_rgb(image: Image.Image) -> Image.Image:
+def _stored_values(image: Image.Image) -> np.ndarray | None:
+    """The pixel values of images whose mode does not say their range (16/32-bit, float, signed 8-bit), else None."""
+    if image.mode == "I" and image.format == "PNG":
+        return np.asarray(image).astype(np.uint16)  # older Pillow opens 16-bit gray PNGs as mode "I"
+    if image.mode in ("I", "F") or image.mode.startswith("I;16"):
+        return np.asarray(image)
+    sample_format = getattr(image, "tag_v2", {}).get(339, 1) if image.format == "TIFF" else 1
+    if image.mode in ("L", "RGB") and 2 in np.atleast_1d(sample_format):  # TIFF SampleFormat 2: signed
+        return np.asarray(image).view(np.int8)
+    return None
+
+
+def _to_eight_bit(image: Image.Image, name: str) -> Image.Image:
+    """16-bit, 32-bit integer, float and signed images -> 8-bit by :func:`to_unit_float`, keeping EXIF orientation."""
+    values = _stored_values(image)
+    if values is None:
+        return image
+    eight_bit = _array_to_pil(values, f"{name} (mode {image.mode})")
+    orientation = image.getexif().get(0x0112)
+    if orientation:
+        exif = Image.Exif()
+        exif[0x0112] = orientation
+        eight_bit.info["exif"] = exif.tobytes()
+    return eight_bit
+
+
+def _to_rgb(image: Image.Image, name: str = "<PIL image>") -> Image.Image:
     """Convert any PIL mode to 8-bit RGB, compositing transparency onto white."""
-    if image.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
-        values = np.asarray(image, dtype=np.float64)
-        top = 65535.0 if image.mode.startswith("I;16") or values.max() > 255 else 255.0
-        gray = (np.clip(values / top, 0, 1) * 255 + 0.5).astype(np.uint8)
-        return Image.fromarray(gray).convert("RGB")
+    image = _to_eight_bit(image, name)
     if image.mode == "P":
         image = image.convert("RGBA" if "transparency" in image.info else "RGB")
     if image.mode in ("LA", "PA", "La"):
@@ -109,33 +226,41 @@ def _to_rgb(image: Image.Image) -> Image.Image:
 def load_image(source: ImageLike, *, max_side: int | None = None, name: str | None = None) -> Image.Image:
     """Load a path, bytes, PIL image, array or tensor as an upright 8-bit RGB PIL image.
 
+    Arrays are HxW, HxWx1, HxWx3 or HxWx4; tensors (3, H, W), (1, 3, H, W) or (1, H, W).
+    Pixel values follow :func:`to_unit_float` whichever way the image comes (uint8 0-255,
+    uint16 and 16-bit files 0-65535, other integers 0-255, floats and float TIFFs [0, 1]).
     ``max_side`` shrinks large images while decoding (JPEG draft mode), so a 50-megapixel
-    phone photo never sits in memory at full size. Errors name the input and the problem.
+    phone photo never sits in memory at full size. The input is never modified.
+
+    Raises FileNotFoundError for a missing path, TypeError for another kind of source and
+    ImageLoadError (a ValueError) naming the input for anything unreadable or out of range.
     """
-    if isinstance(source, (str, os.PathLike)):
-        name = name or str(source)
-        image = _open_path(Path(source), max_side)
-    elif isinstance(source, (bytes, bytearray, memoryview)):
-        name = name or "<bytes>"
-        image = _open_bytes(bytes(source), name, max_side)
-    elif isinstance(source, Image.Image):
-        name = name or "<PIL image>"
-        image = source
-    elif isinstance(source, torch.Tensor):
-        return tensor_to_image(source)
-    elif isinstance(source, np.ndarray):
-        name = name or "<array>"
-        image = _array_to_pil(source, name)
-    else:
-        raise TypeError(f"load_image cannot read a {type(source).__name__}; pass a path, bytes, PIL image or array")
+    image, name = _open(source, name, max_side)
     if image.width == 0 or image.height == 0:
         raise _problem(name, "image has no pixels")
-    image = ImageOps.exif_transpose(image)
-    image = _to_rgb(image)
+    image = _to_rgb(ImageOps.exif_transpose(_to_eight_bit(image, name)), name)
     if max_side is not None and max(image.size) > max_side:
         image = image.copy()
         image.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
     return image
+
+
+def _open(source: ImageLike, name: str | None, max_side: int | None) -> tuple[Image.Image, str]:
+    """Any source -> a PIL image (any mode) and the name errors use for it."""
+    if isinstance(source, (str, os.PathLike)):
+        return _open_path(Path(source), max_side), name or str(source)
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        name = name or "<bytes>"
+        return _open_bytes(bytes(source), name, max_side), name
+    if isinstance(source, Image.Image):
+        return source, name or "<PIL image>"
+    if isinstance(source, torch.Tensor):
+        name = name or "<tensor>"
+        return tensor_to_image(source, name), name
+    if isinstance(source, np.ndarray):
+        name = name or "<array>"
+        return _array_to_pil(source, name), name
+    raise TypeError(f"load_image cannot read a {type(source).__name__}; pass a path, bytes, PIL image or array")
 
 
 def save_image(image: ImageLike, path: str | os.PathLike, *, overwrite: bool = False) -> Path:
@@ -149,7 +274,7 @@ def save_image(image: ImageLike, path: str | os.PathLike, *, overwrite: bool = F
         raise FileExistsError(f"{path}: this is an input image; refusing to overwrite it")
     if path.exists() and not overwrite:
         raise FileExistsError(f"{path}: already exists (pass overwrite=True to replace an output)")
-    pil = load_image(image) if not isinstance(image, Image.Image) else _to_rgb(image)
+    pil = load_image(image) if not isinstance(image, Image.Image) else _to_rgb(image, "<PIL image>")
     fmt = Image.registered_extensions().get(path.suffix.lower())
     if fmt is None:
         raise ValueError(f"{path}: unknown image extension {path.suffix!r}; use .png or .jpg")
@@ -159,29 +284,54 @@ def save_image(image: ImageLike, path: str | os.PathLike, *, overwrite: bool = F
 
 
 def image_to_tensor(image: ImageLike, device: torch.device | str | None = None) -> torch.Tensor:
-    """RGB image -> float tensor of shape (1, 3, H, W) with values in [0, 1]."""
+    """Any image :func:`load_image` reads -> a new float32 tensor (1, 3, H, W) in [0, 1], 8-bit steps.
+
+    The tensor is on ``device`` (the CPU if None). Raises as :func:`load_image` does.
+    """
     array = to_array(image)
     tensor = torch.from_numpy(array.copy()).permute(2, 0, 1).float().div(255.0).unsqueeze(0).contiguous()
     return tensor.to(device) if device is not None else tensor
 
 
-def tensor_to_image(tensor: torch.Tensor) -> Image.Image:
-    """Float tensor (3, H, W) or (1, 3, H, W) in [0, 1] -> RGB PIL image (values clipped)."""
-    if tensor.ndim == 4:
-        if tensor.shape[0] != 1:
-            raise ValueError(f"expected one image, got a batch of {tensor.shape[0]}; index it first")
-        tensor = tensor[0]
-    if tensor.ndim != 3 or tensor.shape[0] not in (1, 3):
-        raise ValueError(f"expected a (3, H, W) or (1, 3, H, W) tensor, got shape {tuple(tensor.shape)}")
-    tensor = tensor.detach().float().cpu().clamp(0, 1)
-    if tensor.shape[0] == 1:
-        tensor = tensor.expand(3, -1, -1)
-    array = (tensor.permute(1, 2, 0).numpy() * 255.0 + 0.5).astype(np.uint8)
-    return Image.fromarray(array)
+def to_float_batch(images: torch.Tensor, name: str = "<tensor>") -> torch.Tensor:
+    """Images (3, H, W) or (N, 3, H, W) of any dtype -> a NEW float32 (N, 3, H, W) tensor in [0, 1].
+
+    Values follow :func:`to_unit_float`: uint8 and other integers hold 0-255, uint16
+    0-65535, floats [0, 1] (overshoot up to 0.5 clipped). One-channel (gray) images are
+    repeated to three channels. The result stays on the input's device and keeps its
+    memory layout; the argument is never modified, and gradients flow through float inputs.
+
+    Raises TypeError for a non-tensor and ImageLoadError (a ValueError) naming ``name`` for
+    another shape or for values outside the rule (with the dtype and the range found).
+    """
+    if not isinstance(images, torch.Tensor):
+        raise TypeError(f"{name}: expected a tensor, got a {type(images).__name__}")
+    batch = images.unsqueeze(0) if images.ndim == 3 else images
+    if batch.ndim != 4 or batch.shape[1] not in (1, 3):
+        raise _problem(name, f"expected a (3, H, W) or (N, 3, H, W) tensor, got shape {tuple(images.shape)}")
+    unit = to_unit_float(batch, name)
+    return unit.repeat(1, 3, 1, 1) if unit.shape[1] == 1 else unit
+
+
+def tensor_to_image(tensor: torch.Tensor, name: str = "<tensor>") -> Image.Image:
+    """One image tensor (3, H, W), (1, 3, H, W) or gray (1, H, W), any dtype and device -> RGB PIL image.
+
+    Values follow :func:`to_unit_float` (floats [0, 1], overshoot up to 0.5 clipped;
+    integers 0-255; uint16 0-65535). Raises ValueError for a batch of several images, and
+    ImageLoadError (a ValueError) naming ``name`` for another shape or out-of-range values.
+    """
+    if tensor.ndim == 4 and tensor.shape[0] != 1:
+        raise ValueError(f"{name}: expected one image, got a batch of {tensor.shape[0]}; index it first")
+    unit = to_float_batch(tensor.detach(), name)[0]
+    return Image.fromarray(np.ascontiguousarray(_to_uint8(unit).transpose(1, 2, 0)))
 
 
 def to_array(image: ImageLike) -> np.ndarray:
-    """Any image -> uint8 array of shape (H, W, 3), RGB order (OpenCV code converts to BGR itself)."""
+    """Any image :func:`load_image` reads -> uint8 array (H, W, 3), RGB order (OpenCV code converts to BGR itself).
+
+    A uint8 (H, W, 3) array is returned as it is (not copied); copy it before writing to it.
+    Raises as :func:`load_image` does.
+    """
     if isinstance(image, np.ndarray) and image.dtype == np.uint8 and image.ndim == 3 and image.shape[2] == 3:
         return image
     return np.asarray(load_image(image), dtype=np.uint8)

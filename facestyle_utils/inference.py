@@ -28,7 +28,9 @@ from tqdm.auto import tqdm
 
 from .colour import preserve_colour
 from .gatys import autocast_context
-from .image_io import ImageLike, ImageLoadError, image_to_tensor, load_image, save_image, tensor_to_image
+from .files import OutputNames
+from .image_io import (ImageLike, ImageLoadError, image_to_tensor, load_image, resize_image, save_image,
+                       tensor_to_image, to_float_batch)
 from .runtime import pick_device
 
 SPEED_PATHS = ("plain", "inference_mode", "channels_last", "autocast", "compile", "onnx")
@@ -56,16 +58,20 @@ IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
 
 def make_runner(model: nn.Module, speed: str, device: torch.device,
                 example: torch.Tensor | None = None) -> Callable[[torch.Tensor], torch.Tensor]:
-    """Return ``run(batch) -> images`` that applies ``model`` on ``device`` using one speed path."""
+    """Return ``run(batch) -> images`` that applies ``model`` on ``device`` using one speed path.
+
+    ``batch`` is a float (N, 3, H, W) tensor in [0, 1]. The caller's model is never changed: where
+    the path needs another device, eval mode or memory layout, it runs on a copy.
+    """
     if speed not in SPEED_PATHS:
         raise ValueError(f"unknown speed path {speed!r}; choose from {', '.join(SPEED_PATHS)}")
-    model = model.to(device).eval()
+    model = ready_for(model, device)
     if speed == "onnx":
         from .export import OnnxRunner
 
         return OnnxRunner(model, example if example is not None else torch.rand(1, 3, 64, 64))
     if speed in ("channels_last", "compile"):
-        model = copy.deepcopy(model).to(memory_format=torch.channels_last)  # leave the caller's model as it was
+        model = copy.deepcopy(model).to(memory_format=torch.channels_last)  # never the caller's model
     if speed == "compile":
         model = _compile_or_fallback(model, device, example)
     grad_off = torch.inference_mode if speed in ("inference_mode", "channels_last", "compile") else torch.no_grad
@@ -94,6 +100,48 @@ def _compile_or_fallback(model: nn.Module, device: torch.device, example: torch.
         return model
 
 
+def ready_for(model: nn.Module, device: torch.device) -> nn.Module:
+    """``model`` itself when it is already on ``device`` and in eval mode, else a copy that is.
+
+    Helpers never move or switch the model they are given (a notebook may still train it).
+    """
+    def placed(tensor: torch.Tensor) -> bool:
+        return tensor.device.type == device.type and device.index in (None, tensor.device.index)
+
+    on_device = all(placed(t) for t in [*model.parameters(), *model.buffers()])
+    if on_device and not any(module.training for module in model.modules()):
+        return model
+    return copy.deepcopy(model).to(device).eval()
+
+
+def takes_style_image(model: nn.Module) -> bool:
+    """True for models whose forward takes ``(faces, style)``, like lesson 04's DRN (``takes_style = True``)."""
+    return bool(getattr(getattr(model, "_orig_mod", model), "takes_style", False))
+
+
+class FixedStyle(nn.Module):
+    """A style-taking model (lesson 04's DRN) with one style image fixed: faces -> stylized faces.
+
+    With the style bound, every speed path and the folder and video helpers run it like a
+    one-input model. ``style`` is a float (1, 3, H, W) tensor in [0, 1].
+    """
+
+    def __init__(self, model: nn.Module, style: torch.Tensor) -> None:
+        super().__init__()
+        self.model = model
+        self.register_buffer("style", style)
+
+    def forward(self, faces: torch.Tensor) -> torch.Tensor:
+        return self.model(faces, self.style)
+
+
+def style_image_tensor(model: nn.Module, style: ImageLike, max_side: int) -> torch.Tensor:
+    """The style image as the model saw styles in training: shorter side = the model file's ``size``
+    (256 when unknown), never more than ``max_side``; a float (1, 3, H, W) tensor in [0, 1] on the CPU."""
+    side = min(int(getattr(model, "metadata", {}).get("size", 256)), max_side)
+    return image_to_tensor(resize_image(load_image(style, max_side=4 * max_side), side))
+
+
 def blend(stylized: torch.Tensor, original: torch.Tensor, strength: float) -> torch.Tensor:
     """Mix the stylized image with the original: 0 gives the original back, 1 the full style."""
     if not 0.0 <= strength <= 1.0:
@@ -103,38 +151,77 @@ def blend(stylized: torch.Tensor, original: torch.Tensor, strength: float) -> to
 
 @dataclass
 class FolderReport:
-    """What a folder run did: files written, and files skipped with the reason."""
+    """What a folder run did: files written, files skipped with the reason, and notes (resized
+    images, images left in subfolders) that a user should see even when nothing failed."""
 
     written: list[Path] = field(default_factory=list)
     skipped: list[tuple[Path, str]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
 
     def __str__(self) -> str:
         lines = [f"{len(self.written)} image(s) stylized, {len(self.skipped)} skipped"]
         lines += [f"  skipped {path.name}: {reason}" for path, reason in self.skipped]
+        lines += [f"  note: {note}" for note in self.notes]
         return "\n".join(lines)
+
+
+def image_files(folder: Path, recursive: bool = False, exclude: Path | None = None) -> list[Path]:
+    """Visible files in ``folder`` (and its subfolders when ``recursive``), sorted; ``exclude`` is a
+    folder left out of the walk (the output folder, when it lies inside the input folder)."""
+    pattern = "**/*" if recursive else "*"
+    hidden = lambda path: any(part.startswith(".") for part in path.relative_to(folder).parts)  # noqa: E731
+    skip = exclude.resolve() if exclude is not None else None
+    return sorted(path for path in folder.glob(pattern) if path.is_file() and not hidden(path)
+                  and (skip is None or skip not in path.resolve().parents))
+
+
+def size_note(path: Path, before: tuple[int, int], after: tuple[int, int]) -> str | None:
+    """A line saying an output is smaller than its input (shrunk to ``max_side``), or None."""
+    if before == after:
+        return None
+    return (f"{path.name}: stylized at {after[0]}x{after[1]}, smaller than the input's {before[0]}x{before[1]} "
+            f"(longest side capped at {max(after)} px; raise the size limit to keep more)")
 
 
 class Stylizer:
     """Apply a trained image-to-image network to images, batches and folders on any device.
 
     ``speed`` picks a speed path; ``max_side`` caps the processed size (default per device,
-    see :data:`MAX_SIDE`); larger images are shrunk first.
+    see :data:`MAX_SIDE`); larger images are shrunk first. Models that take a style image as a
+    second input (lesson 04's DRN) need ``style`` (a path, PIL image, array or tensor); the
+    others have their style built in and refuse one. The caller's model is never changed.
+
+    Raises ``ValueError`` for an unknown speed path or a missing / unwanted style image.
     """
 
     def __init__(self, model: nn.Module, device: torch.device | str | None = None, speed: str = "plain",
-                 max_side: int | None = None, example: torch.Tensor | None = None) -> None:
+                 max_side: int | None = None, example: torch.Tensor | None = None,
+                 style: ImageLike | None = None) -> None:
         self.device = pick_device(device)
+        self.max_side = max_side or MAX_SIDE.get(self.device.type, 768)
+        name = type(getattr(model, "_orig_mod", model)).__name__
+        if takes_style_image(model) and style is None:
+            raise ValueError(f"{name} takes a style image as a second input (lesson 04's DRN): "
+                             "pass style=IMAGE (--style IMAGE on the command line)")
+        if style is not None and not takes_style_image(model):
+            raise ValueError(f"{name} has its style built in and takes no style image; "
+                             "style= (--style) is only for models like lesson 04's DRN")
+        if style is not None:
+            model = FixedStyle(model, style_image_tensor(model, style, self.max_side))
         self.model = model
         self.speed = speed
-        self.max_side = max_side or MAX_SIDE.get(self.device.type, 768)
         self.run = make_runner(model, speed, self.device, example)
 
     @classmethod
     def from_file(cls, path: str | os.PathLike, device: torch.device | str | None = None, **options) -> "Stylizer":
-        """Load a model file saved by lesson 03 or 04 (``checkpoints.save_model``)."""
+        """Load a model file saved by lesson 03, 04 or 05 (``checkpoints.save_model``); errors name the file."""
         from .checkpoints import load_model
 
-        return cls(load_model(path, device=pick_device(device)), device=device, **options)
+        model = load_model(path, device=pick_device(device))
+        try:
+            return cls(model, device=device, **options)
+        except ValueError as err:
+            raise ValueError(f"{path}: {err}") from None
 
     def prepare(self, image: ImageLike) -> torch.Tensor:
         """Image -> (1, 3, H, W) tensor on the device, shrunk to ``max_side`` if needed."""
@@ -142,15 +229,22 @@ class Stylizer:
 
     def stylize_tensor(self, batch: torch.Tensor, *, strength: float = 1.0,
                        keep_colour: bool = False) -> torch.Tensor:
-        """(N, 3, H, W) in [0, 1] -> stylized (N, 3, H, W) in [0, 1], same size."""
-        batch = batch.to(self.device)
+        """(N, 3, H, W) or (3, H, W) images -> stylized float (N, 3, H, W) in [0, 1], same size, on the device.
+
+        Float inputs are in [0, 1]; integer inputs (uint8, int64, ...) hold 0-255
+        (see :func:`image_io.to_float_batch`, which raises ``ValueError`` for anything else).
+        """
+        batch = to_float_batch(batch).to(self.device)
         out = self.run(batch).to(self.device)
         if keep_colour:
             out = preserve_colour(out, batch)
         return blend(out, batch, strength)
 
     def stylize(self, image: ImageLike, *, strength: float = 1.0, keep_colour: bool = False) -> Image.Image:
-        """Stylize one image (path, bytes, PIL, array or tensor) and return a PIL image."""
+        """Stylize one image (path, bytes, PIL, array or tensor) and return a PIL image.
+
+        The result has the input's size unless the input's longest side exceeds ``max_side``.
+        """
         return tensor_to_image(self.stylize_tensor(self.prepare(image), strength=strength, keep_colour=keep_colour))
 
     def stylize_batch(self, images: list[ImageLike], size: int, **options) -> list[Image.Image]:
@@ -160,26 +254,47 @@ class Stylizer:
         return [tensor_to_image(t) for t in self.stylize_tensor(batch.clamp(0, 1), **options)]
 
     def stylize_folder(self, source: str | os.PathLike, destination: str | os.PathLike, *,
-                       overwrite: bool = False, progress: bool = True, **options) -> FolderReport:
+                       overwrite: bool = False, progress: bool = True, recursive: bool = False,
+                       **options) -> FolderReport:
         """Stylize every image in ``source`` into ``destination`` as ``<name>_stylized.png``.
 
-        Bad files are skipped and reported, never fatal; inputs are never written to.
+        With ``recursive`` the subfolders are walked too and mirrored under ``destination``.
+        Bad files are skipped and reported, never fatal; inputs are never written to; two inputs
+        never share an output (``x.png`` and ``x.jpg`` give ``x_stylized.png`` and
+        ``x_stylized-2.png``); ``overwrite`` only replaces results of earlier runs.
         """
         source, destination = Path(source), Path(destination)
         if not source.is_dir():
             raise NotADirectoryError(f"{source}: not a folder of images")
         if destination.resolve() == source.resolve():
             raise ValueError(f"{destination}: choose an output folder different from the input folder")
+        files = image_files(source, recursive, exclude=destination)
+        names = OutputNames(reserved=files)
         report = FolderReport()
-        files = sorted(p for p in source.iterdir() if p.is_file() and not p.name.startswith("."))
         for path in tqdm(files, desc="stylizing folder", disable=not progress):
             if path.suffix.lower() not in IMAGE_SUFFIXES:
                 report.skipped.append((path, f"not an image file extension ({path.suffix or 'none'})"))
                 continue
+            target = names.claim(destination / path.parent.relative_to(source) / f"{path.stem}_stylized.png")
             try:
-                result = self.stylize(path, **options)
-                report.written.append(save_image(result, destination / f"{path.stem}_stylized.png",
-                                                 overwrite=overwrite))
+                before = load_image(path)
+                result = self.stylize(before, **options)
+                report.written.append(save_image(result, target, overwrite=overwrite))
             except (ImageLoadError, FileExistsError) as err:
                 report.skipped.append((path, str(err).removeprefix(f"{path}: ")))
+                continue
+            if note := size_note(path, before.size, result.size):
+                report.notes.append(note)
+        if not recursive and not any(p.suffix.lower() in IMAGE_SUFFIXES for p in files):
+            report.notes += _nested_images_note(source, destination)
         return report
+
+
+def _nested_images_note(source: Path, destination: Path) -> list[str]:
+    """Say so when the images of a folder all sit in its subfolders (a run that would do nothing)."""
+    nested = [p for p in image_files(source, recursive=True, exclude=destination) if p.suffix.lower() in IMAGE_SUFFIXES]
+    if not nested:
+        return [f"no image files ({', '.join(sorted(IMAGE_SUFFIXES))}) in {source}"]
+    folders = {p.parent for p in nested}
+    return [f"no image files directly in {source}, but {len(nested)} in {len(folders)} subfolder(s); "
+            "pass --recursive (recursive=True) to stylize them"]

@@ -6,8 +6,10 @@
   correlations, closer to what the eye notices; 1 means identical. Computed with
   ``skimage.metrics.structural_similarity``.
 
-Both take images in [0, 1]: tensors (3, H, W) / (N, 3, H, W) or arrays (H, W, 3), float in
-[0, 1] or uint8.
+Both take tensors (C, H, W) / (N, C, H, W) or arrays (H, W) / (H, W, C) / (N, H, W, C) whose
+values follow the package's one rule (:func:`facestyle_utils.image_io.to_unit_float`): uint8
+and other integers 0-255, uint16 0-65535, floats [0, 1] (overshoot up to 0.5 clipped).
+Anything else (0-255 floats, [-1, 1] data, NaN) raises ``ImageLoadError``, a ``ValueError``.
 """
 from __future__ import annotations
 
@@ -19,33 +21,35 @@ import numpy as np
 import torch
 from skimage.metrics import structural_similarity
 
+from .image_io import tensor_to_image, to_float_batch, to_unit_float
+
 ArrayLike = Union[torch.Tensor, np.ndarray]
 
 
-def to_batch_array(images: ArrayLike) -> np.ndarray:
-    """Images -> float64 array (N, H, W, C) in [0, 1]; tensors are channels-first, arrays channels-last."""
+def to_batch_array(images: ArrayLike, name: str = "<images>") -> np.ndarray:
+    """Images -> a new float64 array (N, H, W, C) in [0, 1]; tensors are channels-first, arrays channels-last.
+
+    Tensors are (C, H, W) or (N, C, H, W) on any device; arrays (H, W), (H, W, C) or
+    (N, H, W, C). Values follow :func:`facestyle_utils.image_io.to_unit_float`. Raises
+    ValueError naming ``name`` for other shapes, and ImageLoadError (a ValueError) naming it,
+    the dtype and the range found for values outside that rule.
+    """
     if isinstance(images, torch.Tensor):
-        array = images.detach().float().cpu().numpy()
-        if array.ndim == 3:
-            array = array[None]
-        if array.ndim != 4:
-            raise ValueError(f"expected a (C, H, W) or (N, C, H, W) tensor, got shape {tuple(images.shape)}")
-        array = array.transpose(0, 2, 3, 1)
-    else:
-        array = np.asarray(images)
-        if array.dtype == np.uint8:
-            array = array / 255.0
-        if array.ndim == 2:
-            array = array[..., None]
-        if array.ndim == 3:
-            array = array[None]
-        if array.ndim != 4:
-            raise ValueError(f"expected an (H, W, C) or (N, H, W, C) array, got shape {array.shape}")
-    return np.clip(array.astype(np.float64), 0.0, 1.0)
+        batch = images.detach().cpu()
+        batch = batch[None] if batch.ndim == 3 else batch
+        if batch.ndim != 4:
+            raise ValueError(f"{name}: expected a (C, H, W) or (N, C, H, W) tensor, got shape {tuple(images.shape)}")
+        return to_unit_float(batch, name, torch.float64).numpy().transpose(0, 2, 3, 1)
+    array = np.asarray(images)
+    array = array[..., None] if array.ndim == 2 else array
+    array = array[None] if array.ndim == 3 else array
+    if array.ndim != 4:
+        raise ValueError(f"{name}: expected an (H, W, C) or (N, H, W, C) array, got shape {np.shape(images)}")
+    return to_unit_float(array, name, torch.float64).numpy()
 
 
 def _pair(output: ArrayLike, target: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
-    a, b = to_batch_array(output), to_batch_array(target)
+    a, b = to_batch_array(output, "output"), to_batch_array(target, "target")
     if a.shape != b.shape:
         raise ValueError(f"images differ in shape: {a.shape} vs {b.shape}")
     return a, b
@@ -100,7 +104,7 @@ def evaluate_methods(methods: Mapping[str, Method], sources: torch.Tensor, targe
                 if out.device.type == "cuda":
                     torch.cuda.synchronize()
                 seconds += time.perf_counter() - begin
-                outputs.append(out.float().cpu())
+                outputs.append(out.detach().cpu())  # values are read by psnr/ssim's rule, any dtype
         output = torch.cat(outputs)
         rows.append({"method": name, "PSNR (dB)": psnr(output, targets.cpu()), "SSIM": ssim(output, targets.cpu()),
                      "ms/image": 1000.0 * seconds / len(sources)})
@@ -108,11 +112,15 @@ def evaluate_methods(methods: Mapping[str, Method], sources: torch.Tensor, targe
 
 
 def image_filter_method(image_filter: Callable[[np.ndarray], np.ndarray]) -> Method:
-    """Wrap an image filter (RGB uint8 array -> RGB uint8 array, e.g. an OpenCV style) as a batch method."""
+    """Wrap an image filter (RGB uint8 array -> RGB uint8 array, e.g. an OpenCV style) as a batch method.
+
+    The method takes (N, 3, H, W) images of any dtype (values as :func:`to_batch_array` reads
+    them) and returns a float32 (N, 3, H, W) CPU tensor in [0, 1]; each image reaches the
+    filter as a writable (H, W, 3) uint8 copy.
+    """
     def method(batch: torch.Tensor) -> torch.Tensor:
-        arrays = (batch.detach().float().clamp(0, 1).permute(0, 2, 3, 1).cpu().numpy() * 255).round().astype(np.uint8)
-        outputs = np.stack([image_filter(np.ascontiguousarray(a)) for a in arrays])
-        return torch.from_numpy(outputs).permute(0, 3, 1, 2).float().div(255)
+        outputs = np.stack([image_filter(np.array(tensor_to_image(image, "batch"))) for image in batch])
+        return to_float_batch(torch.from_numpy(outputs).permute(0, 3, 1, 2), "filter output")
 
     return method
 

@@ -184,6 +184,12 @@ class DCNNStylizer(nn.Module):
         return torch.sigmoid(out) if self.config.output == "sigmoid" else out.clamp(0, 1)
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
+        """(N, 3, H, W) RGB in [0, 1], any H, W >= 1 -> (N, 3, H, W) in [0, 1].
+
+        Sides that are not a multiple of the stride, or shorter than two strides, are padded
+        (:func:`pad_to_multiple`) and the output cropped back. Raises ValueError for a batch that
+        is not (N, 3, H, W) or has no pixels.
+        """
         if image.ndim != 4 or image.shape[1] != 3:
             raise ValueError(f"expected RGB images of shape (N, 3, H, W), got {tuple(image.shape)}")
         height, width = image.shape[-2:]
@@ -216,19 +222,25 @@ def truncated_vgg(layer: str, vgg: VGG19Features | None = None, weights: str = "
     return encoder
 
 
-def pad_to_multiple(image: torch.Tensor, multiple: int) -> torch.Tensor:
-    """Pad the bottom and right of (N, C, H, W) up to a multiple of ``multiple`` by reflection.
+def pad_to_multiple(image: torch.Tensor, multiple: int, mode: str = "reflect") -> torch.Tensor:
+    """Pad the bottom and right of (N, C, H, W) up to a multiple of ``multiple`` (same dtype and device).
 
-    Sides are padded to at least ``2 * multiple`` (the decoder's 3x3 reflection padding needs
-    feature maps of 2 or more pixels). Reflection needs the pad to be smaller than the side;
-    tiny images fall back to replicating the edge.
+    Sides are padded to at least ``2 * multiple``: after the network's ``multiple``-fold
+    downsampling every feature map keeps 2 or more pixels a side, as the decoder's 3x3
+    reflection padding and instance normalisation need. ``mode`` is "reflect" or "replicate";
+    reflection needs the pad to be smaller than the side, so tiny images fall back to
+    replicating the edge. Returns ``image`` itself when no padding is needed; crop the result
+    back with ``[..., :H, :W]``. Raises ValueError for an image with no pixels.
     """
     height, width = image.shape[-2:]
+    if height < 1 or width < 1:
+        raise ValueError(f"image is {height}x{width} px (height x width): an empty image cannot be stylized")
     pad_h = max(-height % multiple, 2 * multiple - height)
     pad_w = max(-width % multiple, 2 * multiple - width)
     if pad_h == 0 and pad_w == 0:
         return image
-    mode = "reflect" if pad_h < height and pad_w < width else "replicate"
+    if mode == "reflect" and (pad_h >= height or pad_w >= width):
+        mode = "replicate"
     return F.pad(image, (0, pad_w, 0, pad_h), mode=mode)
 
 

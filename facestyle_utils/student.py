@@ -15,6 +15,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .nets import pad_to_multiple
+
 
 @dataclass
 class StudentConfig:
@@ -71,7 +73,11 @@ class UpConv(nn.Module):
 
 
 class FastStudent(nn.Module):
-    """RGB in [0, 1] -> stylized RGB in [0, 1], same size; sides that are not multiples of 4 are padded."""
+    """RGB in [0, 1] -> stylized RGB in [0, 1], same size.
+
+    Sides that are not multiples of 4, or shorter than 8 px, are padded by replicating the edge
+    (the instance norm at 1/4 resolution needs more than one pixel) and the output is cropped back.
+    """
 
     stride = 4
 
@@ -87,9 +93,14 @@ class FastStudent(nn.Module):
         self.out = nn.Conv2d(c // 2, 3, 3, padding=1)
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
+        """(N, 3, H, W) float RGB in [0, 1], any H, W >= 1 -> (N, 3, H, W) in [0, 1].
+
+        Raises ValueError for a batch that is not (N, 3, H, W) or has no pixels.
+        """
+        if image.ndim != 4 or image.shape[1] != 3:
+            raise ValueError(f"expected RGB images of shape (N, 3, H, W), got {tuple(image.shape)}")
         height, width = image.shape[-2:]
-        pad_h, pad_w = -height % self.stride, -width % self.stride
-        x = F.pad(image, (0, pad_w, 0, pad_h), mode="replicate") if pad_h or pad_w else image
+        x = pad_to_multiple(image, self.stride, mode="replicate")
         # Predict a change to the input: the student starts close to the identity and learns the style.
         out = torch.sigmoid(self.out(self.up(self.middle(self.down(x)))) * 2 + torch.logit(x.clamp(1e-3, 1 - 1e-3)))
         return out[..., :height, :width]

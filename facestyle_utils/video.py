@@ -3,13 +3,28 @@
 OpenCV reads and writes frames in BGR order; everything here converts at the boundary so
 the rest of the course sees RGB. Output videos carry no audio track (OpenCV writes images
 only); add the original sound back with a video editor or ffmpeg if you need it.
+
+Two things from real-world files are handled here rather than trusted:
+
+- **Headers lie.** A container's frame rate can be a time base (90000), its frame count can
+  promise frames that are not there, its size can be 0. :func:`video_info` counts the frames
+  by decoding them, takes the size from the first frame, and replaces an implausible frame
+  rate by one estimated from the frame timestamps (or 25); each correction is a
+  :class:`VideoWarning`.
+- **Encoders change sizes.** OpenCV's FFmpeg writer drops the last row/column of an odd-sized
+  video. Only ``.avi`` (OpenCV's own Motion-JPEG writer) stores every size exactly, so
+  :func:`stylize_video` and :func:`make_zoom_video` switch an odd-sized ``.mp4`` output to
+  ``.avi`` with a warning and return the path they wrote. :class:`VideoWriter` reads every
+  file back before it appears and refuses one whose frame size or count differs.
 """
 from __future__ import annotations
 
+import math
 import os
-from dataclasses import dataclass
+import warnings
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
+from typing import Iterable, Iterator
 
 import cv2
 import numpy as np
@@ -18,19 +33,51 @@ from tqdm.auto import tqdm
 
 from .image_io import ImageLike, to_array
 
+#: Frame rates above this are taken for a time base or a broken header, not a real rate.
+MAX_FPS = 240.0
+#: The frame rate used when neither the header nor the frame timestamps give a plausible one.
+DEFAULT_FPS = 25.0
+#: Output formats and the codec written into each (OpenCV's FFmpeg writer).
+CODECS = {".mp4": "mp4v", ".m4v": "mp4v", ".mov": "mp4v", ".mkv": "mp4v", ".avi": "MJPG"}
+#: The one format whose writer (OpenCV's own Motion-JPEG) stores odd widths and heights exactly.
+ANY_SIZE_SUFFIX = ".avi"
+# How many leading frame timestamps the frame-rate estimate looks at.
+_TIMESTAMPS = 120
+
 
 class VideoError(ValueError):
     """A video could not be read or written; the message names the file and the problem."""
 
 
+class VideoWarning(UserWarning):
+    """A video's header was corrected, or an output differs from what was asked (the message says how)."""
+
+
 @dataclass(frozen=True)
 class VideoInfo:
-    """Frame rate, frame count and frame size (width, height) of a video file."""
+    """Frame rate, frame count and frame size (width, height) of a video file, checked against its frames.
+
+    ``fps`` is a plausible rate (0 < fps <= :data:`MAX_FPS`); ``frames`` is the number of frames
+    that really decode; ``width`` and ``height`` are those of the decoded frames.
+    """
 
     fps: float
     frames: int
     width: int
     height: int
+
+
+@dataclass
+class _Scan:
+    """What decoding a whole file found: frame count, first frame's (width, height), leading timestamps."""
+
+    frames: int = 0
+    size: tuple[int, int] = (0, 0)
+    msec: list[float] = field(default_factory=list)
+
+
+def _warn(message: str) -> None:
+    warnings.warn(message, VideoWarning, stacklevel=4)
 
 
 def _open(path: Path) -> cv2.VideoCapture:
@@ -42,61 +89,221 @@ def _open(path: Path) -> cv2.VideoCapture:
     return capture
 
 
+def _scan(capture: cv2.VideoCapture) -> _Scan:
+    """Decode every frame once (without colour conversion) to learn what the file really holds."""
+    scan = _Scan()
+    while capture.grab():
+        if scan.frames == 0:
+            ok, frame = capture.retrieve()
+            if not ok or frame is None:
+                break
+            scan.size = (frame.shape[1], frame.shape[0])
+        if scan.frames < _TIMESTAMPS:
+            scan.msec.append(capture.get(cv2.CAP_PROP_POS_MSEC))
+        scan.frames += 1
+    return scan
+
+
+def _plausible_fps(fps: float) -> bool:
+    return math.isfinite(fps) and 0 < fps <= MAX_FPS
+
+
+def _fps_from_timestamps(msec: list[float]) -> float | None:
+    """The median frame interval as a rate, or None when the timestamps give no plausible one."""
+    steps = np.diff(np.asarray(msec, dtype=float))
+    steps = steps[np.isfinite(steps) & (steps > 0)]
+    if not steps.size:
+        return None
+    fps = round(1000.0 / float(np.median(steps)), 3)
+    return fps if _plausible_fps(fps) else None
+
+
+def _frame_rate(path: Path, header_fps: float, msec: list[float]) -> float:
+    """The header's frame rate when plausible, else one from the timestamps, else :data:`DEFAULT_FPS`."""
+    if _plausible_fps(header_fps):
+        return header_fps
+    estimate = _fps_from_timestamps(msec)
+    fps, how = (estimate, "estimated from the frame timestamps") if estimate else \
+        (DEFAULT_FPS, "the default; the frame timestamps give no plausible rate either")
+    _warn(f"{path}: the header's frame rate {header_fps:g} is not plausible (must be > 0 and <= {MAX_FPS:g}); "
+          f"using {fps:g} fps ({how})")
+    return fps
+
+
+def _header_number(value: float) -> int:
+    return int(value) if math.isfinite(value) else -1
+
+
+def _check_header(path: Path, frames: int, size: tuple[int, int], scan: _Scan) -> None:
+    """Warn where the header's frame count or size differs from the decoded frames."""
+    if frames != scan.frames:
+        claimed = f"{frames} frames" if frames > 0 else "no usable frame count"
+        _warn(f"{path}: the header says {claimed} but {scan.frames} decode "
+              f"(header wrong, or the file is cut short); using {scan.frames}")
+    if size != scan.size:
+        _warn(f"{path}: the header says {size[0]}x{size[1]} but the frames are "
+              f"{scan.size[0]}x{scan.size[1]}; using the frames' size")
+
+
 def video_info(path: str | os.PathLike) -> VideoInfo:
-    """Read a video's header: frame rate, number of frames and size."""
-    capture = _open(Path(path))
+    """Frame rate, frame count and size of a video, with its header checked against its frames.
+
+    Every frame is decoded once to count them, so this takes a moment on long videos. A header
+    value that disagrees with the frames (or an implausible frame rate) is replaced and reported
+    with a :class:`VideoWarning`. Raises ``FileNotFoundError`` for a missing file and
+    :class:`VideoError` for a file OpenCV cannot open or that has no decodable frame.
+    """
+    path = Path(path)
+    capture = _open(path)
     try:
-        info = VideoInfo(fps=capture.get(cv2.CAP_PROP_FPS) or 25.0,
-                         frames=int(capture.get(cv2.CAP_PROP_FRAME_COUNT)),
-                         width=int(capture.get(cv2.CAP_PROP_FRAME_WIDTH)),
-                         height=int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT)))
+        header_fps = capture.get(cv2.CAP_PROP_FPS)
+        header_frames = _header_number(capture.get(cv2.CAP_PROP_FRAME_COUNT))
+        header_size = (_header_number(capture.get(cv2.CAP_PROP_FRAME_WIDTH)),
+                       _header_number(capture.get(cv2.CAP_PROP_FRAME_HEIGHT)))
+        scan = _scan(capture)
     finally:
         capture.release()
-    if info.frames <= 0 or info.width <= 0:
+    if scan.frames == 0:
         raise VideoError(f"{path}: the video has no readable frames")
-    return info
+    _check_header(path, header_frames, header_size, scan)
+    return VideoInfo(fps=_frame_rate(path, header_fps, scan.msec), frames=scan.frames,
+                     width=scan.size[0], height=scan.size[1])
+
+
+def _frame_range(path: Path, info: VideoInfo, start: int, stop: int | None) -> tuple[int, int]:
+    """``start`` and ``stop`` clamped to the video's frames; negative values are a ``ValueError``."""
+    if start < 0 or (stop is not None and stop < 0):
+        raise ValueError(f"{path}: frame range {start}..{stop} has a negative end (the video has {info.frames} frames)")
+    return start, info.frames if stop is None else min(stop, info.frames)
+
+
+def _decode(path: Path, start: int, stop: int, total: int) -> Iterator[np.ndarray]:
+    """Frames ``start`` to ``stop - 1`` as RGB arrays, skipping by decoding (seeking trusts the header's rate)."""
+    capture = _open(path)
+    try:
+        for index in range(stop):
+            if not capture.grab():
+                raise VideoError(f"{path}: frame {index} of {total} cannot be decoded (file changed while reading?)")
+            if index >= start:
+                ok, frame = capture.retrieve()
+                if not ok or frame is None:
+                    raise VideoError(f"{path}: frame {index} of {total} cannot be decoded")
+                yield cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
+    finally:
+        capture.release()
 
 
 def read_frames(path: str | os.PathLike, start: int = 0, stop: int | None = None) -> Iterator[np.ndarray]:
-    """Yield frames ``start`` to ``stop - 1`` as RGB uint8 arrays; a frame that cannot be decoded is an error."""
+    """Yield frames ``start`` to ``stop - 1`` as RGB uint8 arrays of shape (H, W, 3).
+
+    ``stop`` beyond the last frame (or None) means "to the real end", however many frames the
+    header promised. Raises like :func:`video_info`, and ``ValueError`` for a negative range.
+    """
     path = Path(path)
     info = video_info(path)
-    stop = info.frames if stop is None else min(stop, info.frames)
-    capture = _open(path)
-    try:
-        capture.set(cv2.CAP_PROP_POS_FRAMES, start)
-        for index in range(start, stop):
-            ok, frame = capture.read()
-            if not ok or frame is None:
-                raise VideoError(f"{path}: frame {index} of {info.frames} cannot be decoded (file damaged or cut short?)")
-            yield cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
-    finally:
-        capture.release()
+    start, stop = _frame_range(path, info, start, stop)
+    yield from _decode(path, start, stop, info.frames)
+
+
+def _codec(path: Path) -> str:
+    codec = CODECS.get(path.suffix.lower())
+    if codec is None:
+        raise VideoError(f"{path}: cannot write {path.suffix or 'files without a suffix'} videos; "
+                         f"use one of {', '.join(CODECS)}")
+    return codec
+
+
+def _keeps_size(path: Path, size: tuple[int, int]) -> bool:
+    return path.suffix.lower() == ANY_SIZE_SUFFIX or (size[0] % 2 == 0 and size[1] % 2 == 0)
+
+
+def size_keeping_path(path: str | os.PathLike, size: tuple[int, int]) -> Path:
+    """``path``, or the same name with ``.avi`` when its format cannot store ``size`` (width, height) exactly.
+
+    OpenCV's FFmpeg writer needs an even width and height; only ``.avi`` keeps odd sizes. The
+    switch is reported with a :class:`VideoWarning`.
+    """
+    path = Path(path)
+    _codec(path)
+    if _keeps_size(path, size):
+        return path
+    switched = path.with_suffix(ANY_SIZE_SUFFIX)
+    _warn(f"{path}: {path.suffix} videos need an even width and height and the frames are "
+          f"{size[0]}x{size[1]}; writing {switched.name} (Motion-JPEG) instead to keep the size")
+    return switched
 
 
 class VideoWriter:
-    """Write RGB frames to an .mp4 (or .avi) file; the file appears only when the writer closes cleanly."""
+    """Write RGB frames to a video file; the file appears only when the writer closes cleanly.
+
+    ``size`` is (width, height) in pixels; ``fps`` must be a positive finite rate. Formats are
+    those in :data:`CODECS`; odd sizes need ``.avi`` (use :func:`size_keeping_path`), anything else
+    is a :class:`VideoError` before a frame is written. On closing, the file is read back: a frame
+    size or count that differs from what was written is a :class:`VideoError` and no file is left;
+    a frame rate the format rounded (``written_fps``) is a :class:`VideoWarning`.
+    """
 
     def __init__(self, path: str | os.PathLike, fps: float, size: tuple[int, int], overwrite: bool = False) -> None:
-        self.path = Path(path)
+        self.path, self.fps, self.size = Path(path), float(fps), (int(size[0]), int(size[1]))
+        self.frames, self.written_fps = 0, self.fps
+        self.codec = _codec(self.path)
+        self._check_request()
         if self.path.exists() and not overwrite:
             raise FileExistsError(f"{self.path}: already exists (pass overwrite=True to replace an output)")
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.partial = self.path.with_name(f".partial-{self.path.name}")
-        fourcc = cv2.VideoWriter_fourcc(*("MJPG" if self.path.suffix.lower() == ".avi" else "mp4v"))
-        self.writer = cv2.VideoWriter(str(self.partial), fourcc, fps, size)
+        odd = self.size[0] % 2 or self.size[1] % 2
+        backend = cv2.CAP_OPENCV_MJPEG if odd else cv2.CAP_FFMPEG
+        self.writer = cv2.VideoWriter(str(self.partial), backend, cv2.VideoWriter_fourcc(*self.codec), self.fps,
+                                      self.size)
         if not self.writer.isOpened():
-            raise VideoError(f"{self.path}: OpenCV cannot write this video format; use .mp4 or .avi")
-        self.size = size
+            self.partial.unlink(missing_ok=True)
+            raise VideoError(f"{self.path}: OpenCV refused to write {self.codec} video of "
+                             f"{self.size[0]}x{self.size[1]} at {self.fps:g} fps")
+
+    def _check_request(self) -> None:
+        if not (math.isfinite(self.fps) and self.fps > 0):
+            raise VideoError(f"{self.path}: frame rate must be positive and finite, got {self.fps:g}")
+        if min(self.size) < 1:
+            raise VideoError(f"{self.path}: frame size must be at least 1x1, got {self.size[0]}x{self.size[1]}")
+        if not _keeps_size(self.path, self.size):
+            raise VideoError(f"{self.path}: {self.path.suffix} videos need an even width and height, got "
+                             f"{self.size[0]}x{self.size[1]}; write {ANY_SIZE_SUFFIX} to keep the size")
 
     def write(self, frame_rgb: np.ndarray) -> None:
+        """Append one RGB uint8 frame of shape (height, width, 3); any other shape is a :class:`VideoError`."""
+        if frame_rgb.ndim != 3 or frame_rgb.shape[2] != 3 or frame_rgb.dtype != np.uint8:
+            raise VideoError(f"{self.path}: frames must be (H, W, 3) uint8 RGB arrays, "
+                             f"got shape {frame_rgb.shape} {frame_rgb.dtype}")
         if (frame_rgb.shape[1], frame_rgb.shape[0]) != self.size:
             raise VideoError(f"{self.path}: frame of size {frame_rgb.shape[1]}x{frame_rgb.shape[0]} "
                              f"does not match the video size {self.size[0]}x{self.size[1]}")
         self.writer.write(cv2.cvtColor(frame_rgb, cv2.COLOR_RGB2BGR))
+        self.frames += 1
+
+    def _check_written(self) -> None:
+        """Read the finished file back; raise unless it holds the frames written, at their size."""
+        if self.frames == 0:
+            raise VideoError(f"{self.path}: no frames were written")
+        capture = _open(self.partial)
+        try:
+            self.written_fps, scan = capture.get(cv2.CAP_PROP_FPS), _scan(capture)
+        finally:
+            capture.release()
+        if (scan.frames, scan.size) != (self.frames, self.size):
+            raise VideoError(f"{self.path}: wrote {self.frames} frames of {self.size[0]}x{self.size[1]} but the "
+                             f"{self.codec} file holds {scan.frames} of {scan.size[0]}x{scan.size[1]}; not kept")
+        if not math.isclose(self.written_fps, self.fps, rel_tol=1e-3):
+            _warn(f"{self.path}: the {self.codec} writer stored {self.written_fps:g} fps instead of {self.fps:g}")
 
     def close(self) -> Path:
+        """Finish the file, check it (see the class) and move it into place; returns its path."""
         self.writer.release()
+        try:
+            self._check_written()
+        except BaseException:
+            self.partial.unlink(missing_ok=True)
+            raise
         os.replace(self.partial, self.path)
         return self.path
 
@@ -113,11 +320,13 @@ class VideoWriter:
 
 def make_zoom_video(image: ImageLike, path: str | os.PathLike, *, frames: int = 48, size: int = 256,
                     fps: float = 12.0, zoom: float = 1.4, overwrite: bool = False) -> Path:
-    """Make a short clip from one photo: a slow zoom towards the centre with a gentle sideways pan."""
+    """Make a short clip of ``frames`` frames of ``size`` x ``size`` from one photo: a slow zoom towards
+    the centre with a gentle sideways pan. Returns the path written (``.avi`` for an odd ``size``
+    asked as ``.mp4``, see :func:`size_keeping_path`)."""
     array = to_array(image)
     height, width = array.shape[:2]
     side = min(height, width)
-    with VideoWriter(path, fps, (size, size), overwrite=overwrite) as writer:
+    with VideoWriter(size_keeping_path(path, (size, size)), fps, (size, size), overwrite=overwrite) as writer:
         for index in range(frames):
             t = index / max(1, frames - 1)
             crop = side / (1 + (zoom - 1) * t)
@@ -127,39 +336,60 @@ def make_zoom_video(image: ImageLike, path: str | os.PathLike, *, frames: int = 
             y0 = int(np.clip(cy - crop / 2, 0, height - crop))
             window = array[y0:y0 + int(crop), x0:x0 + int(crop)]
             writer.write(cv2.resize(window, (size, size), interpolation=cv2.INTER_AREA))
-    return Path(path)
+    return writer.path
+
+
+def _batches(frames: Iterable[np.ndarray], size: int) -> Iterator[list[np.ndarray]]:
+    batch: list[np.ndarray] = []
+    for frame in frames:
+        batch.append(frame)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def _stylize_frames(stylizer, frames: list[np.ndarray], options: dict) -> np.ndarray:
+    """RGB uint8 frames -> stylized RGB uint8 frames through ``stylizer.stylize_tensor``."""
+    tensor = torch.from_numpy(np.stack(frames)).permute(0, 3, 1, 2).float().div(255)
+    out = stylizer.stylize_tensor(tensor, **options).detach().clamp(0, 1)
+    return (out.permute(0, 2, 3, 1).cpu().numpy() * 255 + 0.5).astype(np.uint8)
+
+
+def _refuse_input(source: Path, destination: Path) -> None:
+    if destination.resolve() == source.resolve():
+        raise ValueError(f"{destination}: refusing to write over the input video")
 
 
 def stylize_video(stylizer, source: str | os.PathLike, destination: str | os.PathLike, *, batch_size: int = 4,
                   start: int = 0, stop: int | None = None, overwrite: bool = False, progress: bool = True,
                   **options) -> Path:
-    """Stylize frames ``start`` to ``stop`` of a video into a new, audio-less video at the same frame rate.
+    """Stylize frames ``start`` to ``stop`` of a video into a new, audio-less video of the same size and rate.
 
-    Long clips can be done in parts (frame ranges) and joined afterwards. ``options`` go to
-    :meth:`Stylizer.stylize_tensor` (``strength``, ``keep_colour``).
+    The frame rate, count and size come from :func:`video_info` (header checked, warnings for
+    corrections). An odd-sized video asked as ``.mp4`` is written as ``.avi`` to keep its size
+    (see :func:`size_keeping_path`): use the returned path. Long clips can be done in parts (frame
+    ranges) and joined afterwards. ``options`` go to :meth:`Stylizer.stylize_tensor`
+    (``strength``, ``keep_colour``). Raises ``ValueError`` for an empty range or an output over
+    the input, ``FileExistsError`` for an existing output, :class:`VideoError` as the readers and
+    :class:`VideoWriter` do.
     """
     source, destination = Path(source), Path(destination)
-    if destination.resolve() == source.resolve():
-        raise ValueError(f"{destination}: refusing to write over the input video")
+    _refuse_input(source, destination)
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be at least 1, got {batch_size}")
     info = video_info(source)
-    stop = info.frames if stop is None else min(stop, info.frames)
-    if not 0 <= start < stop:
+    start, stop = _frame_range(source, info, start, stop)
+    if start >= stop:
         raise ValueError(f"{source}: frame range {start}..{stop} is empty (the video has {info.frames} frames)")
-    batch: list[np.ndarray] = []
-    with VideoWriter(destination, info.fps, (info.width, info.height), overwrite=overwrite) as writer, \
+    size = (info.width, info.height)
+    target = size_keeping_path(destination, size)
+    _refuse_input(source, target)
+    with VideoWriter(target, info.fps, size, overwrite=overwrite) as writer, \
             tqdm(total=stop - start, desc="stylizing video", unit="frame", disable=not progress) as bar:
-        def flush() -> None:
-            tensor = torch.from_numpy(np.stack(batch)).permute(0, 3, 1, 2).float().div(255)
-            out = stylizer.stylize_tensor(tensor, **options)
-            for frame in (out.permute(0, 2, 3, 1).cpu().numpy() * 255 + 0.5).astype(np.uint8):
+        for batch in _batches(_decode(source, start, stop, info.frames), batch_size):
+            for frame in _stylize_frames(stylizer, batch, options):
                 writer.write(frame)
             bar.update(len(batch))
-            batch.clear()
-
-        for frame in read_frames(source, start, stop):
-            batch.append(frame)
-            if len(batch) == batch_size:
-                flush()
-        if batch:
-            flush()
-    return destination
+    return writer.path

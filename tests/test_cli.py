@@ -69,3 +69,114 @@ def test_help_and_usage_errors_from_the_command_line():
     result = subprocess.run([sys.executable, "-m", "facestyle_utils", "stylize", "x.png"],
                             capture_output=True, text=True)
     assert result.returncode == 2 and "--model" in result.stderr
+
+
+def _run(args, capsys):
+    code = main(["stylize", *map(str, args), "--device", "cpu", "--quiet"])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_inputs_with_the_same_name_get_distinct_outputs(model_file, tmp_path, capsys):
+    Image.new("RGB", (12, 10), (250, 0, 0)).save(tmp_path / "photo.png")
+    Image.new("RGB", (12, 10), (0, 0, 250)).save(tmp_path / "photo.jpg")
+    for side, colour in (("a", (0, 250, 0)), ("b", (250, 250, 0))):
+        (tmp_path / side / "faces").mkdir(parents=True)
+        Image.new("RGB", (8, 8), colour).save(tmp_path / side / "faces" / "x.png")
+    out = tmp_path / "out"
+    code, printed, _ = _run([tmp_path / "photo.png", tmp_path / "photo.jpg", tmp_path / "a" / "faces",
+                             tmp_path / "b" / "faces", "--model", model_file, "--out", out, "--overwrite"], capsys)
+    assert code == 0
+    written = sorted(p.relative_to(out).as_posix() for p in out.rglob("*.png"))
+    assert written == ["faces-2/x_stylized.png", "faces/x_stylized.png", "photo_stylized-2.png", "photo_stylized.png"]
+    assert "photo.jpg -> " in printed and "photo_stylized-2.png" in printed
+    mean = lambda p: np.asarray(Image.open(p)).reshape(-1, 3).mean(axis=0)  # noqa: E731
+    assert not np.allclose(mean(out / "photo_stylized.png"), mean(out / "photo_stylized-2.png"))
+    assert not np.allclose(mean(out / "faces" / "x_stylized.png"), mean(out / "faces-2" / "x_stylized.png"))
+    # a second run with --overwrite replaces the earlier results, still one output per input
+    code, _, _ = _run([tmp_path / "photo.png", tmp_path / "photo.jpg", "--model", model_file, "--out", out,
+                       "--overwrite"], capsys)
+    assert code == 0 and len(list(out.glob("photo*"))) == 2
+
+
+def test_an_output_never_replaces_an_input_of_the_same_run(model_file, tmp_path, capsys):
+    Image.new("RGB", (8, 8), (9, 9, 9)).save(tmp_path / "a.png")
+    Image.new("RGB", (8, 8), (90, 90, 90)).save(tmp_path / "a_stylized.png")
+    before = (tmp_path / "a_stylized.png").read_bytes()
+    code, printed, _ = _run([tmp_path / "a.png", tmp_path / "a_stylized.png", "--model", model_file,
+                             "--out", tmp_path, "--overwrite"], capsys)
+    assert code == 0 and (tmp_path / "a_stylized.png").read_bytes() == before
+    assert (tmp_path / "a_stylized-2.png").is_file() and (tmp_path / "a_stylized_stylized.png").is_file()
+
+
+def test_the_same_input_twice_is_done_once(model_file, inputs, tmp_path, capsys):
+    _, single, _ = inputs
+    code, printed, _ = _run([single, single, "--model", model_file, "--out", tmp_path / "o"], capsys)
+    assert code == 0 and "listed more than once" in printed
+    assert [p.name for p in (tmp_path / "o").iterdir()] == ["single_stylized.png"]
+
+
+def test_a_folder_with_nested_images_is_not_a_silent_success(model_file, tmp_path, capsys):
+    for person in ("person1", "person2"):
+        (tmp_path / "faces" / person).mkdir(parents=True)
+        Image.new("RGB", (8, 8), (50, 60, 70)).save(tmp_path / "faces" / person / "x.png")
+    code, printed, err = _run([tmp_path / "faces", "--model", model_file, "--out", tmp_path / "out"], capsys)
+    assert code == 1 and "2 in 2 subfolder(s)" in printed and "--recursive" in printed
+    assert "nothing was stylized" in err
+    code, printed, _ = _run([tmp_path / "faces", "--model", model_file, "--out", tmp_path / "out", "--recursive"],
+                            capsys)
+    assert code == 0
+    assert sorted(p.relative_to(tmp_path / "out").as_posix() for p in (tmp_path / "out").rglob("*.png")) == [
+        "faces/person1/x_stylized.png", "faces/person2/x_stylized.png"]
+    (tmp_path / "empty").mkdir()
+    code, printed, err = _run([tmp_path / "empty", "--model", model_file, "--out", tmp_path / "out"], capsys)
+    assert code == 1 and "no image files" in printed and "nothing was stylized" in err
+
+
+def test_a_shrunk_image_is_reported(model_file, tmp_path, capsys):
+    Image.new("RGB", (64, 32), (10, 20, 30)).save(tmp_path / "wide.png")
+    code, printed, _ = _run([tmp_path / "wide.png", "--model", model_file, "--out", tmp_path / "o", "--size", "32"],
+                            capsys)
+    assert code == 0 and Image.open(tmp_path / "o" / "wide_stylized.png").size == (32, 16)
+    assert "32x16" in printed and "64x32" in printed and "--size 64" in printed
+
+
+@pytest.fixture(scope="module")
+def drn_file(tmp_path_factory, vgg):
+    from facestyle_utils.drn import DRNConfig, DRNStylizer
+
+    torch.manual_seed(0)
+    model = DRNStylizer(DRNConfig(attention_layers=["relu3_1"], width=0.25, skips=False), vgg=vgg)
+    return save_model(model, tmp_path_factory.mktemp("drn") / "drn.pt", kind="drn", metadata={"size": 32})
+
+
+def test_a_drn_model_file_needs_a_style_image(drn_file, model_file, inputs, tmp_path, capsys):
+    folder, single, video = inputs
+    code, _, err = _run([single, "--model", drn_file, "--out", tmp_path / "o"], capsys)
+    assert code == 2 and "--style" in err and "drn.pt" in err and len(err.strip().splitlines()) == 1
+    style = tmp_path / "style.png"
+    Image.new("RGB", (40, 30), (200, 100, 0)).save(style)
+    code, printed, err = _run([single, folder, video, "--model", drn_file, "--style", style,
+                               "--out", tmp_path / "o"], capsys)
+    assert code == 1 and "skipped bad.jpg" in printed  # the folder's empty file, as with any model
+    assert Image.open(tmp_path / "o" / "single_stylized.png").size == (16, 16)
+    assert (tmp_path / "o" / "faces" / "one_stylized.png").is_file()
+    assert (tmp_path / "o" / "clip_stylized.mp4").stat().st_size > 0
+    code, _, err = _run([single, "--model", model_file, "--style", style, "--out", tmp_path / "p"], capsys)
+    assert code == 2 and "style built in" in err
+    code, _, err = _run([single, "--model", drn_file, "--style", tmp_path / "nope.png", "--out", tmp_path / "p"],
+                        capsys)
+    assert code == 2 and "nope.png" in err
+
+
+def test_an_odd_sized_video_keeps_its_size_and_the_run_says_how(model_file, tmp_path, capsys):
+    from facestyle_utils.video import VideoWriter, video_info
+
+    clip = tmp_path / "odd.avi"
+    with VideoWriter(clip, 12, (37, 45)) as writer:
+        for value in (10, 80, 160):
+            writer.write(np.full((45, 37, 3), value, np.uint8))
+    code, printed, err = _run([clip, "--model", model_file, "--out", tmp_path / "o"], capsys)
+    assert code == 0 and "warning:" in err and ".avi" in err
+    info = video_info(tmp_path / "o" / "odd_stylized.avi")
+    assert (info.width, info.height, info.frames) == (37, 45, 3)

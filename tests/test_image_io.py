@@ -1,13 +1,14 @@
 """load_image turns every kind of input into upright 8-bit RGB, or fails naming the file."""
 import io
 
+import cv2
 import numpy as np
 import pytest
 import torch
 from PIL import Image
 
 from facestyle_utils.image_io import (ImageLoadError, image_to_tensor, load_image, resize_image, save_image,
-                                      tensor_to_image, to_array)
+                                      tensor_to_image, to_array, to_float_batch, to_unit_float)
 
 
 def _png_bytes(image: Image.Image, fmt: str = "PNG", **kwargs) -> bytes:
@@ -75,10 +76,13 @@ def test_exif_orientation_is_applied(gradient):
 
 
 def test_float_arrays_are_clipped_and_scaled():
-    array = np.asarray(load_image(np.array([[0.0, 0.5], [1.0, 2.0]])))
+    # Overshoot up to 0.5 is clipped; 2.0 (once silently clipped) is now refused, see test_out_of_range_*.
+    array = np.asarray(load_image(np.array([[-0.2, 0.5], [1.0, 1.3]])))
     assert list(array[..., 0].ravel()) == [0, 128, 255, 255]
     with pytest.raises(ImageLoadError, match="NaN"):
         load_image(np.array([[np.nan]]))
+    with pytest.raises(ImageLoadError, match="infinite"):
+        load_image(torch.tensor([[[np.inf]]]))
 
 
 @pytest.mark.parametrize("content, problem", [
@@ -174,3 +178,162 @@ def test_saved_files_get_normal_permissions(tmp_path, gradient):
     finally:
         os.umask(umask)
     assert path.stat().st_mode & 0o777 == 0o644
+
+
+# --- Value ranges: one rule whichever way an image comes (issue #14) ---------------------------------
+
+def _pixels(source) -> np.ndarray:
+    return np.asarray(load_image(source))
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.int8, np.int16, np.int32, np.int64, np.uint32, np.uint64])
+def test_integer_arrays_hold_0_to_255(dtype):
+    array = np.full((2, 3, 3), 100, dtype)
+    assert (_pixels(array) == 100).all()
+    assert (_pixels(array[..., 0]) == 100).all()  # gray too
+
+
+@pytest.mark.parametrize("dtype", [torch.uint8, torch.int8, torch.int16, torch.int32, torch.int64])
+def test_integer_tensors_hold_0_to_255(dtype):
+    tensor = torch.full((3, 2, 2), 100, dtype=dtype)
+    assert (_pixels(tensor) == 100).all()  # once clamped to 1 -> every pixel 255
+    assert (to_array(tensor_to_image(tensor[None])) == 100).all()
+    assert (image_to_tensor(tensor) * 255).round().eq(100).all()
+    assert torch.allclose(to_float_batch(tensor), torch.full((1, 3, 2, 2), 100 / 255))
+
+
+def test_bool_images_are_black_and_white():
+    mask = np.array([[True, False]])
+    assert _pixels(mask)[0, :, 0].tolist() == [255, 0]
+    assert _pixels(torch.from_numpy(mask)[None])[0, :, 0].tolist() == [255, 0]
+
+
+def _tiff_bytes(array: np.ndarray) -> bytes:
+    ok, data = cv2.imencode(".tiff", array)
+    assert ok
+    return data.tobytes()
+
+
+def test_one_half_is_128_whichever_way_it_comes(tmp_path):
+    half = np.full((2, 2), 0.5, np.float32)
+    path = tmp_path / "half.tif"
+    Image.fromarray(half).save(path)  # mode "F": once loaded almost black (value 1)
+    sources = [half, half.astype(np.float64), half.astype(np.float16), Image.fromarray(half), path,
+               _tiff_bytes(half), _tiff_bytes(np.dstack([half] * 3)),  # an RGB float TIFF that Pillow cannot open
+               torch.from_numpy(half)[None], torch.from_numpy(half)[None].half(), torch.from_numpy(half)[None].bfloat16()]
+    for source in sources:
+        assert (_pixels(source) == 128).all(), type(source)
+
+
+def test_float_rgb_tiff_keeps_channel_order():
+    rgb = np.zeros((2, 2, 3), np.float32)
+    rgb[..., 0] = 1.0  # red
+    assert _pixels(_tiff_bytes(rgb[..., ::-1]))[0, 0].tolist() == [255, 0, 0]  # OpenCV writes BGR
+
+
+def test_sixteen_bit_arrays_tensors_and_files_agree(tmp_path):
+    values = np.array([[0, 255, 1000, 32767, 32768, 65279, 65535]], np.uint16)
+    expected = (values >> 8).astype(np.uint8)  # the high byte, as Pillow decodes 16-bit RGB files
+    png = tmp_path / "gray16.png"
+    Image.fromarray(values).save(png)  # mode I;16
+    ok, rgb_png = cv2.imencode(".png", np.dstack([values] * 3))  # 16-bit RGB: Pillow decodes it as 8-bit
+    sources = [values, values.astype(">u2"), np.dstack([values] * 3), Image.fromarray(values), png,
+               rgb_png.tobytes(), _tiff_bytes(values)]
+    if hasattr(torch, "uint16"):
+        sources.append(torch.from_numpy(values)[None])
+    for source in sources:
+        np.testing.assert_array_equal(_pixels(source)[..., 0], expected, err_msg=str(type(source)))
+    unit = to_unit_float(values)
+    assert unit.dtype == torch.float32 and torch.equal(unit, torch.from_numpy(expected).float() / 255)
+
+
+def test_int32_tiff_and_pil_mode_i_hold_0_to_255(tmp_path):
+    values = np.array([[0, 100, 255]], np.int32)
+    path = tmp_path / "int32.tif"
+    Image.fromarray(values).save(path)  # mode "I"
+    for source in (path, Image.fromarray(values), _tiff_bytes(values), _tiff_bytes(values.astype(np.int16))):
+        assert _pixels(source)[0, :, 0].tolist() == [0, 100, 255]
+
+
+@pytest.mark.parametrize("source, expected", [
+    (np.full((2, 2), 300, np.int32), ["<array>", "int32", "300..300", "0..255", "uint16 for 16-bit"]),
+    (np.array([[-1, 5]], np.int16), ["int16", "-1..5"]),
+    (torch.full((3, 2, 2), 1000, dtype=torch.int64), ["<tensor>", "torch.int64", "1000..1000"]),
+    (np.array([[0.0, 255.0]]), ["float64", "0..255", "divide 0-255 data by 255"]),
+    (torch.tensor([[[-1.0, 1.0]]]), ["torch.float32", "-1..1", "[0, 1]"]),
+    (np.array([[0.2, 1.6]], np.float32), ["float32", "0.2..1.6"]),
+    (Image.fromarray(np.full((2, 2), 200.0, np.float32)), ["mode F", "float32", "200..200"]),  # convert("F") data
+    (Image.fromarray(np.full((2, 2), 4000, np.int32)), ["mode I", "int32", "4000..4000"]),
+    (np.zeros((2, 2), np.complex64), ["complex64"]),
+])
+def test_out_of_range_values_are_refused_with_dtype_and_range(source, expected):
+    with pytest.raises(ImageLoadError) as error:
+        load_image(source)
+    for part in expected:
+        assert part in str(error.value)
+
+
+def test_out_of_range_files_are_refused_naming_the_file(tmp_path):
+    path = tmp_path / "counts.tif"
+    Image.fromarray(np.full((2, 2), 4000, np.int32)).save(path)  # 16-bit data stored as 32-bit integers
+    signed = tmp_path / "signed.tif"
+    signed.write_bytes(_tiff_bytes(np.array([[-1, 5]], np.int8)))  # Pillow reads it as "L": -1 would be white
+    for bad, span in ((path, "4000..4000"), (signed, "-1..5")):
+        with pytest.raises(ImageLoadError, match="0..255") as error:
+            load_image(bad)
+        assert str(bad) in str(error.value) and span in str(error.value)
+
+
+def test_overshoot_is_clipped_for_tensors_too():
+    tensor = torch.tensor([[[-0.4, 0.0, 1.0, 1.5]]])
+    assert _pixels(tensor)[0, :, 0].tolist() == [0, 0, 255, 255]
+    assert to_float_batch(tensor)[0, 0].flatten().tolist() == [0.0, 0.0, 1.0, 1.0]
+
+
+def test_sixteen_bit_file_keeps_its_exif_orientation():
+    values = np.arange(6, dtype=np.uint16).reshape(2, 3) * 10000
+    image = Image.fromarray(values)
+    exif = image.getexif()
+    exif[0x0112] = 6  # "rotate 90 degrees clockwise to display"
+    for fmt in ("PNG", "TIFF"):
+        upright = load_image(_png_bytes(image, fmt, exif=exif.tobytes()))
+        np.testing.assert_array_equal(np.asarray(upright)[..., 0], np.rot90(values >> 8, -1))
+
+
+def test_to_float_batch_returns_a_new_float32_batch_and_leaves_its_argument_alone():
+    images = torch.full((2, 3, 4, 5), 51, dtype=torch.uint8)
+    batch = to_float_batch(images, "frames")
+    assert batch.shape == (2, 3, 4, 5) and batch.dtype == torch.float32 and batch.device == images.device
+    assert torch.allclose(batch, torch.full_like(batch, 0.2))
+    assert images.dtype == torch.uint8 and (images == 51).all()
+    floats = torch.rand(3, 4, 5)
+    out = to_float_batch(floats)
+    assert out.shape == (1, 3, 4, 5) and out.data_ptr() != floats.data_ptr() and torch.equal(out[0], floats)
+    out.zero_()
+    assert floats.max() > 0  # a new tensor, not a view of the argument
+    gray = to_float_batch(torch.full((2, 1, 4, 5), 255, dtype=torch.int32))
+    assert gray.shape == (2, 3, 4, 5) and (gray == 1).all()
+    channels_last = torch.rand(2, 3, 4, 5).to(memory_format=torch.channels_last)
+    to_float_batch(channels_last)
+    assert channels_last.is_contiguous(memory_format=torch.channels_last)
+
+
+def test_to_float_batch_refuses_bad_shapes_types_and_ranges():
+    with pytest.raises(ImageLoadError, match="frames: .*shape"):
+        to_float_batch(torch.zeros(2, 4, 8, 8), "frames")
+    with pytest.raises(TypeError, match="tensor"):
+        to_float_batch(np.zeros((3, 8, 8)))
+    with pytest.raises(ImageLoadError, match=r"frames: torch.float32 values span 0..255"):
+        to_float_batch(torch.linspace(0, 255, 48).reshape(1, 3, 4, 4), "frames")
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU")
+def test_to_float_batch_stays_on_the_gpu():
+    images = torch.full((1, 3, 4, 4), 100, dtype=torch.uint8, device="cuda")
+    batch = to_float_batch(images)
+    assert batch.device == images.device and torch.allclose(batch.cpu(), torch.full((1, 3, 4, 4), 100 / 255))
+    assert (to_array(images) == 100).all()
+
+
+def test_tensor_with_max_side_is_shrunk():
+    assert load_image(torch.rand(3, 40, 80), max_side=20).size == (20, 10)

@@ -121,3 +121,115 @@ def test_compile_falls_back_cleanly_where_unavailable(model, batch, monkeypatch)
     with pytest.warns(UserWarning, match="torch.compile is unavailable"):
         stylizer = Stylizer(model, device="cpu", speed="compile", example=batch[:1])
     assert agrees(stylizer.stylize_tensor(batch), Stylizer(model, device="cpu").stylize_tensor(batch), "compile")
+
+
+class Spy(torch.nn.Module):
+    """A model that records every call that could move or switch it."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = torch.nn.Conv2d(3, 3, 1)
+        self.calls = []
+
+    def forward(self, x):
+        return self.conv(x).sigmoid()
+
+    def to(self, *args, **kwargs):
+        self.calls.append("to")
+        return super().to(*args, **kwargs)
+
+    def cpu(self):
+        self.calls.append("cpu")
+        return super().cpu()
+
+    def train(self, mode=True):
+        self.calls.append(f"train({mode})")
+        return super().train(mode)
+
+
+@pytest.mark.parametrize("speed", [s for s in SPEED_PATHS if s != "compile"])
+def test_no_speed_path_moves_or_switches_the_callers_model(speed):
+    if speed == "onnx" and not onnx_available():
+        pytest.skip("onnx, onnxscript and onnxruntime are not installed")
+    spy = Spy().train()
+    spy.calls.clear()
+    strides = {k: v.stride() for k, v in spy.state_dict().items()}
+    Stylizer(spy, device="cpu", speed=speed).stylize_tensor(torch.rand(1, 3, 8, 8))
+    assert spy.calls == [] and spy.training
+    assert {k: v.stride() for k, v in spy.state_dict().items()} == strides
+    assert all(p.dtype == torch.float32 and p.device.type == "cpu" for p in spy.parameters())
+
+
+def test_a_model_already_ready_is_used_as_it_is(model):
+    assert Stylizer(model, device="cpu").model is model
+
+
+def test_integer_batches_hold_0_to_255(model):
+    stylizer = Stylizer(model, device="cpu")
+    image = torch.full((3, 2, 2), 100, dtype=torch.uint8)
+    assert np.asarray(stylizer.stylize(image, strength=0)).tolist() == [[[100] * 3] * 2] * 2
+    for dtype in (torch.uint8, torch.int32, torch.int64):
+        out = stylizer.stylize_tensor(torch.full((1, 3, 4, 4), 100, dtype=dtype), strength=0)
+        assert out.dtype == torch.float32 and torch.allclose(out, torch.full_like(out, 100 / 255))
+    with pytest.raises(ValueError, match="int64"):
+        stylizer.stylize_tensor(torch.full((1, 3, 4, 4), 300, dtype=torch.int64))
+    with pytest.raises(ValueError, match="float32"):
+        stylizer.stylize_tensor(torch.full((1, 3, 4, 4), 200.0))
+
+
+@pytest.fixture(scope="module")
+def drn(vgg):
+    from facestyle_utils.drn import DRNConfig, DRNStylizer
+
+    torch.manual_seed(0)
+    return DRNStylizer(DRNConfig(attention_layers=["relu3_1"], width=0.25, skips=False), vgg=vgg).eval()
+
+
+def test_a_style_taking_model_gets_its_style_image(drn, batch):
+    style = torch.rand(1, 3, 24, 24)
+    stylizer = Stylizer(drn, device="cpu", style=style)
+    out = stylizer.stylize_tensor(batch)
+    assert out.shape == batch.shape
+    with torch.no_grad():
+        expected = drn(batch, F_interpolated_style(style, 256))
+    assert torch.allclose(out, expected, atol=1e-5)
+    assert stylizer.stylize(np.full((30, 20, 3), 99, np.uint8)).size == (20, 30)
+
+
+def F_interpolated_style(style, side):
+    """The style as Stylizer prepares it: shorter side ``side`` (256 without metadata)."""
+    from facestyle_utils.image_io import image_to_tensor, resize_image, tensor_to_image
+
+    return image_to_tensor(resize_image(tensor_to_image(style), side))
+
+
+def test_style_image_is_required_exactly_when_the_model_takes_one(drn, model):
+    with pytest.raises(ValueError, match="takes a style image.*style="):
+        Stylizer(drn, device="cpu")
+    with pytest.raises(ValueError, match="has its style built in"):
+        Stylizer(model, device="cpu", style=torch.rand(1, 3, 8, 8))
+
+
+def test_folder_outputs_never_collide_and_nested_images_are_found(model, tmp_path):
+    source = tmp_path / "faces"
+    (source / "person1").mkdir(parents=True)
+    Image.new("RGB", (10, 12), (200, 30, 30)).save(source / "person1" / "x.png")
+    Image.new("RGB", (10, 12), (20, 30, 200)).save(source / "person1" / "x.jpg")
+    stylizer = Stylizer(model, device="cpu")
+    report = stylizer.stylize_folder(source, tmp_path / "out", progress=False)
+    assert report.written == [] and "2 in 1 subfolder" in str(report) and "recursive" in str(report)
+    report = stylizer.stylize_folder(source, tmp_path / "out", progress=False, recursive=True)
+    assert sorted(p.relative_to(tmp_path / "out").as_posix() for p in report.written) == [
+        "person1/x_stylized-2.png", "person1/x_stylized.png"]
+    # the two results come from the two different inputs
+    red, blue = (np.asarray(Image.open(p)).mean(axis=(0, 1)) for p in sorted(report.written, key=lambda p: p.name))
+    assert not np.allclose(red, blue)
+
+
+def test_folder_report_says_when_an_image_was_shrunk(model, tmp_path):
+    source = tmp_path / "in"
+    source.mkdir()
+    Image.new("RGB", (100, 50), (1, 2, 3)).save(source / "wide.png")
+    report = Stylizer(model, device="cpu", max_side=40).stylize_folder(source, tmp_path / "out", progress=False)
+    assert Image.open(report.written[0]).size == (40, 20)
+    assert "40x20" in str(report) and "100x50" in str(report)

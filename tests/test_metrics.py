@@ -92,3 +92,67 @@ def test_format_table_marks_missing_values():
     table = format_table([{"path": "plain", "ms": 2.0, "images/s @ batch 8": 4.0}, {"path": "autocast", "ms": 9.0}])
     last = table.splitlines()[-1].split()
     assert last == ["autocast", "9.00", "-"]
+
+
+# --- Value ranges: integers mean 0-255, floats [0, 1], whatever the container (issue #14) ----------------
+
+def _uint8_pair():
+    generator = torch.Generator().manual_seed(0)
+    a = torch.randint(0, 256, (2, 3, 12, 10), dtype=torch.uint8, generator=generator)
+    b = torch.randint(0, 256, (2, 3, 12, 10), dtype=torch.uint8, generator=generator)
+    return a, b
+
+
+def test_uint8_tensors_mean_0_to_255():
+    a, b = _uint8_pair()
+    expected_psnr = psnr(a.double() / 255, b.double() / 255)
+    assert psnr(a, b) == pytest.approx(expected_psnr, rel=1e-12)  # once clamped to 0/1 -> ~0 dB
+    assert psnr(a, b) == pytest.approx(psnr(a.float() / 255, b.float() / 255), rel=1e-6)
+    assert ssim(a, b) == pytest.approx(ssim(a.double() / 255, b.double() / 255), rel=1e-12)
+
+
+@pytest.mark.parametrize("dtype", [torch.int16, torch.int32, torch.int64])
+def test_other_integer_tensors_mean_0_to_255(dtype):
+    a, b = _uint8_pair()
+    assert psnr(a.to(dtype), b.to(dtype)) == pytest.approx(psnr(a, b), rel=1e-12)
+
+
+@pytest.mark.parametrize("dtype", [np.int16, np.int32, np.int64, np.uint32])
+def test_integer_arrays_mean_0_to_255(dtype):  # once refused outright
+    a, b = (x.permute(0, 2, 3, 1).numpy() for x in _uint8_pair())
+    assert psnr(a.astype(dtype), b.astype(dtype)) == pytest.approx(psnr(a, b), rel=1e-12)
+    assert ssim(a.astype(dtype), b) == pytest.approx(ssim(a, b), rel=1e-12)
+
+
+def test_sixteen_bit_arrays_are_read_by_their_high_byte():
+    a, b = (x.permute(0, 2, 3, 1).numpy() for x in _uint8_pair())
+    a16, b16 = a.astype(np.uint16) * 256 + 17, b.astype(np.uint16) * 256 + 200
+    assert psnr(a16, b16) == pytest.approx(psnr(a, b), rel=1e-12)
+
+
+def test_overshoot_is_clipped_but_other_ranges_are_refused():
+    ones = torch.ones(1, 3, 8, 8)
+    assert math.isinf(psnr(ones * 1.2, ones))  # overshoot up to 0.5 is clipped
+    with pytest.raises(ValueError, match=r"output: float64 values span 200..200.*divide 0-255 data by 255"):
+        psnr(np.full((8, 8, 3), 200.0), np.zeros((8, 8, 3)))  # once silently clipped to 1
+    with pytest.raises(ValueError, match=r"target: torch.float32 values span -1..1"):
+        ssim(ones, torch.linspace(-1, 1, 192).reshape(1, 3, 8, 8))  # [-1, 1] data
+    with pytest.raises(ValueError, match=r"output: torch.int32 values span 0..300.*uint16"):
+        psnr(torch.linspace(0, 300, 192).int().reshape(1, 3, 8, 8), ones)
+    with pytest.raises(ValueError, match="NaN"):
+        psnr(torch.full((1, 3, 8, 8), float("nan")), ones)
+
+
+def test_evaluate_methods_reads_uint8_outputs_as_0_to_255():
+    torch.manual_seed(0)
+    sources = torch.rand(3, 3, 16, 16)
+    as_uint8 = lambda x: (x * 255).round().to(torch.uint8)  # noqa: E731
+    rows = evaluate_methods({"uint8": as_uint8, "float": lambda x: as_uint8(x).float() / 255}, sources, sources)
+    assert rows[0]["PSNR (dB)"] == pytest.approx(rows[1]["PSNR (dB)"], rel=1e-5) and rows[0]["PSNR (dB)"] > 40
+
+
+def test_image_filter_method_takes_integer_batches():
+    batch = torch.full((2, 3, 8, 8), 100, dtype=torch.int64)
+    out = image_filter_method(lambda rgb: 255 - rgb)(batch)
+    assert out.dtype == torch.float32 and torch.allclose(out, torch.full_like(out, 155 / 255))
+    assert batch.dtype == torch.int64 and (batch == 100).all()

@@ -1,10 +1,24 @@
-"""Video: a demo clip is made offline, stylized frame by frame, inputs untouched, clear errors."""
+"""Video: a demo clip is made offline, stylized frame by frame, inputs untouched, clear errors.
+
+Real-world inputs (issue #14): odd sizes keep their size, lying headers (a time base as the
+frame rate, a frame count promising missing frames) are corrected with a warning. The test
+inputs with bad headers are written here with OpenCV itself and, where OpenCV writes honest
+headers, patched byte by byte. Any VideoWarning not expected by a test fails it.
+"""
+import contextlib
+import struct
+
+import cv2
 import numpy as np
 import pytest
 import torch
 
+from facestyle_utils import video
 from facestyle_utils.inference import Stylizer
-from facestyle_utils.video import VideoError, make_zoom_video, read_frames, stylize_video, video_info
+from facestyle_utils.video import (VideoError, VideoWarning, VideoWriter, make_zoom_video, read_frames,
+                                   stylize_video, video_info)
+
+pytestmark = pytest.mark.filterwarnings("error::facestyle_utils.video.VideoWarning")
 
 
 class Invert(torch.nn.Module):
@@ -12,6 +26,33 @@ class Invert(torch.nn.Module):
 
     def forward(self, x):
         return 1 - x
+
+
+def frame(width, height, index=0):
+    """A smooth RGB gradient that changes with ``index`` (easy on lossy codecs)."""
+    y, x = np.mgrid[0:height, 0:width]
+    return np.stack([(x * 200 // width + 10 * index) % 256, y * 200 // height, np.full_like(x, 60)],
+                    axis=2).astype(np.uint8)
+
+
+def write_source(path, size, frames, fps, *, opencv_mjpeg=False):
+    """A test input written by OpenCV directly (not by the code under test)."""
+    backend, codec = (cv2.CAP_OPENCV_MJPEG, "MJPG") if opencv_mjpeg else (cv2.CAP_FFMPEG, "mp4v")
+    writer = cv2.VideoWriter(str(path), backend, cv2.VideoWriter_fourcc(*codec), fps, size)
+    assert writer.isOpened()
+    for index in range(frames):
+        writer.write(cv2.cvtColor(frame(*size, index), cv2.COLOR_RGB2BGR))
+    writer.release()
+    return path
+
+
+def assert_negative(original, negative, tolerance=12):
+    assert np.abs(original.astype(int) + negative.astype(int) - 255).mean() < tolerance  # lossy codecs
+
+
+@pytest.fixture
+def stylizer():
+    return Stylizer(Invert(), device="cpu")
 
 
 @pytest.fixture
@@ -28,27 +69,28 @@ def test_zoom_video_has_the_requested_frames(clip):
     assert len(frames) == 3 and frames[0].shape == (32, 32, 3) and frames[0].dtype == np.uint8
 
 
-def test_stylize_video_writes_every_frame_and_keeps_the_input(clip, tmp_path):
+def test_stylize_video_writes_every_frame_and_keeps_the_input(clip, tmp_path, stylizer):
     before = clip.read_bytes()
-    out = stylize_video(Stylizer(Invert(), device="cpu"), clip, tmp_path / "out" / "neg.mp4", batch_size=3,
-                        progress=False)
+    out = stylize_video(stylizer, clip, tmp_path / "out" / "neg.mp4", batch_size=3, progress=False)
+    assert out == tmp_path / "out" / "neg.mp4"
     assert clip.read_bytes() == before
-    assert video_info(out).frames == 10
-    original, negative = next(read_frames(clip)), next(read_frames(out))
-    assert np.abs(original.astype(int) + negative.astype(int) - 255).mean() < 12  # lossy codec
+    assert video_info(out) == video_info(clip)
+    assert_negative(next(read_frames(clip)), next(read_frames(out)))
     assert not list((tmp_path / "out").glob(".partial-*"))
 
 
-def test_frame_range_and_refusals(clip, tmp_path):
-    stylizer = Stylizer(Invert(), device="cpu")
+def test_frame_range_and_refusals(clip, tmp_path, stylizer):
     part = stylize_video(stylizer, clip, tmp_path / "part.mp4", start=4, stop=7, progress=False)
     assert video_info(part).frames == 3
+    assert_negative(list(read_frames(clip))[4], next(read_frames(part)))
     with pytest.raises(FileExistsError, match="already exists"):
         stylize_video(stylizer, clip, part, progress=False)
     with pytest.raises(ValueError, match="over the input"):
         stylize_video(stylizer, clip, clip, progress=False)
     with pytest.raises(ValueError, match="empty"):
         stylize_video(stylizer, clip, tmp_path / "x.mp4", start=20, progress=False)
+    with pytest.raises(ValueError, match="negative"):
+        list(read_frames(clip, start=-1))
 
 
 def test_bad_video_paths_are_clear(tmp_path):
@@ -66,3 +108,154 @@ def test_cut_off_video_reports_the_frame(clip, tmp_path):
     cut.write_bytes(data[: int(len(data) * 0.6)])
     with pytest.raises(VideoError, match="cut.mp4"):
         list(read_frames(cut))
+
+
+# --- odd sizes: the output has the input's size -------------------------------------------
+
+@pytest.mark.parametrize("size", [(97, 71), (37, 45)])
+def test_odd_sizes_round_trip_at_the_same_size(size, tmp_path, stylizer):
+    source = write_source(tmp_path / "odd.avi", size, 5, 10, opencv_mjpeg=True)
+    assert video_info(source) == video.VideoInfo(fps=10.0, frames=5, width=size[0], height=size[1])
+    with pytest.warns(VideoWarning, match=rf"even width and height.*{size[0]}x{size[1]}.*odd_stylized\.avi"):
+        out = stylize_video(stylizer, source, tmp_path / "odd_stylized.mp4", progress=False)
+    assert out == tmp_path / "odd_stylized.avi" and not (tmp_path / "odd_stylized.mp4").exists()
+    assert video_info(out) == video.VideoInfo(fps=10.0, frames=5, width=size[0], height=size[1])
+    frames = list(read_frames(out))
+    assert [f.shape for f in frames] == [(size[1], size[0], 3)] * 5
+    assert_negative(frame(*size, 4), frames[4])
+
+
+@pytest.mark.parametrize("size", [(97, 71), (37, 45), (1, 1)])
+def test_writer_keeps_odd_sizes_in_avi_and_refuses_them_in_mp4(size, tmp_path):
+    with VideoWriter(tmp_path / "odd.avi", 10, size) as writer:
+        for index in range(3):
+            writer.write(frame(*size, index))
+    info = video_info(writer.path)
+    assert (info.width, info.height, info.frames) == (*size, 3)
+    with pytest.raises(VideoError, match=rf"odd.mp4: .mp4 videos need an even width and height, got {size[0]}x"):
+        VideoWriter(tmp_path / "odd.mp4", 10, size)
+    assert not list(tmp_path.glob("*.mp4"))
+
+
+def test_zoom_video_of_odd_size_keeps_it(tmp_path):
+    with pytest.warns(VideoWarning, match="33x33"):
+        out = make_zoom_video(frame(60, 50), tmp_path / "zoom.mp4", frames=3, size=33)
+    assert out.suffix == ".avi"
+    info = video_info(out)
+    assert (info.width, info.height, info.frames) == (33, 33, 3)
+
+
+def test_written_file_is_read_back_and_a_mismatch_is_an_error(tmp_path, monkeypatch):
+    real_scan = video._scan
+
+    def drops_a_row(capture):  # what OpenCV's FFmpeg writer did to odd sizes, simulated
+        scan = real_scan(capture)
+        scan.size = (scan.size[0], scan.size[1] - 1)
+        return scan
+
+    monkeypatch.setattr(video, "_scan", drops_a_row)
+    with pytest.raises(VideoError, match=r"out.mp4: wrote 2 frames of 32x32 but the mp4v file holds 2 of 32x31"):
+        with VideoWriter(tmp_path / "out.mp4", 10, (32, 32)) as writer:
+            writer.write(frame(32, 32))
+            writer.write(frame(32, 32))
+    assert not list(tmp_path.iterdir())  # neither the output nor a partial file is left
+    with pytest.raises(VideoError, match="no frames were written"):
+        with VideoWriter(tmp_path / "empty.mp4", 10, (32, 32)):
+            pass
+
+
+def test_a_rounded_frame_rate_is_reported(tmp_path):
+    with pytest.warns(VideoWarning, match="stored 12 fps instead of 12.5"):
+        with VideoWriter(tmp_path / "odd.avi", 12.5, (33, 33)) as writer:
+            writer.write(frame(33, 33))
+    assert writer.written_fps == 12
+
+
+def test_writer_errors_name_the_request(tmp_path):
+    with pytest.raises(VideoError, match=r"clip.gif: cannot write .gif videos; use one of .mp4"):
+        VideoWriter(tmp_path / "clip.gif", 10, (32, 32))
+    for fps in (0, -5, float("nan"), float("inf")):
+        with pytest.raises(VideoError, match="frame rate must be positive and finite"):
+            VideoWriter(tmp_path / "clip.mp4", fps, (32, 32))
+    with pytest.raises(VideoError, match=r"refused to write mp4v video of 32x32 at 90000 fps"):
+        VideoWriter(tmp_path / "clip.mp4", 90000, (32, 32))  # MPEG-4 time bases stop at 65535
+    with pytest.raises(VideoError, match=r"frames must be \(H, W, 3\) uint8"):
+        with VideoWriter(tmp_path / "clip.mp4", 10, (32, 32)) as writer:
+            writer.write(frame(32, 32).astype(np.float32))
+    assert not list(tmp_path.iterdir())
+
+
+# --- headers that lie -------------------------------------------------------------------------
+
+def test_90000_fps_header_is_stylized_at_a_sane_rate(tmp_path, stylizer):
+    # OpenCV's own AVI writer stores 90000 as the rate, and timestamps 1/90000 s apart.
+    source = write_source(tmp_path / "timebase.avi", (32, 32), 4, 90000, opencv_mjpeg=True)
+    assert cv2.VideoCapture(str(source)).get(cv2.CAP_PROP_FPS) == 90000
+    with pytest.warns(VideoWarning, match="timebase.avi: the header's frame rate 90000 is not plausible.*using 25 fps"):
+        out = stylize_video(stylizer, source, tmp_path / "styled.mp4", progress=False)
+    assert out.suffix == ".mp4"
+    assert video_info(out) == video.VideoInfo(fps=25.0, frames=4, width=32, height=32)
+    assert_negative(frame(32, 32, 3), list(read_frames(out))[3])
+
+
+def mkv_with_default_duration(path, nanoseconds):
+    """A 25 fps, 6-frame .mkv whose track header claims one frame every ``nanoseconds``."""
+    write_source(path, (32, 32), 6, 25)
+    data = bytearray(path.read_bytes())
+    at = data.find(b"\x23\xe3\x83\x84")  # Matroska DefaultDuration element, 4-byte value
+    assert at > 0 and struct.unpack_from(">I", data, at + 4)[0] == 40_000_000
+    struct.pack_into(">I", data, at + 4, nanoseconds)
+    path.write_bytes(bytes(data))
+    return path
+
+
+def test_time_base_header_with_sane_timestamps_uses_the_timestamps(tmp_path, stylizer):
+    source = mkv_with_default_duration(tmp_path / "phone.mkv", 11_111)  # "90000 fps", capped at 30000
+    capture = cv2.VideoCapture(str(source))
+    assert capture.get(cv2.CAP_PROP_FPS) > 240 and capture.get(cv2.CAP_PROP_FRAME_COUNT) > 1000
+    capture.release()
+    with pytest.warns(VideoWarning) as caught:
+        info = video_info(source)
+    assert info == video.VideoInfo(fps=25.0, frames=6, width=32, height=32)
+    messages = " | ".join(str(w.message) for w in caught)
+    assert "25 fps (estimated from the frame timestamps)" in messages and "but 6 decode" in messages
+    with pytest.warns(VideoWarning):
+        out = stylize_video(stylizer, source, tmp_path / "styled.mp4", progress=False)
+    assert video_info(out) == video.VideoInfo(fps=25.0, frames=6, width=32, height=32)
+
+
+def avi_claiming_frames(path, real, claimed):
+    """An .avi of ``real`` frames at 10 fps whose headers (avih dwTotalFrames, strh dwLength) say ``claimed``."""
+    write_source(path, (32, 32), real, 10, opencv_mjpeg=True)
+    data = bytearray(path.read_bytes())
+    assert data[24:28] == b"avih" and struct.unpack_from("<I", data, 48)[0] == real
+    struct.pack_into("<I", data, 48, claimed)  # dwTotalFrames
+    strh = data.find(b"strh") + 8
+    assert struct.unpack_from("<II", data, strh + 20) == (1, 10)  # dwScale, dwRate: 10 fps
+    struct.pack_into("<I", data, strh + 32, claimed)  # dwLength
+    path.write_bytes(bytes(data))
+    return path
+
+
+@pytest.mark.parametrize("claimed, says", [(50, "50 frames"), (0, "no usable frame count")])
+def test_header_overstating_the_frame_count_stops_cleanly_at_the_real_end(claimed, says, tmp_path, stylizer):
+    source = avi_claiming_frames(tmp_path / "short.avi", real=5, claimed=claimed)
+    assert cv2.VideoCapture(str(source)).get(cv2.CAP_PROP_FRAME_COUNT) == claimed
+    with pytest.warns(VideoWarning, match=f"short.avi: the header says {says} but 5 decode"):
+        frames = list(read_frames(source))
+    assert len(frames) == 5
+    with pytest.warns(VideoWarning, match=says):
+        assert len(list(read_frames(source, start=3, stop=40))) == 2
+    with pytest.warns(VideoWarning, match=says):
+        out = stylize_video(stylizer, source, tmp_path / "styled.mp4", progress=False)
+    assert video_info(out) == video.VideoInfo(fps=10.0, frames=5, width=32, height=32)
+    assert_negative(frames[4], list(read_frames(out))[4])
+
+
+@pytest.mark.parametrize("fps, expected", [(12, 12.0), (90000, 25.0)])
+def test_one_frame_clip(fps, expected, tmp_path, stylizer):
+    source = write_source(tmp_path / "one.avi", (32, 32), 1, fps, opencv_mjpeg=True)
+    with pytest.warns(VideoWarning, match="90000") if fps > 240 else contextlib.nullcontext():
+        out = stylize_video(stylizer, source, tmp_path / "one_styled.mp4", progress=False)
+    assert video_info(out) == video.VideoInfo(fps=expected, frames=1, width=32, height=32)
+    assert_negative(frame(32, 32), next(read_frames(out)))
