@@ -169,6 +169,7 @@ def faces_from_photos(files: Iterable[str | os.PathLike], size: int, report: Bui
 
     items: list[FaceItem] = []
     seen: dict[str, str] = {}
+    taken: set[str] = set()
     files = list(files)
     for path in tqdm(files, desc="faces", disable=not progress):
         path = Path(path)
@@ -185,7 +186,7 @@ def faces_from_photos(files: Iterable[str | os.PathLike], size: int, report: Bui
             continue
         seen[digest] = label
         report.issues += [FileIssue(label, "converted", note) for note in notes]
-        identity = "".join(c if c.isalnum() or c in "-_" else "_" for c in Path(label).with_suffix("").as_posix())
+        identity = _identity_name(label, taken)
         if already_cropped:
             boxes = [_centre_box(image)]
         else:
@@ -198,6 +199,24 @@ def faces_from_photos(files: Iterable[str | os.PathLike], size: int, report: Bui
             items += augmented_crops(image, box, size, name, variants, seed=seed, margin=0.0 if already_cropped else margin,
                                      origin=label)
     return items
+
+
+def _identity_name(label: str, taken: set[str]) -> str:
+    """A file name made safe for output names, distinct from every name already ``taken`` (then taken).
+
+    ``x.png`` and ``x.jpg``, or ``a b.png`` and ``a_b.png``, would otherwise write over each other's
+    crops; the later one gets its extension, then a number, added.
+    """
+    safe = lambda text: "".join(c if c.isalnum() or c in "-_" else "_" for c in text)  # noqa: E731
+    path = Path(label)
+    candidates = [safe(path.with_suffix("").as_posix()), safe(path.as_posix())]
+    name = next((c for c in candidates if c.casefold() not in taken), None)
+    number = 2
+    while name is None:
+        name = f"{candidates[1]}-{number}" if f"{candidates[1]}-{number}".casefold() not in taken else None
+        number += 1
+    taken.add(name.casefold())
+    return name
 
 
 def _centre_box(image: Image.Image) -> facelib.FaceBox:

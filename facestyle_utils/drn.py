@@ -72,6 +72,8 @@ class DRNStylizer(nn.Module):
     """
 
     frozen_modules = ("encoder",)
+    #: forward takes ``(faces, style)``: ``inference.Stylizer`` needs a style image for this model
+    takes_style = True
 
     def __init__(self, config: DRNConfig | None = None, vgg: VGG19Features | None = None) -> None:
         super().__init__()

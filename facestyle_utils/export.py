@@ -125,6 +125,18 @@ def requested_providers(device: torch.device, available: list[str]) -> list[str 
     return ["CPUExecutionProvider"]
 
 
+def _runtime_device(providers: list[str], model_device: torch.device, version: str) -> torch.device:
+    """Where ONNX Runtime computes with ``providers``; warns when a model on a GPU is run on the CPU."""
+    if providers[0] == "CUDAExecutionProvider":
+        return torch.device("cuda", model_device.index or 0)
+    if model_device.type != "cpu":
+        why = ("this onnxruntime has no usable CUDAExecutionProvider; install onnxruntime-gpu"
+               if model_device.type == "cuda" else "ONNX Runtime has no provider for it here")
+        warnings.warn(f"the model is on {model_device} but ONNX Runtime {version} runs it on the CPU with "
+                      f"{providers} ({why}); outputs are copied back", RuntimeWarning, stacklevel=3)
+    return torch.device("cpu")
+
+
 class OnnxRunner:
     """Callable like the PyTorch model: (N, C, H, W) float tensor in -> (N, C, H, W) tensor out, by ONNX Runtime.
 
@@ -152,13 +164,7 @@ class OnnxRunner:
                                             providers=requested_providers(self.output_device,
                                                                           ort.get_available_providers()))
         self.providers = self.session.get_providers()
-        on_gpu = self.providers[0] == "CUDAExecutionProvider"
-        self.device = torch.device("cuda", self.output_device.index or 0) if on_gpu else torch.device("cpu")
-        if self.output_device.type != "cpu" and not on_gpu:
-            why = ("this onnxruntime has no usable CUDAExecutionProvider; install onnxruntime-gpu"
-                   if self.output_device.type == "cuda" else "ONNX Runtime has no provider for it here")
-            warnings.warn(f"the model is on {self.output_device} but ONNX Runtime {ort.__version__} runs it on the "
-                          f"CPU with {self.providers} ({why}); outputs are copied back", RuntimeWarning, stacklevel=2)
+        self.device = _runtime_device(self.providers, self.output_device, ort.__version__)
         self.input_name = self.session.get_inputs()[0].name
 
     def __call__(self, batch: torch.Tensor) -> torch.Tensor:

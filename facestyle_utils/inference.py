@@ -138,7 +138,12 @@ class FixedStyle(nn.Module):
 def style_image_tensor(model: nn.Module, style: ImageLike, max_side: int) -> torch.Tensor:
     """The style image as the model saw styles in training: shorter side = the model file's ``size``
     (256 when unknown), never more than ``max_side``; a float (1, 3, H, W) tensor in [0, 1] on the CPU."""
-    side = min(int(getattr(model, "metadata", {}).get("size", 256)), max_side)
+    size = getattr(model, "metadata", {}).get("size", 256)
+    if not isinstance(size, int) or not 16 <= size <= 4096:  # a model file's metadata is data, not a promise
+        warnings.warn(f"the model file's training size {size!r} is not a sensible side in pixels; using 256",
+                      stacklevel=3)
+        size = 256
+    side = min(size, max_side)
     return image_to_tensor(resize_image(load_image(style, max_side=4 * max_side), side))
 
 
@@ -234,7 +239,7 @@ class Stylizer:
         Float inputs are in [0, 1]; integer inputs (uint8, int64, ...) hold 0-255
         (see :func:`image_io.to_float_batch`, which raises ``ValueError`` for anything else).
         """
-        batch = to_float_batch(batch).to(self.device)
+        batch = to_float_batch(batch.to(self.device))
         out = self.run(batch).to(self.device)
         if keep_colour:
             out = preserve_colour(out, batch)

@@ -70,7 +70,14 @@ def mean_std_loss(features: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 
 
 def total_variation(image: torch.Tensor) -> torch.Tensor:
-    """Mean absolute difference between neighbouring pixels: penalises noise and speckle."""
-    dx = (image[..., :, 1:] - image[..., :, :-1]).abs().mean()
-    dy = (image[..., 1:, :] - image[..., :-1, :]).abs().mean()
-    return dx + dy
+    """Mean absolute difference between neighbouring pixels: penalises noise and speckle.
+
+    ``image`` is (..., H, W); returns a scalar: the mean over horizontal neighbours plus the mean
+    over vertical ones. An image one pixel wide (or high) has no such neighbours: that term is 0.
+    """
+    return _mean_abs(image[..., :, 1:] - image[..., :, :-1]) + _mean_abs(image[..., 1:, :] - image[..., :-1, :])
+
+
+def _mean_abs(difference: torch.Tensor) -> torch.Tensor:
+    """Mean absolute value; 0 (not NaN, and still part of the autograd graph) when there is nothing to average."""
+    return difference.abs().mean() if difference.numel() else difference.abs().sum()

@@ -9,8 +9,9 @@ from torch import nn
 from facestyle_utils import checkpoints as ckpt
 from facestyle_utils.checkpoints import (CheckpointError, CheckpointManager, atomic_save, config_fingerprint,
                                          load_model, load_model_state, model_state, rng_states, safe_load,
-                                         save_model, set_rng_states)
+                                         save_model, set_rng_states, unwrap_model)
 from facestyle_utils.nets import DCNNConfig, DCNNStylizer
+from facestyle_utils.student import FastStudent, StudentConfig
 from facestyle_utils.training import BatchStream, TrainConfig, train
 
 
@@ -48,9 +49,9 @@ def mse(model, batch):
     return loss, {"mse": float(loss.detach())}
 
 
-def run(folder, steps, stop_after=None, interrupt_at=None, resume=True):
+def run(folder, steps, stop_after=None, interrupt_at=None, resume=True, wrap=None):
     torch.manual_seed(0)
-    model = Net()
+    model = Net() if wrap is None else wrap(Net())
     config = TrainConfig(steps=steps, lr=0.05, warmup_steps=2, checkpoint_every=3, val_every=2,
                          channels_last=False, grad_clip=0.5)
     calls = {"n": 0}
@@ -241,3 +242,115 @@ def test_config_fingerprint_is_stable_and_sensitive():
     a = config_fingerprint({"lr": 0.001, "layers": ["relu1_1"]})
     assert a == config_fingerprint({"layers": ["relu1_1"], "lr": 0.001}) and len(a) == 8
     assert a != config_fingerprint({"lr": 0.002, "layers": ["relu1_1"]})
+
+
+# ----------------------------------------------------------------------------- wrapped models
+# Wrappers as users apply them; compiling is lazy, so wrapping costs nothing until the model is called.
+WRAPPERS = {"compile": torch.compile, "DataParallel": nn.DataParallel,
+            "compiled DataParallel": lambda m: torch.compile(nn.DataParallel(m)),
+            "DataParallel of compiled": lambda m: nn.DataParallel(torch.compile(m))}
+KINDS = {"dcnn": lambda vgg: DCNNStylizer(DCNNConfig(width=0.25), vgg=vgg),
+         "student": lambda vgg: FastStudent(StudentConfig(base_channels=4, residual_blocks=1))}
+
+
+def old_model_file(model, kind, path):
+    """A model file as written before the fix: the wrapper's raw state dict, frozen VGG19 included."""
+    config = unwrap_model(model).config.to_dict()
+    return atomic_save({"format": ckpt.MODEL_FORMAT, "version": ckpt.MODEL_VERSION, "kind": kind, "config": config,
+                        "state_dict": {k: v.detach().clone() for k, v in model.state_dict().items()},
+                        "metadata": {}}, path)
+
+
+def assert_same_weights(state, reference):
+    assert set(state) == set(reference)
+    for key, value in reference.items():
+        assert torch.equal(state[key], value), key
+
+
+@pytest.mark.parametrize("wrapper", list(WRAPPERS))
+@pytest.mark.parametrize("kind", list(KINDS))
+def test_a_wrapped_model_saves_and_loads_like_the_bare_model(tmp_path, vgg, kind, wrapper):
+    torch.manual_seed(0)
+    bare = KINDS[kind](vgg).eval()
+    wrapped = WRAPPERS[wrapper](bare)
+    assert unwrap_model(wrapped) is bare
+    assert_same_weights(model_state(wrapped), model_state(bare))
+    bare_file = save_model(bare, tmp_path / "bare.pt", kind=kind)
+    wrapped_file = save_model(wrapped, tmp_path / "wrapped.pt", kind=kind)
+    assert wrapped_file.stat().st_size == bare_file.stat().st_size  # no VGG19 leaking in, no prefixes
+    assert_same_weights(safe_load(wrapped_file)["state_dict"], safe_load(bare_file)["state_dict"])
+    loaded = load_model(wrapped_file, **({"vgg": vgg} if kind == "dcnn" else {}))
+    assert_same_weights(model_state(loaded), model_state(bare))
+    image = torch.rand(1, 3, 20, 28)
+    with torch.no_grad():
+        assert torch.equal(loaded(image), bare(image))
+
+
+def test_the_stylizer_file_stays_small_when_compiled(tmp_path, vgg):
+    model = DCNNStylizer(DCNNConfig(width=0.25), vgg=vgg)
+    path = save_model(torch.compile(model), tmp_path / "compiled.pt")
+    decoder_bytes = sum(p.numel() * 4 for p in model.decoder.parameters())
+    assert path.stat().st_size < decoder_bytes + 50_000
+    assert not any(key.startswith(("encoder.", "_orig_mod.")) for key in safe_load(path)["state_dict"])
+
+
+@pytest.mark.parametrize("wrapper", list(WRAPPERS))
+@pytest.mark.parametrize("kind", list(KINDS))
+def test_files_written_from_wrapped_models_by_older_code_still_load(tmp_path, vgg, kind, wrapper):
+    torch.manual_seed(0)
+    bare = KINDS[kind](vgg).eval()
+    path = old_model_file(WRAPPERS[wrapper](bare), kind, tmp_path / "old.pt")
+    state = safe_load(path)["state_dict"]
+    keys = sorted(state)
+    assert all(key.startswith(("_orig_mod.", "module.")) for key in keys)
+    loaded = load_model(path, **({"vgg": vgg} if kind == "dcnn" else {}))
+    assert_same_weights(model_state(loaded), model_state(bare))
+    into = KINDS[kind](vgg)
+    load_model_state(torch.compile(into), state, source="old.pt")  # a wrapped target works too
+    assert_same_weights(model_state(into), model_state(bare))
+    assert sorted(state) == keys  # the caller's dict is not changed
+
+
+def test_mixed_wrapper_prefixes_fail_with_a_hint_naming_the_cause():
+    state = model_state(Net())
+    first = next(iter(state))
+    mixed = {("_orig_mod." + key if key == first else key): value for key, value in state.items()}
+    with pytest.raises(CheckpointError, match=r"mixed\.pt: .*saved while wrapped by torch.compile or DataParallel"):
+        load_model_state(Net(), mixed, source="mixed.pt")
+
+
+def test_a_submodule_really_named_module_is_not_stripped():
+    class Holder(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.module = nn.Linear(2, 2)
+
+    source, target = Holder(), Holder()
+    load_model_state(target, model_state(source))
+    assert_same_weights(model_state(target), model_state(source))
+    assert set(model_state(target)) == {"module.weight", "module.bias"}
+
+
+def test_training_checkpoints_of_a_wrapped_model_hold_the_bare_weights(tmp_path):
+    full, _ = run(tmp_path / "full", steps=9)
+    run(tmp_path / "dp", steps=9, stop_after=6, wrap=nn.DataParallel)  # checkpoints at 3 and 6
+    data = CheckpointManager(tmp_path / "dp").load(tmp_path / "dp" / "checkpoint-0000006.pt")
+    assert set(data["model"]) == {"body.0.weight", "body.0.bias", "body.2.weight", "body.2.bias"}
+    resumed, history = run(tmp_path / "dp", steps=9)  # resume the DataParallel run with the bare model
+    assert len(history.train) == 9
+    assert_same_weights(model_state(resumed), model_state(full))
+
+
+@pytest.mark.skipif(not torch.distributed.is_available(), reason="torch.distributed is not available")
+def test_a_distributed_data_parallel_model_saves_like_the_bare_model(tmp_path):
+    import torch.distributed as dist
+
+    dist.init_process_group("gloo", init_method=f"file://{tmp_path / 'store'}", rank=0, world_size=1)
+    try:
+        bare = FastStudent(StudentConfig(base_channels=4, residual_blocks=1))
+        wrapped = torch.compile(nn.parallel.DistributedDataParallel(bare))
+        path = save_model(wrapped, tmp_path / "ddp.pt", kind="student")
+    finally:
+        dist.destroy_process_group()
+    assert set(safe_load(path)["state_dict"]) == set(bare.state_dict())
+    assert_same_weights(model_state(load_model(path)), model_state(bare))

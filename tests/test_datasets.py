@@ -324,3 +324,22 @@ def test_default_folder_depends_on_the_whole_configuration(monkeypatch, tmp_path
     assert cartoon != both and cartoon.parent == both.parent == tmp_path / "domains"
     assert both.name == "default_32px_cartoon-pencil_v1_seed0"
     assert ds.verify_domains(cartoon) == [] and ds.verify_domains(both) == []  # neither replaced the other
+
+
+def test_photos_with_the_same_stem_never_write_over_each_other(tmp_path):
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    astronaut = load_sample("astronaut").resize((256, 256))
+    grace = load_sample("grace_hopper").resize((256, 300))
+    astronaut.save(folder / "x.png")
+    grace.save(folder / "x.jpg", quality=92)
+    astronaut.transpose(Image.Transpose.FLIP_LEFT_RIGHT).save(folder / "a b.png")
+    grace.transpose(Image.Transpose.FLIP_LEFT_RIGHT).save(folder / "a_b.png")
+    root = tmp_path / "domains"
+    build_domains(folder, root, size=SIZE, styles=("cartoon",), seed=0, progress=False, verbose=False)
+    manifest = json.loads((root / "manifest.json").read_text())
+    sources = [e for e in manifest["files"] if e["domain"] == "source"]
+    assert sorted(e["origin"] for e in sources) == ["a b.png", "a_b.png", "x.jpg", "x.png"]
+    assert len({e["path"] for e in sources}) == 4 and len({e["identity"] for e in sources}) == 4
+    assert sorted(e["identity"] for e in sources) == ["a_b", "a_b_png", "x", "x_png"]
+    assert verify_domains(root) == []

@@ -54,3 +54,37 @@ def test_texture_synthesis_matches_grams(vgg):
     result = synthesise_texture(vgg, style, ["relu1_1", "relu2_1"], size=(24, 40), steps=6, progress=False)
     assert result.image.shape == (1, 3, 24, 40)
     assert result.losses[-1] < result.losses[0]
+
+
+@pytest.mark.parametrize("size", [(1, 1), (1, 7), (3, 200), (200, 7)])
+def test_content_reconstruction_refuses_images_too_small_for_the_layer(vgg, size):
+    with pytest.raises(ValueError) as error:
+        reconstruct_content(vgg, torch.rand(1, 3, *size), "relu4_1", steps=1, progress=False)
+    assert str(error.value) == (f"content image is {size[0]}x{size[1]} px (height x width); VGG19 layers up to "
+                                "relu4_1 pass 3 poolings and need at least 8 px on each side")
+
+
+@pytest.mark.parametrize("size, layer", [((12, 12), "relu4_1"), ((15, 17), "relu4_1"), ((8, 9), "relu4_1"),
+                                         ((1, 7), "relu1_1"), ((3, 5), "relu2_1")])
+def test_content_reconstruction_keeps_small_sizes_that_fit(vgg, size, layer):
+    result = reconstruct_content(vgg, torch.rand(1, 3, *size), layer, steps=1, progress=False)
+    assert result.image.shape == (1, 3, *size)
+
+
+@pytest.mark.parametrize("size", [(1, 1), (12, 12), (15, 17), (3, 200)])
+def test_texture_synthesis_refuses_a_size_too_small_for_the_layers(vgg, size):
+    with pytest.raises(ValueError) as error:
+        synthesise_texture(vgg, torch.rand(1, 3, 32, 32), ["relu1_1", "relu5_1"], size=size, steps=1,
+                           progress=False)
+    assert str(error.value) == (f"texture size is {size[0]}x{size[1]} px (height x width); VGG19 layers up to "
+                                "relu5_1 pass 4 poolings and need at least 16 px on each side")
+
+
+def test_texture_synthesis_checks_the_style_and_takes_small_sizes_that_fit(vgg):
+    with pytest.raises(ValueError, match=r"^style image is 1x9 px \(height x width\); .* up to relu2_1 pass 1 "
+                                         r"pooling and need at least 2 px on each side$"):
+        synthesise_texture(vgg, torch.rand(1, 3, 1, 9), ["relu1_1", "relu2_1"], size=(8, 8), steps=1,
+                           progress=False)
+    result = synthesise_texture(vgg, torch.rand(1, 3, 2, 9), ["relu1_1", "relu2_1"], size=(3, 7), steps=1,
+                                progress=False)
+    assert result.image.shape == (1, 3, 3, 7)

@@ -211,3 +211,80 @@ def test_terms_name_each_layer_and_add_up_to_the_loss(vgg, images):
     assert sum(parts.values()) == pytest.approx(total.item(), rel=1e-5)
     objective.add_late_layers()
     assert "style relu5_1" in objective.terms(image)
+
+
+TINY = [(1, 1), (1, 7), (3, 200), (12, 12), (15, 17), (200, 10)]
+
+
+@pytest.mark.parametrize("size", TINY)
+@pytest.mark.parametrize("make", [GatysSettings, fast_settings])
+def test_a_face_too_small_for_vgg19_is_refused_before_any_step(vgg, images, size, make):
+    steps = []
+    with pytest.raises(ValueError) as error:
+        stylize_by_optimisation(torch.rand(1, 3, *size), images[1], vgg, make(steps=2),
+                                callback=lambda *args: steps.append(args), progress=False)
+    assert str(error.value) == (f"content image is {size[0]}x{size[1]} px (height x width); VGG19 layers up to "
+                                "relu5_1 pass 4 poolings and need at least 16 px on each side")
+    assert steps == []
+
+
+@pytest.mark.parametrize("size", TINY)
+@pytest.mark.parametrize("make", [GatysSettings, fast_settings])
+def test_a_style_image_too_small_for_vgg19_is_refused(vgg, images, size, make):
+    with pytest.raises(ValueError) as error:
+        stylize_by_optimisation(images[0], torch.rand(1, 3, *size), vgg, make(steps=2), progress=False)
+    assert str(error.value) == (f"style image is {size[0]}x{size[1]} px (height x width); VGG19 layers up to "
+                                "relu5_1 pass 4 poolings and need at least 16 px on each side")
+
+
+def test_the_minimum_follows_the_chosen_layers(vgg, images):
+    shallow = GatysSettings(steps=1, content_layers=("relu2_2",), style_layers=("relu1_1", "relu3_1"))
+    result = stylize_by_optimisation(torch.rand(1, 3, 4, 9), torch.rand(1, 3, 5, 4), vgg, shallow, progress=False)
+    assert result.image.shape == (1, 3, 4, 9)  # relu3_1 passes 2 poolings: 4 px suffice
+    with pytest.raises(ValueError, match=r"style image is 3x40 px .* up to relu3_1 pass 2 poolings .* at least 4 px"):
+        stylize_by_optimisation(torch.rand(1, 3, 4, 9), torch.rand(1, 3, 3, 40), vgg, shallow, progress=False)
+    naive = GatysSettings(steps=1, truncate_network=False)  # runs on to pool5
+    with pytest.raises(ValueError, match=r"content image is 24x24 px .* up to pool5 pass 5 poolings .* 32 px"):
+        stylize_by_optimisation(torch.rand(1, 3, 24, 24), images[1], vgg, naive, progress=False)
+    with pytest.raises(ValueError, match="style image is 10x64 px"):
+        total_loss(images[0], images[0], torch.rand(1, 3, 10, 64), vgg)
+
+
+def test_content_only_with_a_shallow_layer_takes_a_one_pixel_row(vgg):
+    settings = GatysSettings(steps=2, content_layers=("relu1_2",), style_weight=0.0)  # tv on: no NaN from 1 px
+    result = stylize_by_optimisation(torch.rand(1, 3, 1, 7), None, vgg, settings, progress=False)
+    assert result.image.shape == (1, 3, 1, 7) and all(math.isfinite(loss) for loss in result.losses)
+
+
+def test_coarse_sizes_keep_what_vgg19_needs():
+    from facestyle_utils.gatys import coarse_sizes
+
+    face, style = torch.rand(1, 3, 64, 64), torch.rand(1, 3, 200, 16)
+    fast = fast_settings("cpu")
+    assert coarse_sizes(face, style, fast) == ((24, 24), (200, 16))  # the style cannot shrink below 16 px
+    assert coarse_sizes(face, torch.rand(1, 3, 64, 32), fast) == ((24, 24), (32, 16))  # shrunk less, same aspect
+    assert coarse_sizes(torch.rand(1, 3, 20, 40), style, fast) == ((16, 32), (200, 16))
+    assert coarse_sizes(torch.rand(1, 3, 16, 16), style, fast) is None  # nothing to shrink: no coarse stage
+    assert coarse_sizes(torch.rand(1, 3, 16, 300), style, fast) is None
+    assert coarse_sizes(face, style, fast.replace(coarse_steps=0)) is None
+    assert coarse_sizes(face, torch.rand(1, 3, 64, 64), fast.replace(truncate_network=False)) == ((32, 32), (32, 32))
+    assert coarse_sizes(face, None, GatysSettings(coarse_steps=1, content_layers=("relu2_1",), style_weight=0.0,
+                                                  coarse_scale=0.25)) == ((16, 16), None)
+
+
+@pytest.mark.parametrize("size, sizes", [((16, 16), [16] * 3), ((20, 20), [16, 16, 20]), ((16, 40), [40] * 3),
+                                         ((64, 24), [16, 16, 24])])
+def test_fast_settings_run_small_faces_with_a_smaller_or_no_coarse_stage(vgg, images, size, sizes):
+    result = stylize_by_optimisation(torch.rand(1, 3, *size), images[1], vgg,
+                                     fast_settings("cpu", coarse_steps=2, steps=1), progress=False)
+    assert result.image.shape == (1, 3, *size)
+    assert result.sizes == sizes  # with no coarse stage its steps run at full size: the count stays the same
+    assert result.exact[-1] and all(math.isfinite(loss) for loss in result.losses)
+
+
+def test_compare_speed_warms_up_small_images_at_the_sizes_it_runs(vgg):
+    torch.manual_seed(0)
+    face, style = torch.rand(1, 3, 20, 20), torch.rand(1, 3, 16, 48)
+    rows = compare_speed(face, style, vgg, {"plain": GatysSettings(steps=2),
+                                            "fast": fast_settings("cpu", coarse_steps=1, steps=2)}, progress=False)
+    assert rows[1].result.sizes[:2] == [16, 20] and rows[1].result.image.shape == face.shape

@@ -233,3 +233,17 @@ def test_folder_report_says_when_an_image_was_shrunk(model, tmp_path):
     report = Stylizer(model, device="cpu", max_side=40).stylize_folder(source, tmp_path / "out", progress=False)
     assert Image.open(report.written[0]).size == (40, 20)
     assert "40x20" in str(report) and "100x50" in str(report)
+
+
+def test_a_nonsense_training_size_in_a_model_file_is_not_trusted(drn):
+    from facestyle_utils.inference import style_image_tensor
+
+    drn.metadata = {"size": "huge"}
+    try:
+        with pytest.warns(UserWarning, match="'huge'"):
+            style = style_image_tensor(drn, np.zeros((50, 100, 3), np.uint8), max_side=768)
+        assert style.shape == (1, 3, 256, 512)
+        drn.metadata = {"size": 32}
+        assert style_image_tensor(drn, np.zeros((50, 100, 3), np.uint8), max_side=768).shape == (1, 3, 32, 64)
+    finally:
+        del drn.metadata

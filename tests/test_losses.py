@@ -96,3 +96,15 @@ def test_gram_matrix_stays_float32_under_autocast(features):
         gram = gram_matrix(features)
     assert gram.dtype == torch.float32
     assert torch.allclose(gram, gram_matrix(features))
+
+
+@pytest.mark.parametrize("size, expected", [((1, 1), 0.0), ((1, 3), 0.5), ((3, 1), 0.5), ((2, 2), 0.5)])
+def test_total_variation_of_one_pixel_wide_images_is_finite(size, expected):
+    image = torch.zeros(1, 3, *size)
+    image[..., 1::2, :] += 0.5  # odd rows brighter
+    image[..., :, 1::2] += 0.5  # odd columns brighter
+    image.requires_grad_(True)
+    value = total_variation(image)
+    value.backward()
+    assert value.item() == pytest.approx(expected)
+    assert torch.isfinite(image.grad).all()

@@ -97,3 +97,37 @@ def test_torchvision_weights_give_a_clear_error_offline(monkeypatch):
     monkeypatch.setattr(type(VGG19_Weights.IMAGENET1K_V1), "get_state_dict", offline)
     with pytest.raises(RuntimeError, match="weights='oxford'"):
         load_vgg19(weights="torchvision")
+
+
+def test_min_side_doubles_with_each_pooling():
+    from facestyle_utils.vgg import min_side
+
+    assert [min_side([name]) for name in ("relu1_2", "relu2_1", "relu3_1", "relu4_2", "relu5_1", "pool5")] == \
+           [1, 2, 4, 8, 16, 32]
+    assert min_side(["relu1_1", "relu5_1", "relu3_1"]) == 16  # the deepest layer decides
+    assert min_side(["pool1"]) == 2 and min_side([]) == 1
+
+
+@pytest.mark.parametrize("size", [(1, 1), (1, 7), (3, 200), (12, 12), (15, 17), (200, 10), (0, 16)])
+def test_too_small_images_get_a_clear_error_before_the_network_runs(vgg, size):
+    message = (f"image is {size[0]}x{size[1]} px (height x width); VGG19 layers up to relu5_1 pass 4 poolings "
+               "and need at least 16 px on each side")
+    with pytest.raises(ValueError) as error:
+        vgg(torch.rand(1, 3, *size), ["relu1_1", "relu5_1"])
+    assert str(error.value) == message
+
+
+@pytest.mark.parametrize("size, layer, shape", [((16, 16), "relu5_1", (1, 1)), ((16, 200), "relu5_1", (1, 12)),
+                                                ((8, 9), "relu4_1", (1, 1)), ((1, 7), "relu1_2", (1, 7)),
+                                                ((2, 3), "relu2_1", (1, 1)), ((32, 33), "pool5", (1, 1))])
+def test_the_smallest_sizes_that_fit_still_run(vgg, size, layer, shape):
+    with torch.no_grad():
+        assert vgg(torch.rand(1, 3, *size), [layer])[layer].shape[-2:] == shape
+
+
+def test_one_pooling_is_singular_and_the_size_is_named(vgg):
+    with pytest.raises(ValueError, match=r"^image is 1x5 px \(height x width\); VGG19 layers up to relu2_1 pass "
+                                         r"1 pooling and need at least 2 px on each side$"):
+        vgg(torch.rand(1, 3, 1, 5), ["relu2_1"])
+    with pytest.raises(ValueError, match="up to pool5 pass 5 poolings and need at least 32 px"):
+        vgg(torch.rand(2, 3, 31, 64), ["pool5"])
