@@ -229,26 +229,29 @@ class UnpairedLoss:
         identity = bool(self.weights.identity_pixel or self.weights.identity_feature)
         layers = list(dict.fromkeys([*self.layers, *(model.feature_layers if isinstance(model, DRNStylizer) else [])]))
         with torch.no_grad():
-            reference = self._reference(faces, styles, layers)
+            face_features, style_features = self._features({"face batch": faces, "style batch": styles}, layers)
         if self._can_share(model, faces, styles, layers):
             # one VGG19 pass serves both the model's encoder and the loss (about a third less work)
-            face_features = {k: v[: len(faces)] for k, v in reference.items()}
-            style_features = {k: v[len(faces):] for k, v in reference.items()}
             output = model.stylize(face_features, style_features, tuple(faces.shape[-2:]))
             same = model.stylize(style_features, style_features, tuple(styles.shape[-2:])) if identity else None
         else:
             output = model(faces, styles)
             same = model(styles, styles) if identity else None
-        return self.compare(faces, styles, output, same, reference=reference)
+        return self.compare(faces, styles, output, same, reference=(face_features, style_features))
 
-    def _reference(self, faces: torch.Tensor, styles: torch.Tensor, layers: Sequence[str]) -> dict[str, torch.Tensor]:
-        # Not padded (padding would change the statistics compared): too small a side is an error.
-        check_side(faces, layers, "face batch")
-        check_side(styles, layers, "style batch")
-        if faces.shape[1:] == styles.shape[1:]:
-            return self.vgg(torch.cat([faces, styles]), layers)
-        return {k: torch.cat([a, b]) for (k, a), b in zip(self.vgg(faces, layers).items(),
-                                                          self.vgg(styles, layers).values())}
+    def _features(self, batches: Mapping[str, torch.Tensor], layers: Sequence[str]) -> list[dict[str, torch.Tensor]]:
+        """VGG19 features of each named batch: one pass when all have the same size, else one pass each.
+
+        Not padded (padding would change the statistics compared): ValueError naming the batch
+        when a side is too small for ``layers``.
+        """
+        for name, batch in batches.items():
+            check_side(batch, layers, name)
+        images = list(batches.values())
+        if any(image.shape[1:] != images[0].shape[1:] for image in images):
+            return [self.vgg(image, layers) for image in images]
+        joined = {k: v.split([len(image) for image in images]) for k, v in self.vgg(torch.cat(images), layers).items()}
+        return [{k: parts[index] for k, parts in joined.items()} for index in range(len(images))]
 
     def _can_share(self, model: nn.Module, faces: torch.Tensor, styles: torch.Tensor, layers: Sequence[str]) -> bool:
         """The loss's VGG19 features can stand in for the model's encoder: same weights, no padding needed."""
@@ -260,27 +263,27 @@ class UnpairedLoss:
 
     def compare(self, faces: torch.Tensor, styles: torch.Tensor, output: torch.Tensor,
                 identity_output: torch.Tensor | None = None,
-                reference: Mapping[str, torch.Tensor] | None = None) -> tuple[torch.Tensor, dict[str, float]]:
+                reference: tuple[Mapping[str, torch.Tensor], Mapping[str, torch.Tensor]] | None = None
+                ) -> tuple[torch.Tensor, dict[str, float]]:
         """The loss of outputs for (faces, styles), and each term's value (unweighted).
 
-        ``reference``: VGG19 features of ``cat([faces, styles])`` if already computed.
+        Faces and outputs (N, 3, H, W), styles and identity outputs (N, 3, H', W'), all in [0, 1].
+        ``reference``: the VGG19 features of the faces and of the styles, if already computed.
         """
         w = self.weights
         if reference is None:
             with torch.no_grad():
-                reference = self._reference(faces, styles, self.layers)
-        face_ref = {k: reference[k][: len(faces)] for k in self.layers}
-        style_ref = {k: reference[k][len(faces):] for k in self.layers}
-        pair = [output] if identity_output is None else [output, identity_output]
-        features = self.vgg(torch.cat(pair), self.layers)
-        out = {k: v[: len(output)] for k, v in features.items()}
+                reference = self._features({"face batch": faces, "style batch": styles}, self.layers)
+        face_ref, style_ref = reference
+        pair = {"output": output} if identity_output is None else {"output": output, "identity output": identity_output}
+        out, *identity = self._features(pair, self.layers)
 
         content = sum(F.mse_loss(mean_variance_norm(out[k]), mean_variance_norm(face_ref[k])) for k in w.content_layers)
         style = sum(self._style(out[k], style_ref[k]) for k in w.style_layers)
         total = w.content * content + w.style * style
         parts = {"content": float(content.detach()), "style": float(style.detach())}
         if identity_output is not None:
-            same = {k: v[len(output):] for k, v in features.items()}
+            same = identity[0]
             pixel = F.l1_loss(identity_output, styles)
             feature = sum(_relative(F.mse_loss(same[k], style_ref[k]), style_ref[k]) for k in w.style_layers)
             total = total + w.identity_pixel * pixel + w.identity_feature * feature

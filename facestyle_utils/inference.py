@@ -86,18 +86,42 @@ def make_runner(model: nn.Module, speed: str, device: torch.device,
     return run
 
 
-def _compile_or_fallback(model: nn.Module, device: torch.device, example: torch.Tensor | None) -> nn.Module:
-    """``torch.compile`` the model and try it once; on any failure warn and keep it uncompiled."""
-    try:
-        compiled = torch.compile(model)
-        probe = example if example is not None else torch.rand(1, 3, 64, 64)
-        with torch.inference_mode():
-            compiled(probe.to(device).contiguous(memory_format=torch.channels_last))
-        return compiled
-    except Exception as err:  # no compiler, unsupported platform, ...
-        warnings.warn(f"torch.compile is unavailable here ({type(err).__name__}: {err}); "
-                      "using channels_last without compilation", stacklevel=3)
-        return model
+class _CompiledOrEager:
+    """Call the compiled model; if compiling fails (at once, or later for a new image size), warn once
+    and run the uncompiled model from then on, so the ``compile`` path takes every size the others take."""
+
+    def __init__(self, model: nn.Module) -> None:
+        self.eager = model
+        self.compiled: Callable | None = None
+        try:
+            # dynamic=False: one static graph per image size. Dynamic shapes would compile once for all
+            # sizes, but the stride padding (-H % 8) makes some inductor versions fail on the second size.
+            self.compiled = torch.compile(model, dynamic=False)
+        except Exception as err:  # torch.compile itself unavailable
+            self._give_up(err)
+
+    def _give_up(self, err: Exception) -> None:
+        reason = (str(err).strip().splitlines() or [""])[-1]
+        warnings.warn(f"torch.compile is unavailable here ({type(err).__name__}: {reason}); "
+                      "using channels_last without compilation", stacklevel=5)
+        self.compiled = None
+
+    def __call__(self, batch: torch.Tensor) -> torch.Tensor:
+        if self.compiled is not None:
+            try:
+                return self.compiled(batch)
+            except Exception as err:  # no C++ compiler, unsupported platform or shape, ...
+                self._give_up(err)
+        return self.eager(batch)
+
+
+def _compile_or_fallback(model: nn.Module, device: torch.device, example: torch.Tensor | None) -> _CompiledOrEager:
+    """``torch.compile`` the model and run it once, so a missing compiler shows up (as a warning) at once."""
+    runner = _CompiledOrEager(model)
+    probe = example if example is not None else torch.rand(1, 3, 64, 64)
+    with torch.inference_mode():
+        runner(probe.to(device).contiguous(memory_format=torch.channels_last))
+    return runner
 
 
 def ready_for(model: nn.Module, device: torch.device) -> nn.Module:

@@ -164,3 +164,46 @@ def test_checkpoint_round_trip_is_exact(tmp_path, vgg):
     faces, styles = torch.rand(2, 3, 36, 28), torch.rand(2, 3, 32, 32)
     with torch.no_grad():
         assert torch.equal(reloaded(faces, styles), model(faces, styles))
+
+
+TINY_PAIRS = [((1, 1), (7, 1)), ((1, 7), (1, 1)), ((3, 200), (12, 12)), ((12, 12), (3, 200)), ((15, 17), (2, 3)),
+              ((7, 1), (15, 17))]
+GRAD_MODES = {"eager": torch.enable_grad, "inference_mode": torch.inference_mode}
+
+
+@pytest.mark.parametrize("mode", list(GRAD_MODES))
+@pytest.mark.parametrize("depths", [("relu3_1",), ("relu3_1", "relu4_1")])
+def test_tiny_faces_and_styles_of_other_sizes_give_face_sized_outputs(vgg, depths, mode):
+    torch.manual_seed(0)
+    net = DRNStylizer(DRNConfig(attention_layers=depths, width=0.125), vgg=vgg).eval()
+    for face_size, style_size in TINY_PAIRS:
+        with GRAD_MODES[mode]():
+            out = net(torch.rand(2, 3, *face_size), torch.rand(1, 3, *style_size))
+        assert out.shape == (2, 3, *face_size), (face_size, style_size)
+        assert 0 <= out.min() and out.max() <= 1
+
+
+def test_an_empty_style_image_is_refused_clearly(model):
+    with pytest.raises(ValueError, match=r"^image is 0x5 px \(height x width\): an empty image"):
+        model(torch.rand(1, 3, 8, 8), torch.rand(1, 3, 0, 5))
+
+
+@pytest.mark.parametrize("faces, styles, message", [
+    ((3, 200), (32, 32), "face batch is 3x200 px"), ((32, 32), (7, 40), "style batch is 7x40 px"),
+    ((1, 1), (1, 1), "face batch is 1x1 px")])
+def test_unpaired_loss_refuses_images_too_small_for_its_layers(model, vgg, faces, styles, message):
+    loss_fn = UnpairedLoss(vgg)  # content relu4_1: 3 poolings
+    with pytest.raises(ValueError) as error:
+        loss_fn(model, (torch.rand(1, 3, *faces), torch.rand(1, 3, *styles)))
+    assert str(error.value) == (f"{message} (height x width); VGG19 layers up to relu4_1 pass 3 poolings and "
+                                "need at least 8 px on each side")
+
+
+def test_unpaired_loss_takes_the_smallest_images_that_fit_and_faces_and_styles_of_other_sizes(model, vgg):
+    torch.manual_seed(0)
+    faces, styles = torch.rand(2, 3, 8, 9), torch.rand(2, 3, 11, 8)  # once a raw RuntimeError from torch.cat
+    with torch.no_grad():
+        loss, parts = UnpairedLoss(vgg)(model, (faces, styles))
+        identity_pixel = torch.nn.functional.l1_loss(model(styles, styles), styles).item()
+    assert torch.isfinite(loss) and set(parts) == {"content", "style", "identity_pixel", "identity_feature"}
+    assert parts["identity_pixel"] == pytest.approx(identity_pixel, rel=1e-5)

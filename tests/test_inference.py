@@ -247,3 +247,27 @@ def test_a_nonsense_training_size_in_a_model_file_is_not_trusted(drn):
         assert style_image_tensor(drn, np.zeros((50, 100, 3), np.uint8), max_side=768).shape == (1, 3, 32, 64)
     finally:
         del drn.metadata
+
+
+def test_compile_path_takes_a_size_it_was_not_compiled_for(model):
+    stylizer = Stylizer(model, device="cpu", speed="compile", example=torch.rand(1, 3, 16, 16))
+    odd = torch.rand(1, 3, 37, 45)
+    out = stylizer.stylize_tensor(odd)
+    assert out.shape == odd.shape
+    assert agrees(out, Stylizer(model, device="cpu").stylize_tensor(odd), "compile")
+
+
+def test_compile_failing_for_a_new_size_falls_back_with_a_warning(model, monkeypatch):
+    def compile_for_one_size(module, **kwargs):
+        def run(batch):
+            if batch.shape[-2:] != (16, 16):
+                raise RuntimeError("inductor failed on a symbolic shape")
+            return module(batch)
+        return run
+
+    monkeypatch.setattr(torch, "compile", compile_for_one_size)
+    stylizer = Stylizer(model, device="cpu", speed="compile", example=torch.rand(1, 3, 16, 16))
+    odd = torch.rand(1, 3, 37, 45)
+    with pytest.warns(UserWarning, match="symbolic shape"):
+        out = stylizer.stylize_tensor(odd)
+    assert agrees(out, Stylizer(model, device="cpu").stylize_tensor(odd), "compile")

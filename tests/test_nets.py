@@ -144,3 +144,36 @@ def test_residual_stylizer_starts_as_the_identity(vgg):
     assert (out - image).abs().max() < 1e-5
     with pytest.raises(ValueError, match="input image"):
         model.decode(model.encode(image[..., :16, :16]))
+
+
+TINY = [(1, 1), (1, 7), (7, 1), (2, 3), (3, 200), (200, 3), (12, 12), (15, 17)]
+GRAD_MODES = {"eager": torch.enable_grad, "no_grad": torch.no_grad, "inference_mode": torch.inference_mode}
+
+
+@pytest.mark.parametrize("mode", list(GRAD_MODES))
+@pytest.mark.parametrize("layer", list(ENCODER_LAYERS))
+def test_tiny_and_odd_sizes_give_same_size_outputs(vgg, layer, mode):
+    model = DCNNStylizer(DCNNConfig(encoder_layer=layer, width=0.125), vgg=vgg).eval()
+    for size in TINY:
+        with GRAD_MODES[mode]():
+            out = model(torch.rand(2, 3, *size))
+        assert out.shape == (2, 3, *size), (layer, size)
+        assert 0 <= out.min() and out.max() <= 1
+
+
+def test_pad_to_multiple_reflects_only_where_it_can():
+    image = torch.rand(1, 3, 3, 200)
+    padded = pad_to_multiple(image, 4)  # the pad (5 rows, up to 8) is not smaller than the side (3): replicate
+    assert padded.shape == (1, 3, 8, 200)
+    assert torch.equal(padded[..., 3:, :], image[..., 2:, :].expand(-1, -1, 5, -1))
+    five = torch.rand(1, 3, 5, 8)
+    assert torch.equal(pad_to_multiple(five, 4)[..., 5:, :], five[..., [3, 2, 1], :])  # pad 3 < side 5: reflected
+    replicated = pad_to_multiple(five, 4, mode="replicate")
+    assert torch.equal(replicated[..., 5:, :], five[..., 4:, :].expand(-1, -1, 3, -1))
+    assert pad_to_multiple(torch.rand(1, 3, 1, 1), 8).shape == (1, 3, 16, 16)
+
+
+@pytest.mark.parametrize("size", [(0, 5), (5, 0)])
+def test_an_empty_image_is_refused_clearly(model, size):
+    with pytest.raises(ValueError, match=rf"^image is {size[0]}x{size[1]} px \(height x width\): an empty image"):
+        model(torch.rand(1, 3, *size))

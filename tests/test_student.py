@@ -49,3 +49,22 @@ def test_student_model_file_round_trip(tmp_path):
     loaded = load_model(path)
     x = torch.rand(1, 3, 20, 24)
     assert torch.equal(loaded(x), student(x)) and loaded.metadata == {"teacher": "dcnn"}
+
+
+@pytest.mark.parametrize("mode", ["eager", "inference_mode"])
+@pytest.mark.parametrize("blocks", [0, 1])
+def test_tiny_and_odd_sizes_give_same_size_outputs(mode, blocks):
+    student = FastStudent(StudentConfig(base_channels=8, residual_blocks=blocks)).eval()
+    for size in [(1, 1), (1, 7), (7, 1), (2, 3), (3, 200), (12, 12), (15, 17)]:
+        with torch.inference_mode() if mode == "inference_mode" else torch.enable_grad():
+            out = student(torch.rand(2, 3, *size))
+        assert out.shape == (2, 3, *size), size
+        assert 0 <= out.min() and out.max() <= 1
+
+
+def test_bad_inputs_are_refused_clearly():
+    student = FastStudent(StudentConfig(base_channels=8, residual_blocks=1))
+    with pytest.raises(ValueError, match=r"^image is 0x4 px \(height x width\): an empty image"):
+        student(torch.rand(1, 3, 0, 4))
+    with pytest.raises(ValueError, match=r"\(N, 3, H, W\)"):
+        student(torch.rand(3, 16, 16))
