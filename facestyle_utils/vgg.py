@@ -43,7 +43,12 @@ PARAMETER_COUNT = 20_024_384
 
 
 def poolings_before(layer: str) -> int:
-    """How many 2x2 poolings an image passes on its way to ``layer`` (the pool itself included)."""
+    """How many 2x2 poolings an image passes on its way to ``layer`` (the pool itself included).
+
+    Raises KeyError for an unknown layer name.
+    """
+    if layer not in LAYER_INDEX:
+        raise KeyError(f"unknown VGG19 layer(s) {[layer]}; choose from {', '.join(LAYER_NAMES)}")
     return sum(name.startswith("pool") for name in LAYER_NAMES[: LAYER_INDEX[layer] + 1])
 
 

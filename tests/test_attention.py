@@ -85,3 +85,15 @@ def test_gradients_reach_every_parameter():
     block = CrossAttention(4)
     block(torch.randn(1, 4, 5, 5), torch.randn(1, 4, 5, 5)).pow(2).mean().backward()
     assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in block.parameters())
+
+
+@pytest.mark.parametrize("face, style", [((1, 1), (1, 1)), ((1, 7), (5, 1)), ((3, 1), (1, 50)), ((2, 3), (9, 9))])
+def test_tiny_maps_of_different_sizes_keep_the_face_shape_under_a_tight_cap(face, style):
+    content, styles = torch.randn(2, 8, *face), torch.randn(2, 8, *style)
+    cross, self_block = CrossAttention(8, max_elements=2), SelfAttention(8, max_elements=2)
+    with torch.no_grad():
+        self_block.gamma.fill_(1.0)
+        out_cross, out_self = cross(content, styles), self_block(content)
+    assert out_cross.shape == out_self.shape == content.shape
+    assert torch.isfinite(out_cross).all() and torch.isfinite(out_self).all()
+    assert cross.largest_matrix <= 2 and self_block.largest_matrix <= 2

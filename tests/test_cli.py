@@ -180,3 +180,13 @@ def test_an_odd_sized_video_keeps_its_size_and_the_run_says_how(model_file, tmp_
     assert code == 0 and "warning:" in err and ".avi" in err
     info = video_info(tmp_path / "o" / "odd_stylized.avi")
     assert (info.width, info.height, info.frames) == (37, 45, 3)
+
+
+@pytest.mark.skipif(not __import__("facestyle_utils.export", fromlist=["x"]).onnx_available(),
+                    reason="onnx, onnxscript and onnxruntime are not installed")
+def test_onnx_speed_path_takes_any_photo_size(model_file, tmp_path, capsys):
+    Image.new("RGB", (50, 66), (30, 140, 200)).save(tmp_path / "tall.png")
+    code, _, err = _run([tmp_path / "tall.png", "--model", model_file, "--out", tmp_path / "o", "--speed", "onnx"],
+                        capsys)
+    assert code == 0, err
+    assert Image.open(tmp_path / "o" / "tall_stylized.png").size == (50, 66)

@@ -288,3 +288,9 @@ def test_compare_speed_warms_up_small_images_at_the_sizes_it_runs(vgg):
     rows = compare_speed(face, style, vgg, {"plain": GatysSettings(steps=2),
                                             "fast": fast_settings("cpu", coarse_steps=1, steps=2)}, progress=False)
     assert rows[1].result.sizes[:2] == [16, 20] and rows[1].result.image.shape == face.shape
+
+
+def test_unknown_layers_are_named_before_the_size_check(vgg, images):
+    with pytest.raises(KeyError, match="relu9_9"):
+        stylize_by_optimisation(images[0], images[1], vgg, GatysSettings(steps=1, style_layers=("relu9_9",)),
+                                progress=False)

@@ -131,3 +131,10 @@ def test_one_pooling_is_singular_and_the_size_is_named(vgg):
         vgg(torch.rand(1, 3, 1, 5), ["relu2_1"])
     with pytest.raises(ValueError, match="up to pool5 pass 5 poolings and need at least 32 px"):
         vgg(torch.rand(2, 3, 31, 64), ["pool5"])
+
+
+def test_min_side_names_unknown_layers_like_the_network_does():
+    from facestyle_utils.vgg import min_side
+
+    with pytest.raises(KeyError, match=r"unknown VGG19 layer\(s\) \['relu9_9'\]; choose from conv1_1"):
+        min_side(["relu1_1", "relu9_9"])
