@@ -107,7 +107,12 @@ class DRNStylizer(nn.Module):
         if image.ndim != 4 or image.shape[1] != 3:
             raise ValueError(f"expected RGB images of shape (N, 3, H, W), got {tuple(image.shape)}")
         with torch.no_grad():
-            return self.encoder(pad_to_multiple(image, self.stride), layers or self.feature_layers)
+            return self.encoder(self.pad_input(image), layers or self.feature_layers)
+
+    def pad_input(self, image: torch.Tensor) -> torch.Tensor:
+        """The padding :meth:`encode` applies to faces and styles (reflection up to a multiple of the
+        stride); ONNX export pads outside the graph with it, so the exported graph takes every size."""
+        return pad_to_multiple(image, self.stride)
 
     def scaled(self, features: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """Raw activations (hundreds, for the Oxford weights) divided down to about unit size."""

@@ -15,7 +15,6 @@ import copy
 import os
 import tempfile
 import warnings
-from functools import partial
 from pathlib import Path
 from typing import Callable
 
@@ -52,24 +51,12 @@ def input_padding(model: nn.Module) -> Callable[[torch.Tensor], torch.Tensor]:
     """The padding ``model.forward`` applies to its (N, C, H, W) input, as ``pad(batch) -> padded batch``.
 
     On the padded batch the model pads nothing more, and its output cropped to (H, W) is the
-    output for the unpadded batch. A model may define ``pad_input(batch)``; otherwise the
-    package's networks are known: :class:`~facestyle_utils.nets.DCNNStylizer` reflects up to a
-    multiple of its stride and at least two strides (:func:`~facestyle_utils.nets.pad_to_multiple`),
-    :class:`~facestyle_utils.student.FastStudent` does the same by replicating the edge. Any other
-    model is taken not to pad. Wrappers (``torch.compile``, DataParallel) are looked through.
-    The padding raises ValueError for an image with no pixels, as the model does.
+    output for the unpadded batch. The course's networks (DCNN, DRN, student) say how they pad
+    with a ``pad_input(batch)`` method; a model without one is taken not to pad. Wrappers
+    (``torch.compile``, DataParallel) are looked through. The padding raises ValueError for an
+    image with no pixels, as the model does.
     """
-    from .nets import DCNNStylizer, pad_to_multiple
-    from .student import FastStudent
-
-    model = unwrap_model(model)
-    if callable(getattr(model, "pad_input", None)):
-        return model.pad_input
-    if isinstance(model, FastStudent):
-        return partial(pad_to_multiple, multiple=model.stride, mode="replicate")
-    if isinstance(model, DCNNStylizer):
-        return partial(pad_to_multiple, multiple=model.stride)
-    return _no_padding
+    return getattr(unwrap_model(model), "pad_input", _no_padding)
 
 
 # ----------------------------------------------------------------------------- export

@@ -156,7 +156,12 @@ class FixedStyle(nn.Module):
         self.register_buffer("style", style)
 
     def forward(self, faces: torch.Tensor) -> torch.Tensor:
-        return self.model(faces, self.style)
+        # one style per face, written out: an exported graph then takes any batch size
+        return self.model(faces, self.style.expand(faces.shape[0], -1, -1, -1))
+
+    def pad_input(self, faces: torch.Tensor) -> torch.Tensor:
+        """The model's own padding of the faces (ONNX export pads outside the graph with it)."""
+        return self.model.pad_input(faces)
 
 
 def style_image_tensor(model: nn.Module, style: ImageLike, max_side: int) -> torch.Tensor:

@@ -193,9 +193,14 @@ class DCNNStylizer(nn.Module):
         if image.ndim != 4 or image.shape[1] != 3:
             raise ValueError(f"expected RGB images of shape (N, 3, H, W), got {tuple(image.shape)}")
         height, width = image.shape[-2:]
-        padded = pad_to_multiple(image, self.stride)
+        padded = self.pad_input(image)
         out = self.decode(self.encode(padded), padded)
         return out[..., :height, :width]
+
+    def pad_input(self, image: torch.Tensor) -> torch.Tensor:
+        """The padding :meth:`forward` applies (reflection up to a multiple of the stride); ONNX export
+        pads outside the graph with it, so the exported graph takes every size."""
+        return pad_to_multiple(image, self.stride)
 
     def parameter_counts(self) -> dict[str, int]:
         """Parameters in the frozen encoder and in the trainable decoder."""

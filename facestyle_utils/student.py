@@ -100,10 +100,15 @@ class FastStudent(nn.Module):
         if image.ndim != 4 or image.shape[1] != 3:
             raise ValueError(f"expected RGB images of shape (N, 3, H, W), got {tuple(image.shape)}")
         height, width = image.shape[-2:]
-        x = pad_to_multiple(image, self.stride, mode="replicate")
+        x = self.pad_input(image)
         # Predict a change to the input: the student starts close to the identity and learns the style.
         out = torch.sigmoid(self.out(self.up(self.middle(self.down(x)))) * 2 + torch.logit(x.clamp(1e-3, 1 - 1e-3)))
         return out[..., :height, :width]
+
+    def pad_input(self, image: torch.Tensor) -> torch.Tensor:
+        """The padding :meth:`forward` applies (edge replicated up to a multiple of the stride); ONNX
+        export pads outside the graph with it, so the exported graph takes every size."""
+        return pad_to_multiple(image, self.stride, mode="replicate")
 
 
 def distillation_loss(teacher: nn.Module):

@@ -271,3 +271,13 @@ def test_compile_failing_for_a_new_size_falls_back_with_a_warning(model, monkeyp
     with pytest.warns(UserWarning, match="symbolic shape"):
         out = stylizer.stylize_tensor(odd)
     assert agrees(out, Stylizer(model, device="cpu").stylize_tensor(odd), "compile")
+
+
+@pytest.mark.skipif(not onnx_available(), reason="onnx, onnxscript and onnxruntime are not installed")
+def test_onnx_path_runs_a_style_taking_model_at_odd_sizes(drn):
+    style = np.random.default_rng(0).integers(0, 256, (40, 40, 3), dtype=np.uint8)
+    onnx = Stylizer(drn, device="cpu", speed="onnx", style=style)
+    plain = Stylizer(drn, device="cpu", style=style)
+    for shape in ((1, 3, 37, 45), (2, 3, 20, 13)):
+        faces = torch.rand(shape)
+        assert agrees(onnx.stylize_tensor(faces), plain.stylize_tensor(faces), "onnx")
