@@ -11,7 +11,6 @@ import sys
 import warnings
 from pathlib import Path
 
-VIDEO_SUFFIXES = {".mp4", ".avi", ".mov", ".mkv", ".m4v", ".webm"}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -42,6 +41,12 @@ def _error(message: str) -> None:
     print(f"error: {message}", file=sys.stderr)
 
 
+def _print_warnings(caught: list[warnings.WarningMessage]) -> None:
+    """Each warning as one ``warning:`` line on stderr (not Python's two-line file:line format)."""
+    for message in dict.fromkeys(str(w.message).strip().splitlines()[0] for w in caught if str(w.message).strip()):
+        print(f"warning: {message}", file=sys.stderr)
+
+
 def _usage_problem(args: argparse.Namespace) -> str | None:
     if not 0 <= args.strength <= 1:
         return f"--strength must be between 0 and 1, got {args.strength}"
@@ -57,34 +62,45 @@ def _plan(inputs: list[Path], out: Path) -> list[tuple[Path, Path | None]]:
 
     The output is None for a repeated input (it is done once)."""
     from .files import OutputNames
+    from .inference import VIDEO_SUFFIXES
 
     names, seen, plan = OutputNames(reserved=[p for p in inputs if p.is_file()]), set(), []
     for source in inputs:
-        key = str(source.resolve()).casefold()
+        key = _identity(source)
         if key in seen:
             plan.append((source, None))
             continue
         seen.add(key)
         if source.is_dir():
-            target = out / source.resolve().name
-        elif source.suffix.lower() in VIDEO_SUFFIXES:
-            target = out / f"{source.stem}_stylized.mp4"
+            target = names.claim(out / source.resolve().name)
+        elif source.suffix.lower() in VIDEO_SUFFIXES:  # an odd-sized video is written as .avi instead
+            target = names.claim(out / f"{source.stem}_stylized.mp4", also=[".avi"])
         else:
-            target = out / f"{source.stem}_stylized.png"
-        plan.append((source, names.claim(target)))
+            target = names.claim(out / f"{source.stem}_stylized.png")
+        plan.append((source, target))
     return plan
+
+
+def _identity(path: Path) -> tuple:
+    """The same file or folder however it is spelled (symlinks, ``./``); case matters only where the
+    file system says so, because an existing path is known by its device and inode."""
+    try:
+        info = path.stat()
+        return ("inode", info.st_dev, info.st_ino)
+    except OSError:
+        return ("path", str(path.resolve()))
 
 
 def _stylize_one(stylizer, source: Path, target: Path, args: argparse.Namespace) -> tuple[int, int]:
     """Stylize one input; returns (outputs written, failures)."""
     from .image_io import load_image, save_image
-    from .inference import size_note
+    from .inference import VIDEO_SUFFIXES, size_note
     from .video import stylize_video
 
     options = {"strength": args.strength, "keep_colour": args.keep_colour}
     if source.is_dir():
         report = stylizer.stylize_folder(source, target, overwrite=args.overwrite, progress=not args.quiet,
-                                         recursive=args.recursive, **options)
+                                         recursive=args.recursive, exclude=args.out, **options)
         print(f"{source} -> {target}: {report}")
         return len(report.written), len(report.skipped)
     if source.suffix.lower() in VIDEO_SUFFIXES:
@@ -107,10 +123,13 @@ def _stylize(args: argparse.Namespace) -> int:
         _error(problem)
         return 2
     try:
-        stylizer = Stylizer.from_file(args.model, device=args.device, speed=args.speed, max_side=args.size,
-                                      style=args.style)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            stylizer = Stylizer.from_file(args.model, device=args.device, speed=args.speed, max_side=args.size,
+                                          style=args.style)
+        _print_warnings(caught)
     except (CheckpointError, FileNotFoundError, ImportError, RuntimeError, ValueError) as err:
-        _error(f"cannot use model {args.model}: {err}")
+        _error(f"cannot use model {args.model}: {str(err).strip().splitlines()[0] if str(err).strip() else err!r}")
         return 2
     written = failures = 0
     for source, target in _plan(args.inputs, args.out):
@@ -121,8 +140,7 @@ def _stylize(args: argparse.Namespace) -> int:
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always")
                 done, failed = _stylize_one(stylizer, source, target, args)
-            for warning in caught:  # e.g. a video header corrected, an odd-sized video written as .avi
-                print(f"warning: {warning.message}", file=sys.stderr)
+            _print_warnings(caught)  # e.g. a video header corrected, an odd-sized video written as .avi
         except (OSError, ValueError, RuntimeError) as err:  # bad file, existing output, video or runtime error
             message = str(err) if str(source) in str(err) else f"{source}: {err}"
             _error(message.splitlines()[0] if message else f"{source}: {type(err).__name__}")

@@ -29,7 +29,7 @@ from torch import nn
 
 from .attention import DEFAULT_MAX_ELEMENTS, CrossAttention, SelfAttention, mean_variance_norm
 from .losses import gram_matrix, mean_std_loss
-from .nets import FEATURE_RMS, TORCHVISION_INPUT_RATIO, Decoder, pad_to_multiple, truncated_vgg
+from .nets import FEATURE_RMS, TORCHVISION_INPUT_RATIO, Decoder, check_image_batch, pad_to_multiple, truncated_vgg
 from .vgg import LAYER_INDEX, VGG19Features, check_side
 
 #: Depths where the cross-attention may sit, with their stride and VGG19 channels.
@@ -102,10 +102,14 @@ class DRNStylizer(nn.Module):
         blocks = [*self.cross.values()] + ([self.self_attention] if isinstance(self.self_attention, SelfAttention) else [])
         return max(block.largest_matrix for block in blocks)
 
-    def encode(self, image: torch.Tensor, layers: Sequence[str] | None = None) -> dict[str, torch.Tensor]:
-        """Raw VGG19 features of an image padded to a multiple of the stride (no gradients: frozen)."""
-        if image.ndim != 4 or image.shape[1] != 3:
-            raise ValueError(f"expected RGB images of shape (N, 3, H, W), got {tuple(image.shape)}")
+    def encode(self, image: torch.Tensor, layers: Sequence[str] | None = None,
+               name: str = "images") -> dict[str, torch.Tensor]:
+        """Raw VGG19 features of an image padded to a multiple of the stride (no gradients: frozen).
+
+        ``image`` as :meth:`forward` takes it; errors (see
+        :func:`~facestyle_utils.nets.check_image_batch`) name it ``name``.
+        """
+        check_image_batch(image, name, self)
         with torch.no_grad():
             return self.encoder(self.pad_input(image), layers or self.feature_layers)
 
@@ -150,10 +154,13 @@ class DRNStylizer(nn.Module):
 
         Any sides >= 1: both are padded to a multiple of the stride and to at least two strides
         (:func:`~facestyle_utils.nets.pad_to_multiple`), and the output is cropped back to the
-        face's size. Raises ValueError for a batch that is not (N, 3, H, W) or has no pixels, or
-        for a number of styles that is neither 1 nor N.
+        face's size. Both are float32 (float16 or bfloat16 under autocast, or the model's own float
+        dtype). Raises ValueError naming the face or style batch when it is not (N, 3, H, W), is
+        empty, has no pixels or has another dtype (uint8: use ``image_io.to_float_batch``), and for
+        a number of styles that is neither 1 nor N.
         """
-        return self.stylize(self.encode(face), self.encode(style), tuple(face.shape[-2:]))
+        return self.stylize(self.encode(face, name="face batch"), self.encode(style, name="style batch"),
+                            tuple(face.shape[-2:]))
 
     def attention_maps(self, face: torch.Tensor, style: torch.Tensor, layer: str = "relu3_1") -> dict[str, Any]:
         """For figures: cosine similarities and attention rows at ``layer`` for one face and one style image.
@@ -164,8 +171,8 @@ class DRNStylizer(nn.Module):
         """
         block = self.cross[layer]
         with torch.no_grad():
-            f = self.scaled(self.encode(face[:1]))[layer]
-            s = self.scaled(self.encode(style[:1]))[layer]
+            f = self.scaled(self.encode(face[:1], name="face"))[layer]
+            s = self.scaled(self.encode(style[:1], name="style"))[layer]
             return {"similarity": block.similarity(f, s)[0], "attention": block.attention_map(f, s)[0],
                     "face_shape": tuple(f.shape[-2:]), "style_shape": tuple(s.shape[-2:]),
                     "stride": ATTENTION_LAYERS[layer][0]}
@@ -207,6 +214,12 @@ def _relative(loss: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
     return loss / (reference.detach().float().pow(2).mean() + 1e-8)
 
 
+def _check_batches(batches: Mapping[str, torch.Tensor], model: nn.Module | None = None) -> None:
+    """:func:`~facestyle_utils.nets.check_image_batch` on each named batch (shape and dtype only, no sync)."""
+    for name, images in batches.items():
+        check_image_batch(images, name, model)
+
+
 class UnpairedLoss:
     """Loss of a DRN on a batch ``(faces, styles)`` drawn independently: content + style + identity.
 
@@ -218,7 +231,8 @@ class UnpairedLoss:
     All terms are relative errors (divided by the reference's energy), so the weights carry over
     between layers. Usable as :func:`facestyle_utils.training.train`'s ``loss_fn``. Images are
     not padded: ValueError when faces or styles have a side below what VGG19 needs to reach the
-    loss's layers (:func:`facestyle_utils.vgg.min_side`: 8 px up to relu4_1).
+    loss's layers (:func:`facestyle_utils.vgg.min_side`: 8 px up to relu4_1), and naming the batch
+    when it is not a float (N, 3, H, W) batch with N >= 1 (:func:`~facestyle_utils.nets.check_image_batch`).
     """
 
     def __init__(self, vgg: VGG19Features, weights: UnpairedWeights | None = None) -> None:
@@ -231,6 +245,7 @@ class UnpairedLoss:
 
     def __call__(self, model: nn.Module, batch: tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
         faces, styles = batch[0], batch[1]
+        _check_batches({"face batch": faces, "style batch": styles}, model)
         identity = bool(self.weights.identity_pixel or self.weights.identity_feature)
         layers = list(dict.fromkeys([*self.layers, *(model.feature_layers if isinstance(model, DRNStylizer) else [])]))
         with torch.no_grad():
@@ -272,10 +287,12 @@ class UnpairedLoss:
                 ) -> tuple[torch.Tensor, dict[str, float]]:
         """The loss of outputs for (faces, styles), and each term's value (unweighted).
 
-        Faces and outputs (N, 3, H, W), styles and identity outputs (N, 3, H', W'), all in [0, 1].
+        Faces and outputs (N, 3, H, W), styles and identity outputs (N, 3, H', W'), all float in
+        [0, 1] (ValueError naming the batch otherwise, as in :class:`UnpairedLoss`).
         ``reference``: the VGG19 features of the faces and of the styles, if already computed.
         """
         w = self.weights
+        _check_batches({"face batch": faces, "style batch": styles, "output": output})
         if reference is None:
             with torch.no_grad():
                 reference = self._features({"face batch": faces, "style batch": styles}, self.layers)

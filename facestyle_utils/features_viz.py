@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 
 from .gatys import GatysResult, GatysSettings, stylize_by_optimisation
+from .image_io import to_float_batch, to_unit_float
 from .vgg import VGG19Features, check_side
 
 
@@ -26,9 +27,14 @@ def sobel_kernels() -> torch.Tensor:
 
 
 def to_gray(image: torch.Tensor) -> torch.Tensor:
-    """(N, 3, H, W) RGB -> (N, 1, H, W) luminance (ITU-R BT.601 weights)."""
-    weights = torch.tensor([0.299, 0.587, 0.114], device=image.device, dtype=image.dtype).view(1, 3, 1, 1)
-    return (image * weights).sum(dim=1, keepdim=True)
+    """RGB (N, 3, H, W) or (3, H, W) of any dtype -> float32 (N, 1, H, W) luminance in [0, 1] (ITU-R BT.601 weights).
+
+    Values follow :func:`facestyle_utils.image_io.to_float_batch` (uint8 0-255, floats [0, 1], ...),
+    which raises ImageLoadError (a ValueError) for another shape or range.
+    """
+    unit = to_float_batch(image, "image")
+    weights = torch.tensor([0.299, 0.587, 0.114], device=unit.device).view(1, 3, 1, 1)
+    return (unit * weights).sum(dim=1, keepdim=True)
 
 
 def filter_grid(weight: torch.Tensor, ncols: int = 8, upscale: int = 8, pad: int = 1) -> np.ndarray:
@@ -120,5 +126,12 @@ def stretch_to_rgb(feature_map: torch.Tensor) -> torch.Tensor:
 
 
 def apply_kernels(image: torch.Tensor, kernels: torch.Tensor) -> torch.Tensor:
-    """Convolve a gray (N, 1, H, W) image with (K, 1, k, k) kernels, keeping the size ('same' padding)."""
-    return F.conv2d(image, kernels.to(image), padding=kernels.shape[-1] // 2)
+    """Convolve a gray (N, 1, H, W) image with (K, 1, k, k) kernels -> float32 (N, K, H, W) ('same' padding).
+
+    Image values follow :func:`facestyle_utils.image_io.to_unit_float` (uint8 0-255, floats
+    [0, 1], ...), which raises ImageLoadError (a ValueError) outside that rule.
+    """
+    if image.ndim != 4 or image.shape[1] != 1:
+        raise ValueError(f"image: expected a gray (N, 1, H, W) image, got shape {tuple(image.shape)}")
+    unit = to_unit_float(image, "gray image")
+    return F.conv2d(unit, kernels.to(unit), padding=kernels.shape[-1] // 2)

@@ -65,12 +65,20 @@ class OutputNames:
     def _key(path: Path) -> str:
         return str(path.resolve()).casefold()
 
-    def claim(self, path: str | os.PathLike) -> Path:
-        """``path`` itself if nobody in this run has it yet, else the first free ``<stem>-N<suffix>``."""
+    def claim(self, path: str | os.PathLike, also: Iterable[str] = ()) -> Path:
+        """``path`` itself if nobody in this run has it yet, else the first free ``<stem>-N<suffix>``.
+
+        ``also`` lists other suffixes the writer may switch to (a video written as ``.avi``
+        instead of ``.mp4``): the name is chosen free under each of them, and all are claimed.
+        """
         path = Path(path)
         candidate, number = path, 1
-        while self._key(candidate) in self._taken:
+        while any(self._key(variant) in self._taken for variant in self._variants(candidate, also)):
             number += 1
             candidate = path.with_name(f"{path.stem}-{number}{path.suffix}")
-        self._taken.add(self._key(candidate))
+        self._taken.update(self._key(variant) for variant in self._variants(candidate, also))
         return candidate
+
+    @staticmethod
+    def _variants(path: Path, suffixes: Iterable[str]) -> list[Path]:
+        return [path, *(path.with_suffix(suffix) for suffix in suffixes)]

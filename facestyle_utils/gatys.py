@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from .colour import preserve_colour
+from .image_io import to_float_batch
 from .losses import content_loss, gram_matrix, style_loss, total_variation
 from .vgg import VGG19Features, check_side, min_side
 
@@ -162,14 +163,19 @@ class GatysLoss:
     optimisation step runs VGG19 only on the image being optimised. A loss whose weight is
     zero or whose layer list is empty is skipped (that is how lesson 02 inverts features).
     ``settings.late_style_layers`` stay out of the loss until :meth:`add_late_layers`.
-    Raises ValueError, naming the image, its size and the minimum side, when ``content`` (the size
+    ``content`` and ``style`` are (N, 3, H, W) or (3, H, W) images of any dtype, turned once here
+    into float32 [0, 1] by :func:`facestyle_utils.image_io.to_float_batch` (uint8 0-255, floats
+    [0, 1], ...); the image given to :meth:`terms` each step must already be float in [0, 1].
+    Raises ImageLoadError (a ValueError) naming the image for values outside that rule, and
+    ValueError, naming the image, its size and the minimum side, when ``content`` (the size
     of the image optimised) or ``style`` is too small for VGG19 to reach the loss's layers.
     """
 
     def __init__(self, vgg: VGG19Features, content: torch.Tensor, style: torch.Tensor | None,
                  settings: GatysSettings):
         self.vgg, self.settings = vgg, settings
-        self.content, self.style = content, style
+        self.content, self.style = _as_images(content, style)
+        content, style = self.content, self.style
         self.content_layers, self.style_layers = _loss_layers(settings, style is not None)
         self.waiting = [name for name in self.style_layers if name in settings.late_style_layers]
         check_side(content, _reach([*self.content_layers, *self.style_layers], settings), "content image")
@@ -236,6 +242,14 @@ class GatysLoss:
         parts = {kind: float(sum((value.detach() for name, value in terms.items() if name.startswith(kind)), zero))
                  for kind in ("content", "style", "tv")}  # one float (a GPU sync) per kind, not per term
         return total, parts
+
+
+def _as_images(content: torch.Tensor, style: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Detached float32 [0, 1] copies of the content and style images (the package's value rule),
+    the style moved to the content's device."""
+    content = to_float_batch(content.detach(), "content image")
+    style = None if style is None else to_float_batch(style.detach(), "style image").to(content.device)
+    return content, style
 
 
 def _loss_layers(settings: GatysSettings, has_style: bool) -> tuple[list[str], list[str]]:
@@ -348,18 +362,20 @@ def stylize_by_optimisation(
     With ``settings.coarse_steps > 0`` the first steps run on images shrunk by
     ``settings.coarse_scale`` (4x cheaper at 0.5) and the result is upsampled and refined.
     ``settings.late_style_layers`` are left out until the last steps (see :func:`_optimise`).
-    ``style=None`` (with ``style_weight=0``) reconstructs content only. Images in [0, 1]; the
-    style may have any size. Sizes are checked before the first step: ValueError names the
+    ``style=None`` (with ``style_weight=0``) reconstructs content only. ``content`` may also be
+    (3, H, W); the style (N or 3, H', W') may have any size. Both may have any dtype: values follow
+    :func:`facestyle_utils.image_io.to_float_batch` (uint8 0-255, floats [0, 1], ...), applied
+    once here, and ImageLoadError (a ValueError) names the image outside that rule (e.g. floats
+    holding 0-255). ``result.image`` is float32 (1, 3, H, W) in [0, 1]. Sizes are checked before the first step: ValueError names the
     image, its size and the minimum side when VGG19 cannot reach the chosen layers (e.g. 16 px
     up to relu5_1). A face too small to shrink gets no coarse stage (see :func:`coarse_sizes`):
     its coarse steps run at full size, so the number of steps stays the same.
     """
     settings = settings or GatysSettings()
-    if content.ndim != 4 or content.shape[:2] != (1, 3):
-        raise ValueError(f"content must have shape (1, 3, H, W), got {tuple(content.shape)}")
+    if content.ndim not in (3, 4) or content.ndim == 4 and content.shape[0] != 1:
+        raise ValueError(f"content image: expected shape (1, 3, H, W), got {tuple(content.shape)}")
+    content, style = _as_images(content, style)
     device = content.device
-    content = content.detach()
-    style = style.detach().to(device) if style is not None else None
     if settings.init == "content":
         image = content.detach().clone(memory_format=torch.contiguous_format)
     else:
@@ -399,8 +415,10 @@ def stylize_by_optimisation(
 def total_loss(image: torch.Tensor, content: torch.Tensor, style: torch.Tensor, vgg: VGG19Features,
                settings: GatysSettings | None = None) -> float:
     """The whole total loss of ``image`` under ``settings`` (fp32, full size, every style layer in):
-    to compare runs fairly."""
+    to compare runs fairly. Images of any dtype, values by :func:`facestyle_utils.image_io.to_float_batch`
+    (ImageLoadError, a ValueError, outside that rule)."""
     settings = (settings or GatysSettings()).replace(autocast=False, channels_last=False, late_style_layers=())
+    image = to_float_batch(image.detach(), "image")
     with torch.no_grad():
         loss, _ = GatysLoss(vgg, content, style, settings)(image)
     return float(loss)
@@ -450,7 +468,9 @@ def compare_speed(content: torch.Tensor, style: torch.Tensor, vgg: VGG19Features
     Without a target, the first variant's last loss is the target (run it with plain
     settings). Variants stop as soon as they reach the target. The loss compared is always
     the total loss at full size. Each size and layout is warmed up once, untimed, first.
+    Images of any dtype, as :func:`stylize_by_optimisation` takes them.
     """
+    content, style = _as_images(content, style)
     _warm_up(content, style, vgg, variants.values())
     rows: list[SpeedRow] = []
     for name, settings in variants.items():

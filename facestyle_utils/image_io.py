@@ -71,37 +71,96 @@ def _open_bytes(data: bytes, name: str, max_side: int | None) -> Image.Image:
             image.draft(image.mode, (max_side, max_side))  # decode at reduced scale: bounded memory
         image.load()  # decode now, so truncated files fail here and not later
     except UnidentifiedImageError:
-        return _decode_with_opencv(data, name)
+        return _decode_tiff(data, name) if data[:4] in _TIFF_MAGIC else _decode_with_opencv(data, name)
     except Image.DecompressionBombError as err:
         raise _problem(name, f"image is too large to decode safely ({err})") from None
     except (OSError, SyntaxError, ValueError) as err:
         raise _problem(name, f"file is truncated or corrupted ({err})") from None
+    if image.format == "TIFF" and _is_planar_wide(image):
+        return _decode_tiff(data, name)  # Pillow interleaves the bytes of 16-bit planes wrongly
     return image
 
 
-def _decode_with_opencv(data: bytes, name: str) -> Image.Image:
-    """Files Pillow cannot open but OpenCV can (float32 RGB TIFFs), with values by :func:`to_unit_float`."""
+_TIFF_MAGIC = (b"II*\0", b"MM\0*", b"II+\0", b"MM\0+")  # classic and BigTIFF, both byte orders
+
+
+def _is_planar_wide(image: Image.Image) -> bool:
+    """True for a TIFF that stores each channel as its own plane with more than 8 bits a sample."""
+    return image.tag_v2.get(284) == 2 and max(np.atleast_1d(image.tag_v2.get(258, 8))) > 8
+
+
+def _decode_tiff(data: bytes, name: str) -> Image.Image:
+    """TIFFs Pillow cannot open or misreads (float16, planar 16-bit or float), read with tifffile.
+
+    The first page is used (a UserWarning says so when there are more), MINISWHITE is
+    inverted and the EXIF orientation kept; values follow :func:`to_unit_float`. A
+    compression tifffile has no codec for goes to OpenCV, except planar files (which OpenCV
+    misreads): those are refused naming the cause.
+    """
+    import tifffile
+
+    try:
+        with tifffile.TiffFile(io.BytesIO(data)) as tiff:
+            page, frames = tiff.pages.first, len(tiff.pages)
+            try:
+                array = page.asarray()
+            except ValueError as err:  # e.g. "<COMPRESSION.LZW: 5> requires the 'imagecodecs' package"
+                if page.planarconfig == 2:
+                    raise _problem(name, f"planar TIFF ({page.dtype}) cannot be decoded ({err})") from None
+                return _decode_with_opencv(data, name, cause=f"tifffile: {err}")
+            planes_first, invert, orientation = page.axes.startswith("S"), page.photometric == 0, page.tags.valueof(274)
+    except (tifffile.TiffFileError, KeyError, IndexError) as err:
+        raise _problem(name, f"TIFF file is corrupted or unsupported ({err})") from None
+    _warn_frames(name, frames, "TIFF")
+    array = np.moveaxis(array, 0, -1) if planes_first else array  # planar (S, H, W) -> (H, W, S)
+    return _keep_orientation(_array_to_pil(array, name, invert=invert), orientation)  # photometric 0: MINISWHITE
+
+
+def _decode_with_opencv(data: bytes, name: str, cause: str = "") -> Image.Image:
+    """Files Pillow cannot open but OpenCV can, with values by :func:`to_unit_float`; OpenCV's log kept quiet."""
     import cv2
 
+    level = cv2.utils.logging.getLogLevel()
+    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)  # no "[ERROR:0@...]" lines on stderr
     try:
         array = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
     except cv2.error:
         array = None
+    finally:
+        cv2.utils.logging.setLogLevel(level)
     if array is None:
-        raise _problem(name, "not an image file PIL or OpenCV can read")
+        raise _problem(name, f"not an image file PIL or OpenCV can read{f' ({cause})' if cause else ''}")
     if array.ndim == 3 and array.shape[2] in (3, 4):
         array = array[..., [2, 1, 0, 3][: array.shape[2]]]  # OpenCV's BGR(A) -> RGB(A)
     return _array_to_pil(array, name)
 
 
+#: Formats whose extra "frames" are not pictures of their own (MPO: depth or gain maps; PSD: layers).
+_SINGLE_PICTURE_FORMATS = ("MPO", "PSD")
+
+
+def _warn_frames(name: str, frames: int, image_format: str | None) -> None:
+    """Warn (UserWarning) that only the first frame of a multi-frame image is used."""
+    if frames > 1 and image_format not in _SINGLE_PICTURE_FORMATS:
+        warnings.warn(f"{name}: has {frames} frames; only the first frame is used", UserWarning, stacklevel=2)
+
+
+_TENSOR_DTYPES = tuple(getattr(torch, kind) for kind in ("bool", "uint8", "int8", "int16", "int32", "int64", "uint16",
+                                                      "uint32", "uint64") if hasattr(torch, kind))
 _WIDE_UNSIGNED = tuple(getattr(torch, kind) for kind in ("uint16", "uint32", "uint64") if hasattr(torch, kind))
 
 
 def _as_tensor(values: np.ndarray | torch.Tensor, name: str) -> tuple[torch.Tensor, bool]:
     """Wrap values as a tensor torch computes with (no copy where possible); True if they are 16-bit."""
     if isinstance(values, torch.Tensor):
-        if values.is_complex():
-            raise _problem(name, f"unsupported dtype {values.dtype}")
+        if values.is_meta:
+            raise _problem(name, "is on the meta device and holds no values")
+        if values.is_quantized:
+            values = values.dequantize()  # the float values it stands for; the float rule applies
+        elif values.layout != torch.strided:
+            values = values.to_dense()  # sparse
+        if values.dtype not in _TENSOR_DTYPES and not values.is_floating_point():
+            raise _problem(name, f"unsupported dtype {values.dtype} (use a bool, integer or float tensor)")
         sixteen_bit = values.dtype == getattr(torch, "uint16", None)
         return (values.to(torch.int64) if values.dtype in _WIDE_UNSIGNED else values), sixteen_bit
     kind, size = values.dtype.kind, values.dtype.itemsize
@@ -168,23 +227,29 @@ def _to_uint8(unit: torch.Tensor) -> np.ndarray:
     return unit.mul(255).add_(0.5).to(torch.uint8).cpu().numpy()
 
 
-def _array_to_pil(array: np.ndarray, name: str) -> Image.Image:
-    """HxW, HxWx1, HxWx3 or HxWx4 array of any dtype (values by :func:`to_unit_float`) -> L, RGB or RGBA image."""
+def _array_to_pil(array: np.ndarray, name: str, invert: bool = False) -> Image.Image:
+    """HxW, HxWx1, HxWx3 or HxWx4 array of any dtype (values by :func:`to_unit_float`) -> L, RGB or RGBA image.
+
+    ``invert`` maps each value v to white minus v (0 is white: TIFF MINISWHITE).
+    """
     if array.ndim == 3 and array.shape[2] == 1:
         array = array[:, :, 0]
     if array.ndim not in (2, 3) or (array.ndim == 3 and array.shape[2] not in (3, 4)):
         raise _problem(name, f"array of shape {array.shape} is not HxW, HxWx3 or HxWx4")
     if array.size == 0:
         raise _problem(name, "array is empty")
-    if array.dtype != np.uint8:
-        array = _to_uint8(to_unit_float(array, name))
+    if array.dtype != np.uint8 or invert:
+        unit = to_unit_float(array, name)
+        array = _to_uint8(unit.neg_().add_(1) if invert else unit)
     return Image.fromarray(np.ascontiguousarray(array))
 
 
 def _stored_values(image: Image.Image) -> np.ndarray | None:
     """The pixel values of images whose mode does not say their range (16/32-bit, float, signed 8-bit), else None."""
-    if image.mode == "I" and image.format == "PNG":
-        return np.asarray(image).astype(np.uint16)  # older Pillow opens 16-bit gray PNGs as mode "I"
+    if image.mode == "I" and image.format in ("PNG", "PPM"):
+        # 16-bit gray: older Pillow opens PNGs as mode "I"; PGM samples are already scaled by Pillow
+        # from 0..maxval (1023, 4095, 65535, ...) to 0..65535, so they are 16-bit values.
+        return np.asarray(image).astype(np.uint16)
     if image.mode in ("I", "F") or image.mode.startswith("I;16"):
         return np.asarray(image)
     sample_format = getattr(image, "tag_v2", {}).get(339, 1) if image.format == "TIFF" else 1
@@ -198,8 +263,13 @@ def _to_eight_bit(image: Image.Image, name: str) -> Image.Image:
     values = _stored_values(image)
     if values is None:
         return image
-    eight_bit = _array_to_pil(values, f"{name} (mode {image.mode})")
-    orientation = image.getexif().get(0x0112)
+    min_is_white = image.format == "TIFF" and image.tag_v2.get(262) == 0  # Pillow inverts only 1- and 8-bit
+    eight_bit = _array_to_pil(values, f"{name} (mode {image.mode})", invert=min_is_white)
+    return _keep_orientation(eight_bit, image.getexif().get(0x0112))
+
+
+def _keep_orientation(eight_bit: Image.Image, orientation: int | None) -> Image.Image:
+    """Store an EXIF orientation in a converted image, so exif_transpose still applies it."""
     if orientation:
         exif = Image.Exif()
         exif[0x0112] = orientation
@@ -212,7 +282,9 @@ def _to_rgb(image: Image.Image, name: str = "<PIL image>") -> Image.Image:
     image = _to_eight_bit(image, name)
     if image.mode == "P":
         image = image.convert("RGBA" if "transparency" in image.info else "RGB")
-    if image.mode in ("LA", "PA", "La"):
+    if image.mode == "La":
+        image = image.convert("LA")  # premultiplied alpha: Pillow converts La only to LA
+    if image.mode in ("LA", "PA"):
         image = image.convert("RGBA")
     if image.mode in ("RGBA", "RGBa"):
         background = Image.new("RGB", image.size, BACKGROUND)
@@ -220,7 +292,10 @@ def _to_rgb(image: Image.Image, name: str = "<PIL image>") -> Image.Image:
         return background
     if image.mode == "RGB":
         return image
-    return image.convert("RGB")  # L, 1, CMYK, YCbCr, LAB, HSV
+    try:
+        return image.convert("RGB")  # L, 1, CMYK, YCbCr, LAB, HSV
+    except ValueError as err:
+        raise _problem(name, f"mode {image.mode} cannot be converted to RGB ({err})") from None
 
 
 def load_image(source: ImageLike, *, max_side: int | None = None, name: str | None = None) -> Image.Image:
@@ -236,6 +311,7 @@ def load_image(source: ImageLike, *, max_side: int | None = None, name: str | No
     ImageLoadError (a ValueError) naming the input for anything unreadable or out of range.
     """
     image, name = _open(source, name, max_side)
+    _warn_frames(name, getattr(image, "n_frames", 1), image.format)
     if image.width == 0 or image.height == 0:
         raise _problem(name, "image has no pixels")
     image = _to_rgb(ImageOps.exif_transpose(_to_eight_bit(image, name)), name)

@@ -53,7 +53,9 @@ def agrees(output: torch.Tensor, reference: torch.Tensor, speed: str) -> bool:
     return largest <= TOLERANCE[speed][0] and mean <= TOLERANCE[speed][1]
 #: Longest image side processed per device type, so large photos do not run out of memory.
 MAX_SIDE = {"cuda": 1024, "mps": 768, "cpu": 768}
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".gif"}
+#: Video files: stylized when given directly (``video.stylize_video``), never from inside a folder.
+VIDEO_SUFFIXES = {".mp4", ".avi", ".mov", ".mkv", ".m4v", ".webm"}
 
 
 def make_runner(model: nn.Module, speed: str, device: torch.device,
@@ -68,6 +70,11 @@ def make_runner(model: nn.Module, speed: str, device: torch.device,
     model = ready_for(model, device)
     if speed == "onnx":
         from .export import OnnxRunner
+
+        if isinstance(model, FixedStyle):
+            raise ValueError("the onnx speed path cannot run a style-taking model (lesson 04's DRN): its attention "
+                             "splits large images into chunks with a loop that export freezes at one size; "
+                             "use channels_last, autocast or compile")
 
         return OnnxRunner(model, example if example is not None else torch.rand(1, 3, 64, 64))
     if speed in ("channels_last", "compile"):
@@ -166,14 +173,17 @@ class FixedStyle(nn.Module):
 
 def style_image_tensor(model: nn.Module, style: ImageLike, max_side: int) -> torch.Tensor:
     """The style image as the model saw styles in training: shorter side = the model file's ``size``
-    (256 when unknown), never more than ``max_side``; a float (1, 3, H, W) tensor in [0, 1] on the CPU."""
+    (256 when unknown), longest side at most ``max_side`` (a thin strip stays thin, never huge);
+    a float (1, 3, H, W) tensor in [0, 1] on the CPU."""
     size = getattr(model, "metadata", {}).get("size", 256)
     if not isinstance(size, int) or not 16 <= size <= 4096:  # a model file's metadata is data, not a promise
         warnings.warn(f"the model file's training size {size!r} is not a sensible side in pixels; using 256",
                       stacklevel=3)
         size = 256
-    side = min(size, max_side)
-    return image_to_tensor(resize_image(load_image(style, max_side=4 * max_side), side))
+    image = load_image(style, max_side=4 * max_side)
+    scale = min(size / min(image.size), max_side / max(image.size))  # shorter side = size, longest <= max_side
+    width, height = (max(1, round(side * scale)) for side in image.size)
+    return image_to_tensor(image.resize((width, height), Image.Resampling.LANCZOS))
 
 
 def blend(stylized: torch.Tensor, original: torch.Tensor, strength: float) -> torch.Tensor:
@@ -232,6 +242,8 @@ class Stylizer:
                  max_side: int | None = None, example: torch.Tensor | None = None,
                  style: ImageLike | None = None) -> None:
         self.device = pick_device(device)
+        if max_side is not None and max_side < 1:
+            raise ValueError(f"max_side must be a positive number of pixels, got {max_side}")
         self.max_side = max_side or MAX_SIDE.get(self.device.type, 768)
         name = type(getattr(model, "_orig_mod", model)).__name__
         if takes_style_image(model) and style is None:
@@ -282,17 +294,25 @@ class Stylizer:
         return tensor_to_image(self.stylize_tensor(self.prepare(image), strength=strength, keep_colour=keep_colour))
 
     def stylize_batch(self, images: list[ImageLike], size: int, **options) -> list[Image.Image]:
-        """Stylize several images at once; they are resized to ``size`` x ``size`` to share a batch."""
+        """Stylize several images at once; they are resized to ``size`` x ``size`` to share a batch.
+
+        Raises ValueError for an empty list or a size below 1 pixel.
+        """
+        if not images:
+            raise ValueError("stylize_batch needs at least one image")
+        if size < 1:
+            raise ValueError(f"size must be a positive number of pixels, got {size}")
         batch = torch.cat([F.interpolate(self.prepare(img), size=(size, size), mode="bilinear",
                                          align_corners=False, antialias=True) for img in images])
         return [tensor_to_image(t) for t in self.stylize_tensor(batch.clamp(0, 1), **options)]
 
     def stylize_folder(self, source: str | os.PathLike, destination: str | os.PathLike, *,
                        overwrite: bool = False, progress: bool = True, recursive: bool = False,
-                       **options) -> FolderReport:
+                       exclude: str | os.PathLike | None = None, **options) -> FolderReport:
         """Stylize every image in ``source`` into ``destination`` as ``<name>_stylized.png``.
 
-        With ``recursive`` the subfolders are walked too and mirrored under ``destination``.
+        With ``recursive`` the subfolders are walked too and mirrored under ``destination``;
+        ``destination`` and ``exclude`` (e.g. the run's whole output folder) are left out of the walk.
         Bad files are skipped and reported, never fatal; inputs are never written to; two inputs
         never share an output (``x.png`` and ``x.jpg`` give ``x_stylized.png`` and
         ``x_stylized-2.png``); ``overwrite`` only replaces results of earlier runs.
@@ -302,12 +322,13 @@ class Stylizer:
             raise NotADirectoryError(f"{source}: not a folder of images")
         if destination.resolve() == source.resolve():
             raise ValueError(f"{destination}: choose an output folder different from the input folder")
-        files = image_files(source, recursive, exclude=destination)
+        files = [p for p in image_files(source, recursive, exclude=destination)
+                 if exclude is None or Path(exclude).resolve() not in p.resolve().parents]
         names = OutputNames(reserved=files)
         report = FolderReport()
         for path in tqdm(files, desc="stylizing folder", disable=not progress):
-            if path.suffix.lower() not in IMAGE_SUFFIXES:
-                report.skipped.append((path, f"not an image file extension ({path.suffix or 'none'})"))
+            if reason := _not_an_image(path):
+                report.skipped.append((path, reason))
                 continue
             target = names.claim(destination / path.parent.relative_to(source) / f"{path.stem}_stylized.png")
             try:
@@ -319,16 +340,28 @@ class Stylizer:
                 continue
             if note := size_note(path, before.size, result.size):
                 report.notes.append(note)
-        if not recursive and not any(p.suffix.lower() in IMAGE_SUFFIXES for p in files):
+        if not report.written and not report.skipped and not any(p.suffix.lower() in IMAGE_SUFFIXES for p in files):
             report.notes += _nested_images_note(source, destination)
         return report
 
 
+def _not_an_image(path: Path) -> str | None:
+    """Why a file in a folder is not stylized, or None for an image (files without an extension are tried)."""
+    suffix = path.suffix.lower()
+    if suffix in IMAGE_SUFFIXES or not suffix:
+        return None
+    if suffix in VIDEO_SUFFIXES:
+        return "a video: give videos directly as inputs, not inside a folder"
+    return f"not an image file extension ({suffix})"
+
+
 def _nested_images_note(source: Path, destination: Path) -> list[str]:
-    """Say so when the images of a folder all sit in its subfolders (a run that would do nothing)."""
+    """Say so when the images of a folder all sit in its subfolders or are hidden (a run that would do nothing)."""
     nested = [p for p in image_files(source, recursive=True, exclude=destination) if p.suffix.lower() in IMAGE_SUFFIXES]
     if not nested:
-        return [f"no image files ({', '.join(sorted(IMAGE_SUFFIXES))}) in {source}"]
+        hidden = [p for p in source.rglob(".*") if p.suffix.lower() in IMAGE_SUFFIXES or p.is_dir()]
+        extra = f"; hidden files and folders (names starting with '.') are left out: {len(hidden)} here" if hidden else ""
+        return [f"no image files ({', '.join(sorted(IMAGE_SUFFIXES))}) in {source}{extra}"]
     folders = {p.parent for p in nested}
     return [f"no image files directly in {source}, but {len(nested)} in {len(folders)} subfolder(s); "
             "pass --recursive (recursive=True) to stylize them"]

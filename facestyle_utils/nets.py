@@ -187,11 +187,11 @@ class DCNNStylizer(nn.Module):
         """(N, 3, H, W) RGB in [0, 1], any H, W >= 1 -> (N, 3, H, W) in [0, 1].
 
         Sides that are not a multiple of the stride, or shorter than two strides, are padded
-        (:func:`pad_to_multiple`) and the output cropped back. Raises ValueError for a batch that
-        is not (N, 3, H, W) or has no pixels.
+        (:func:`pad_to_multiple`) and the output cropped back. ``image`` is float32 (float16 or
+        bfloat16 under autocast, or the model's own float dtype). Raises ValueError (see
+        :func:`check_image_batch`) for a batch that is not (N, 3, H, W), is empty, or has another dtype.
         """
-        if image.ndim != 4 or image.shape[1] != 3:
-            raise ValueError(f"expected RGB images of shape (N, 3, H, W), got {tuple(image.shape)}")
+        check_image_batch(image, "images", self)
         height, width = image.shape[-2:]
         padded = self.pad_input(image)
         out = self.decode(self.encode(padded), padded)
@@ -225,6 +225,31 @@ def truncated_vgg(layer: str, vgg: VGG19Features | None = None, weights: str = "
     encoder.requires_grad_(False)
     encoder.eval()
     return encoder
+
+
+#: Float dtypes a model forward takes besides its own parameters' dtype (half precisions: autocast).
+IMAGE_DTYPES = (torch.float32, torch.float16, torch.bfloat16)
+
+
+def check_image_batch(images: torch.Tensor, name: str = "images", model: nn.Module | None = None) -> None:
+    """Check a batch a model forward is given: (N, 3, H, W) with N >= 1 and a float dtype.
+
+    The dtype must be float32, float16, bfloat16 or the float dtype of ``model``'s parameters.
+    Only shape and dtype are read (no device sync), so values are not checked: they should be
+    in [0, 1]. Raises TypeError for a non-tensor, and ValueError naming ``name`` and the problem
+    for another shape, an empty batch (N = 0; :func:`pad_to_multiple` reports H or W = 0), or another dtype (uint8, int64, float64, ...: the message
+    says to convert with ``image_io.to_float_batch``).
+    """
+    if not isinstance(images, torch.Tensor):
+        raise TypeError(f"{name}: expected a tensor, got a {type(images).__name__}")
+    if images.ndim != 4 or images.shape[1] != 3:
+        raise ValueError(f"{name}: expected RGB images of shape (N, 3, H, W), got {tuple(images.shape)}")
+    if images.shape[0] == 0:
+        raise ValueError(f"{name}: the batch is empty (shape {tuple(images.shape)}); give at least one image")
+    own = images.dtype in IMAGE_DTYPES or (model is not None and any(p.dtype == images.dtype for p in model.parameters()))
+    if not own or not images.is_floating_point():
+        raise ValueError(f"{name}: got {images.dtype} images; pass float images in [0, 1], "
+                         "e.g. image_io.to_float_batch(batch)")
 
 
 def pad_to_multiple(image: torch.Tensor, multiple: int, mode: str = "reflect") -> torch.Tensor:

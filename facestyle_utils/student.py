@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .nets import pad_to_multiple
+from .nets import check_image_batch, pad_to_multiple
 
 
 @dataclass
@@ -95,10 +95,12 @@ class FastStudent(nn.Module):
     def forward(self, image: torch.Tensor) -> torch.Tensor:
         """(N, 3, H, W) float RGB in [0, 1], any H, W >= 1 -> (N, 3, H, W) in [0, 1].
 
-        Raises ValueError for a batch that is not (N, 3, H, W) or has no pixels.
+        ``image`` is float32 (float16 or bfloat16 under autocast, or the model's own float dtype).
+        Raises ValueError (see :func:`~facestyle_utils.nets.check_image_batch`) for a batch that is
+        not (N, 3, H, W), is empty, has no pixels or has another dtype (uint8: use
+        ``image_io.to_float_batch``).
         """
-        if image.ndim != 4 or image.shape[1] != 3:
-            raise ValueError(f"expected RGB images of shape (N, 3, H, W), got {tuple(image.shape)}")
+        check_image_batch(image, "images", self)
         height, width = image.shape[-2:]
         x = self.pad_input(image)
         # Predict a change to the input: the student starts close to the identity and learns the style.

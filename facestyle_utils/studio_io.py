@@ -62,7 +62,7 @@ def find_models(folder: str | Path) -> tuple[list[ModelChoice], list[str]]:
             reason = re.sub(r" \(\w+(Error|Exception): .*\)$", "", str(err).removeprefix(f"{path}: "), flags=re.S)
             rejected.append(f"skipped {path.name}: {reason}")
             continue
-        found.append(ModelChoice(path, data["kind"], dict(data.get("metadata") or {})))
+        found.append(ModelChoice(path, data["kind"], dict(data["metadata"])))
     return found, rejected
 
 

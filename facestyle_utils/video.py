@@ -7,24 +7,28 @@ only); add the original sound back with a video editor or ffmpeg if you need it.
 Two things from real-world files are handled here rather than trusted:
 
 - **Headers lie.** A container's frame rate can be a time base (90000), its frame count can
-  promise frames that are not there, its size can be 0. :func:`video_info` counts the frames
-  by decoding them, takes the size from the first frame, and replaces an implausible frame
-  rate by one estimated from the frame timestamps (or 25); each correction is a
-  :class:`VideoWarning`.
+  promise frames that are not there, its size can be 0 or wrong. :func:`video_info` counts
+  the frames by decoding them, takes the size from the first frame, and replaces an
+  implausible frame rate (below 1 or above 240 fps) by one estimated from the frame
+  timestamps (or 25); each correction is a :class:`VideoWarning`. A Motion-JPEG AVI whose
+  header size FFmpeg cannot decode with is read with OpenCV's own Motion-JPEG reader instead.
 - **Encoders change sizes.** OpenCV's FFmpeg writer drops the last row/column of an odd-sized
   video. Only ``.avi`` (OpenCV's own Motion-JPEG writer) stores every size exactly, so
   :func:`stylize_video` and :func:`make_zoom_video` switch an odd-sized ``.mp4`` output to
-  ``.avi`` with a warning and return the path they wrote. :class:`VideoWriter` reads every
-  file back before it appears and refuses one whose frame size or count differs.
+  ``.avi`` with a warning and return the path they wrote; :func:`size_keeping_path` (public)
+  tells a caller that name beforehand. :class:`VideoWriter` reads every file back before it
+  appears, refuses one whose frame size or count differs, and never writes over a file it was
+  not told to replace.
 """
 from __future__ import annotations
 
 import math
 import os
+import tempfile
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Iterable, Iterator, NamedTuple
 
 import cv2
 import numpy as np
@@ -35,6 +39,8 @@ from .image_io import ImageLike, to_array
 
 #: Frame rates above this are taken for a time base or a broken header, not a real rate.
 MAX_FPS = 240.0
+#: Frame rates below this are taken for a broken header (a time scale read as a rate), not a real rate.
+MIN_FPS = 1.0
 #: The frame rate used when neither the header nor the frame timestamps give a plausible one.
 DEFAULT_FPS = 25.0
 #: Output formats and the codec written into each (OpenCV's FFmpeg writer).
@@ -57,7 +63,7 @@ class VideoWarning(UserWarning):
 class VideoInfo:
     """Frame rate, frame count and frame size (width, height) of a video file, checked against its frames.
 
-    ``fps`` is a plausible rate (0 < fps <= :data:`MAX_FPS`); ``frames`` is the number of frames
+    ``fps`` is a plausible rate (:data:`MIN_FPS` <= fps <= :data:`MAX_FPS`); ``frames`` is the number of frames
     that really decode; ``width`` and ``height`` are those of the decoded frames.
     """
 
@@ -76,14 +82,22 @@ class _Scan:
     msec: list[float] = field(default_factory=list)
 
 
+class _Header(NamedTuple):
+    """What a container's header claims: frame rate, frame count, (width, height); -1 where unusable."""
+
+    fps: float
+    frames: int
+    size: tuple[int, int]
+
+
 def _warn(message: str) -> None:
     warnings.warn(message, VideoWarning, stacklevel=4)
 
 
-def _open(path: Path) -> cv2.VideoCapture:
+def _open(path: Path, backend: int = cv2.CAP_ANY) -> cv2.VideoCapture:
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such video file")
-    capture = cv2.VideoCapture(str(path))
+    capture = cv2.VideoCapture(str(path), backend)
     if not capture.isOpened():
         raise VideoError(f"{path}: OpenCV cannot open this file as a video")
     return capture
@@ -105,7 +119,7 @@ def _scan(capture: cv2.VideoCapture) -> _Scan:
 
 
 def _plausible_fps(fps: float) -> bool:
-    return math.isfinite(fps) and 0 < fps <= MAX_FPS
+    return math.isfinite(fps) and MIN_FPS <= fps <= MAX_FPS
 
 
 def _fps_from_timestamps(msec: list[float]) -> float | None:
@@ -125,7 +139,7 @@ def _frame_rate(path: Path, header_fps: float, msec: list[float]) -> float:
     estimate = _fps_from_timestamps(msec)
     fps, how = (estimate, "estimated from the frame timestamps") if estimate else \
         (DEFAULT_FPS, "the default; the frame timestamps give no plausible rate either")
-    _warn(f"{path}: the header's frame rate {header_fps:g} is not plausible (must be > 0 and <= {MAX_FPS:g}); "
+    _warn(f"{path}: the header's frame rate {header_fps:g} is not plausible (must be >= {MIN_FPS:g} and <= {MAX_FPS:g}); "
           f"using {fps:g} fps ({how})")
     return fps
 
@@ -145,29 +159,59 @@ def _check_header(path: Path, frames: int, size: tuple[int, int], scan: _Scan) -
               f"{scan.size[0]}x{scan.size[1]}; using the frames' size")
 
 
+def _read(path: Path, backend: int) -> tuple[_Header, _Scan]:
+    """The header as ``backend`` reports it, and what decoding every frame with it finds."""
+    capture = _open(path, backend)
+    try:
+        header = _Header(capture.get(cv2.CAP_PROP_FPS), _header_number(capture.get(cv2.CAP_PROP_FRAME_COUNT)),
+                         (_header_number(capture.get(cv2.CAP_PROP_FRAME_WIDTH)),
+                          _header_number(capture.get(cv2.CAP_PROP_FRAME_HEIGHT))))
+        return header, _scan(capture)
+    finally:
+        capture.release()
+
+
+def _read_mjpeg(path: Path, ffmpeg: _Header) -> tuple[_Header, _Scan]:
+    """Read with OpenCV's own Motion-JPEG AVI reader, which takes each frame's size from the frame.
+
+    FFmpeg decodes nothing (or pairs of frames as fields) when an AVI header's size is wrong.
+    Raises :class:`VideoError` when this reader cannot decode a frame either.
+    """
+    try:
+        header, scan = _read(path, cv2.CAP_OPENCV_MJPEG)
+    except VideoError:
+        header, scan = ffmpeg, _Scan()
+    if scan.frames:
+        return header, scan
+    hint = (f" (the header says {header.size[0]}x{header.size[1]} but FFmpeg's decoder sees "
+            f"{ffmpeg.size[0]}x{ffmpeg.size[1]}: the header's frame size is wrong)") if header.size != ffmpeg.size else ""
+    raise VideoError(f"{path}: the video has no readable frames{hint}")
+
+
+def _probe(path: Path) -> tuple[VideoInfo, int]:
+    """:func:`video_info`, and the OpenCV backend (``cv2.CAP_*``) that decodes the file."""
+    backend = cv2.CAP_ANY
+    header, scan = _read(path, backend)
+    if scan.frames == 0:
+        backend = cv2.CAP_OPENCV_MJPEG
+        header, scan = _read_mjpeg(path, header)
+    _check_header(path, header.frames, header.size, scan)
+    info = VideoInfo(fps=_frame_rate(path, header.fps, scan.msec), frames=scan.frames,
+                     width=scan.size[0], height=scan.size[1])
+    return info, backend
+
+
 def video_info(path: str | os.PathLike) -> VideoInfo:
     """Frame rate, frame count and size of a video, with its header checked against its frames.
 
     Every frame is decoded once to count them, so this takes a moment on long videos. A header
-    value that disagrees with the frames (or an implausible frame rate) is replaced and reported
-    with a :class:`VideoWarning`. Raises ``FileNotFoundError`` for a missing file and
-    :class:`VideoError` for a file OpenCV cannot open or that has no decodable frame.
+    value that disagrees with the frames (a size or count that differs, a frame rate below
+    :data:`MIN_FPS` or above :data:`MAX_FPS`) is replaced and reported with a
+    :class:`VideoWarning`; the size is always that of the decoded frames. Raises
+    ``FileNotFoundError`` for a missing file and :class:`VideoError` for a file OpenCV cannot
+    open or that has no decodable frame (naming a header size that FFmpeg cannot decode with).
     """
-    path = Path(path)
-    capture = _open(path)
-    try:
-        header_fps = capture.get(cv2.CAP_PROP_FPS)
-        header_frames = _header_number(capture.get(cv2.CAP_PROP_FRAME_COUNT))
-        header_size = (_header_number(capture.get(cv2.CAP_PROP_FRAME_WIDTH)),
-                       _header_number(capture.get(cv2.CAP_PROP_FRAME_HEIGHT)))
-        scan = _scan(capture)
-    finally:
-        capture.release()
-    if scan.frames == 0:
-        raise VideoError(f"{path}: the video has no readable frames")
-    _check_header(path, header_frames, header_size, scan)
-    return VideoInfo(fps=_frame_rate(path, header_fps, scan.msec), frames=scan.frames,
-                     width=scan.size[0], height=scan.size[1])
+    return _probe(Path(path))[0]
 
 
 def _frame_range(path: Path, info: VideoInfo, start: int, stop: int | None) -> tuple[int, int]:
@@ -177,9 +221,9 @@ def _frame_range(path: Path, info: VideoInfo, start: int, stop: int | None) -> t
     return start, info.frames if stop is None else min(stop, info.frames)
 
 
-def _decode(path: Path, start: int, stop: int, total: int) -> Iterator[np.ndarray]:
+def _decode(path: Path, start: int, stop: int, total: int, backend: int) -> Iterator[np.ndarray]:
     """Frames ``start`` to ``stop - 1`` as RGB arrays, skipping by decoding (seeking trusts the header's rate)."""
-    capture = _open(path)
+    capture = _open(path, backend)
     try:
         for index in range(stop):
             if not capture.grab():
@@ -200,9 +244,9 @@ def read_frames(path: str | os.PathLike, start: int = 0, stop: int | None = None
     header promised. Raises like :func:`video_info`, and ``ValueError`` for a negative range.
     """
     path = Path(path)
-    info = video_info(path)
+    info, backend = _probe(path)
     start, stop = _frame_range(path, info, start, stop)
-    yield from _decode(path, start, stop, info.frames)
+    yield from _decode(path, start, stop, info.frames, backend)
 
 
 def _codec(path: Path) -> str:
@@ -217,20 +261,44 @@ def _keeps_size(path: Path, size: tuple[int, int]) -> bool:
     return path.suffix.lower() == ANY_SIZE_SUFFIX or (size[0] % 2 == 0 and size[1] % 2 == 0)
 
 
-def size_keeping_path(path: str | os.PathLike, size: tuple[int, int]) -> Path:
+def size_keeping_path(path: str | os.PathLike, size: tuple[int, int], *, warn: bool = True) -> Path:
     """``path``, or the same name with ``.avi`` when its format cannot store ``size`` (width, height) exactly.
 
-    OpenCV's FFmpeg writer needs an even width and height; only ``.avi`` keeps odd sizes. The
-    switch is reported with a :class:`VideoWarning`.
+    Public, so that callers can plan output names: :func:`stylize_video` and
+    :func:`make_zoom_video` write exactly ``size_keeping_path(destination, size)``, where a
+    video's size is ``(video_info(source).width, video_info(source).height)``. The rule depends
+    only on the suffix and the size: OpenCV's FFmpeg writer needs an even width and height, and
+    only ``.avi`` keeps odd sizes. The switch is reported with a :class:`VideoWarning` unless
+    ``warn`` is False. Raises :class:`VideoError` for a suffix not in :data:`CODECS`.
     """
     path = Path(path)
     _codec(path)
     if _keeps_size(path, size):
         return path
     switched = path.with_suffix(ANY_SIZE_SUFFIX)
-    _warn(f"{path}: {path.suffix} videos need an even width and height and the frames are "
-          f"{size[0]}x{size[1]}; writing {switched.name} (Motion-JPEG) instead to keep the size")
+    if warn:
+            _warn(f"{path}: {path.suffix} videos need an even width and height and the frames are "
+              f"{size[0]}x{size[1]}; writing {switched.name} (Motion-JPEG) instead to keep the size")
     return switched
+
+
+def _place(partial: Path, path: Path, overwrite: bool) -> None:
+    """Move the finished ``partial`` file to ``path``; without ``overwrite`` never replace a file there."""
+    if not overwrite:
+        try:
+            os.link(partial, path)  # fails, atomically, if path exists
+        except FileExistsError:
+            partial.unlink()
+            raise FileExistsError(f"{path}: appeared while the video was written; left as it was "
+                                  f"(pass overwrite=True to replace an output)") from None
+        except OSError:  # a file system without hard links: check, then move
+            if path.exists():
+                partial.unlink()
+                raise FileExistsError(f"{path}: already exists (pass overwrite=True to replace an output)") from None
+        else:
+            partial.unlink()
+            return
+    os.replace(partial, path)
 
 
 class VideoWriter:
@@ -241,17 +309,23 @@ class VideoWriter:
     is a :class:`VideoError` before a frame is written. On closing, the file is read back: a frame
     size or count that differs from what was written is a :class:`VideoError` and no file is left;
     a frame rate the format rounded (``written_fps``) is a :class:`VideoWarning`.
+
+    Frames go to a new hidden ``.partial-*`` file of a name no other file has, so no existing
+    file is ever written into; without ``overwrite`` an existing ``path`` (even one that appears
+    while writing) is a ``FileExistsError`` and is left as it was.
     """
 
     def __init__(self, path: str | os.PathLike, fps: float, size: tuple[int, int], overwrite: bool = False) -> None:
         self.path, self.fps, self.size = Path(path), float(fps), (int(size[0]), int(size[1]))
-        self.frames, self.written_fps = 0, self.fps
+        self.frames, self.written_fps, self.overwrite = 0, self.fps, overwrite
         self.codec = _codec(self.path)
         self._check_request()
         if self.path.exists() and not overwrite:
             raise FileExistsError(f"{self.path}: already exists (pass overwrite=True to replace an output)")
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.partial = self.path.with_name(f".partial-{self.path.name}")
+        handle, name = tempfile.mkstemp(prefix=".partial-", suffix=f"-{self.path.name}", dir=self.path.parent)
+        os.close(handle)
+        self.partial = Path(name)
         odd = self.size[0] % 2 or self.size[1] % 2
         backend = cv2.CAP_OPENCV_MJPEG if odd else cv2.CAP_FFMPEG
         self.writer = cv2.VideoWriter(str(self.partial), backend, cv2.VideoWriter_fourcc(*self.codec), self.fps,
@@ -264,6 +338,8 @@ class VideoWriter:
     def _check_request(self) -> None:
         if not (math.isfinite(self.fps) and self.fps > 0):
             raise VideoError(f"{self.path}: frame rate must be positive and finite, got {self.fps:g}")
+        if self.path.is_dir():
+            raise VideoError(f"{self.path}: is a folder; give a video file name")
         if min(self.size) < 1:
             raise VideoError(f"{self.path}: frame size must be at least 1x1, got {self.size[0]}x{self.size[1]}")
         if not _keeps_size(self.path, self.size):
@@ -304,7 +380,7 @@ class VideoWriter:
         except BaseException:
             self.partial.unlink(missing_ok=True)
             raise
-        os.replace(self.partial, self.path)
+        _place(self.partial, self.path, self.overwrite)
         return self.path
 
     def __enter__(self) -> "VideoWriter":
@@ -358,7 +434,8 @@ def _stylize_frames(stylizer, frames: list[np.ndarray], options: dict) -> np.nda
 
 
 def _refuse_input(source: Path, destination: Path) -> None:
-    if destination.resolve() == source.resolve():
+    same = destination.exists() and source.exists() and os.path.samefile(source, destination)
+    if same or destination.resolve() == source.resolve():
         raise ValueError(f"{destination}: refusing to write over the input video")
 
 
@@ -369,7 +446,10 @@ def stylize_video(stylizer, source: str | os.PathLike, destination: str | os.Pat
 
     The frame rate, count and size come from :func:`video_info` (header checked, warnings for
     corrections). An odd-sized video asked as ``.mp4`` is written as ``.avi`` to keep its size
-    (see :func:`size_keeping_path`): use the returned path. Long clips can be done in parts (frame
+    (see :func:`size_keeping_path`): the path written, and returned, is always
+    ``size_keeping_path(destination, (info.width, info.height))`` for ``info = video_info(source)``.
+    No existing file is written over unless ``overwrite`` is True, and the source never (both
+    ``destination`` and the ``.avi`` name are checked). Long clips can be done in parts (frame
     ranges) and joined afterwards. ``options`` go to :meth:`Stylizer.stylize_tensor`
     (``strength``, ``keep_colour``). Raises ``ValueError`` for an empty range or an output over
     the input, ``FileExistsError`` for an existing output, :class:`VideoError` as the readers and
@@ -379,7 +459,7 @@ def stylize_video(stylizer, source: str | os.PathLike, destination: str | os.Pat
     _refuse_input(source, destination)
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")
-    info = video_info(source)
+    info, backend = _probe(source)
     start, stop = _frame_range(source, info, start, stop)
     if start >= stop:
         raise ValueError(f"{source}: frame range {start}..{stop} is empty (the video has {info.frames} frames)")
@@ -388,7 +468,7 @@ def stylize_video(stylizer, source: str | os.PathLike, destination: str | os.Pat
     _refuse_input(source, target)
     with VideoWriter(target, info.fps, size, overwrite=overwrite) as writer, \
             tqdm(total=stop - start, desc="stylizing video", unit="frame", disable=not progress) as bar:
-        for batch in _batches(_decode(source, start, stop, info.frames), batch_size):
+        for batch in _batches(_decode(source, start, stop, info.frames, backend), batch_size):
             for frame in _stylize_frames(stylizer, batch, options):
                 writer.write(frame)
             bar.update(len(batch))

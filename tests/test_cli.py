@@ -190,3 +190,77 @@ def test_onnx_speed_path_takes_any_photo_size(model_file, tmp_path, capsys):
                         capsys)
     assert code == 0, err
     assert Image.open(tmp_path / "o" / "tall_stylized.png").size == (50, 66)
+
+
+def test_names_that_differ_only_in_case_are_different_inputs_where_the_file_system_says_so(model_file, tmp_path,
+                                                                                        capsys):
+    Image.new("RGB", (8, 8), (250, 0, 0)).save(tmp_path / "Q.png")
+    Image.new("RGB", (8, 8), (0, 0, 250)).save(tmp_path / "q.png")
+    if (tmp_path / "Q.png").samefile(tmp_path / "q.png"):
+        pytest.skip("this file system ignores case")
+    code, printed, _ = _run([tmp_path / "Q.png", tmp_path / "q.png", "--model", model_file, "--out", tmp_path / "o"],
+                            capsys)
+    assert code == 0 and "listed more than once" not in printed
+    # the outputs are still distinct on a case-insensitive file system (macOS, Windows)
+    assert sorted(p.name for p in (tmp_path / "o").iterdir()) == ["Q_stylized.png", "q_stylized-2.png"]
+
+
+def test_an_odd_video_switched_to_avi_never_lands_on_another_input(model_file, tmp_path, capsys):
+    from facestyle_utils.video import VideoWriter
+
+    for name, value in (("x.avi", 40), ("x_stylized.avi", 200)):
+        with VideoWriter(tmp_path / name, 12, (25, 19)) as writer:
+            for _ in range(2):
+                writer.write(np.full((19, 25, 3), value, np.uint8))
+    before = (tmp_path / "x_stylized.avi").read_bytes()
+    code, printed, _ = _run([tmp_path / "x.avi", tmp_path / "x_stylized.avi", "--model", model_file,
+                             "--out", tmp_path, "--overwrite"], capsys)
+    assert code == 0 and (tmp_path / "x_stylized.avi").read_bytes() == before
+    assert (tmp_path / "x_stylized-2.avi").is_file() and (tmp_path / "x_stylized_stylized.avi").is_file()
+
+
+def test_recursive_run_never_reads_its_own_output_folder(model_file, tmp_path, capsys):
+    (tmp_path / "faces" / "p1").mkdir(parents=True)
+    Image.new("RGB", (8, 8), (5, 6, 7)).save(tmp_path / "faces" / "p1" / "x.png")
+    args = [tmp_path / "faces", "--model", model_file, "--out", tmp_path / "faces" / "out", "--recursive", "--overwrite"]
+    assert _run(args, capsys)[0] == 0
+    assert _run(args, capsys)[0] == 0
+    assert sorted(p.name for p in (tmp_path / "faces").rglob("*.png")) == ["x.png", "x_stylized.png"]
+
+
+def test_a_nonsense_model_metadata_warning_is_one_line(drn_file, tmp_path, capsys):
+    from facestyle_utils.checkpoints import load_model
+
+    model = load_model(drn_file)
+    bad = save_model(model, tmp_path / "bad_size.pt", kind="drn", metadata={"size": -1})
+    Image.new("RGB", (8, 8), (5, 6, 7)).save(tmp_path / "f.png")
+    Image.new("RGB", (20, 20), (50, 6, 7)).save(tmp_path / "s.png")
+    code, _, err = _run([tmp_path / "f.png", "--model", bad, "--style", tmp_path / "s.png", "--out", tmp_path / "o"],
+                        capsys)
+    assert code == 0 and err.strip().splitlines() == [
+        "warning: the model file's training size -1 is not a sensible side in pixels; using 256"]
+
+
+def test_videos_and_hidden_files_in_folders_are_explained(model_file, tmp_path, capsys):
+    from facestyle_utils.video import make_zoom_video
+
+    (tmp_path / "clips").mkdir()
+    make_zoom_video(np.full((20, 20, 3), 90, np.uint8), tmp_path / "clips" / "c.mp4", frames=2, size=16)
+    code, printed, _ = _run([tmp_path / "clips", "--model", model_file, "--out", tmp_path / "o"], capsys)
+    assert code == 1 and "give videos directly" in printed
+    (tmp_path / "hidden" / ".cache").mkdir(parents=True)
+    Image.new("RGB", (8, 8)).save(tmp_path / "hidden" / ".cache" / "x.png")
+    code, printed, _ = _run([tmp_path / "hidden", "--model", model_file, "--out", tmp_path / "o", "--recursive"],
+                            capsys)
+    assert code == 1 and "hidden files" in printed
+    (tmp_path / "plain").mkdir()
+    Image.new("RGB", (8, 8)).save(tmp_path / "plain" / "noext", format="PNG")
+    code, printed, _ = _run([tmp_path / "plain", "--model", model_file, "--out", tmp_path / "o"], capsys)
+    assert code == 0 and (tmp_path / "o" / "plain" / "noext_stylized.png").is_file()
+
+
+def test_a_drn_file_cannot_take_the_onnx_path(drn_file, tmp_path, capsys):
+    Image.new("RGB", (8, 8)).save(tmp_path / "f.png")
+    code, _, err = _run([tmp_path / "f.png", "--model", drn_file, "--style", tmp_path / "f.png", "--speed", "onnx",
+                         "--out", tmp_path / "o"], capsys)
+    assert code == 2 and "onnx speed path cannot run a style-taking model" in err and len(err.splitlines()) == 1

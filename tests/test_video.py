@@ -259,3 +259,123 @@ def test_one_frame_clip(fps, expected, tmp_path, stylizer):
         out = stylize_video(stylizer, source, tmp_path / "one_styled.mp4", progress=False)
     assert video_info(out) == video.VideoInfo(fps=expected, frames=1, width=32, height=32)
     assert_negative(frame(32, 32), next(read_frames(out)))
+
+
+def patched_avi(path, size, patches, frames=4):
+    """A 10 fps Motion-JPEG .avi of ``frames`` frames with header fields patched: (chunk tag, offset, value)."""
+    write_source(path, size, frames, 10, opencv_mjpeg=True)
+    data = bytearray(path.read_bytes())
+    for tag, offset, value in patches:
+        at = data.find(tag)
+        assert at > 0
+        struct.pack_into("<i", data, at + 8 + offset, value)
+    path.write_bytes(bytes(data))
+    return path
+
+
+def avi_with_rate(path, scale, rate):
+    """strh dwScale/dwRate give the rate (rate / scale fps); avih dwMicroSecPerFrame agrees."""
+    return patched_avi(path, (24, 20), [(b"strh", 20, scale), (b"strh", 24, rate),
+                                        (b"avih", 0, round(1e6 * scale / rate))])
+
+
+@pytest.mark.parametrize("scale, rate, says", [(1_000_000, 1, "1e-06"), (2, 1, "0.5"), (1000, 999, "0.999")])
+def test_implausibly_low_header_rate_is_replaced(scale, rate, says, tmp_path, stylizer):
+    source = avi_with_rate(tmp_path / "slow.avi", scale, rate)
+    assert cv2.VideoCapture(str(source)).get(cv2.CAP_PROP_FPS) == pytest.approx(rate / scale)
+    with pytest.warns(VideoWarning, match=rf"slow.avi: the header's frame rate {says} is not plausible "
+                                          rf"\(must be >= 1 and <= 240\); using 25 fps"):
+        out = stylize_video(stylizer, source, tmp_path / "styled.mp4", progress=False)
+    assert video_info(out) == video.VideoInfo(fps=25.0, frames=4, width=24, height=20)
+    assert_negative(frame(24, 20, 3), list(read_frames(out))[3])
+
+
+def test_one_fps_is_plausible_and_kept(tmp_path, stylizer):
+    source = avi_with_rate(tmp_path / "timelapse.avi", 1, 1)
+    assert video_info(source) == video.VideoInfo(fps=1.0, frames=4, width=24, height=20)
+    out = stylize_video(stylizer, source, tmp_path / "styled.mp4", progress=False)
+    assert video_info(out) == video.VideoInfo(fps=1.0, frames=4, width=24, height=20)
+
+
+def avi_claiming_size(path, width, height, frames=4):
+    """A 24x20 .avi whose avih and strf (the BITMAPINFOHEADER) say ``width`` x ``height``."""
+    return patched_avi(path, (24, 20), [(b"avih", 32, width), (b"avih", 36, height),
+                                        (b"strf", 4, width), (b"strf", 8, height)], frames)
+
+
+@pytest.mark.parametrize("claimed", [(640, 480), (48, 40), (24, 40)])
+def test_header_size_that_ffmpeg_cannot_decode_with_uses_the_frames_size(claimed, tmp_path, stylizer):
+    source = avi_claiming_size(tmp_path / "big.avi", *claimed)
+    honest = write_source(tmp_path / "honest.avi", (24, 20), 4, 10, opencv_mjpeg=True)
+    says = rf"big.avi: the header says {claimed[0]}x{claimed[1]} but the frames are 24x20; using the frames' size"
+    with pytest.warns(VideoWarning, match=says):
+        assert video_info(source) == video.VideoInfo(fps=10.0, frames=4, width=24, height=20)
+    with pytest.warns(VideoWarning, match=says):
+        frames = list(read_frames(source, start=1))
+    assert [np.array_equal(a, b) for a, b in zip(frames, list(read_frames(honest))[1:])] == [True] * 3
+    with pytest.warns(VideoWarning, match=says):
+        out = stylize_video(stylizer, source, tmp_path / "styled.mp4", progress=False)
+    assert video_info(out) == video.VideoInfo(fps=10.0, frames=4, width=24, height=20)
+    assert_negative(frames[2], list(read_frames(out))[3])
+
+
+def test_undecodable_frames_with_a_wrong_header_size_say_so(tmp_path):
+    source = avi_claiming_size(tmp_path / "broken.avi", 640, 480)
+    source.write_bytes(source.read_bytes().replace(b"\xff\xd8", b"\x00\x00"))  # no JPEG start markers
+    with pytest.raises(VideoError, match=r"broken.avi: the video has no readable frames \(the header says 640x480 "
+                                         r"but FFmpeg's decoder sees \d+x\d+: the header's frame size is wrong\)"):
+        video_info(source)
+
+
+# --- output names: predictable, and nothing is written over -----------------------------------
+
+@pytest.mark.parametrize("size, suffix", [((24, 20), ".mp4"), ((25, 20), ".avi"), ((24, 21), ".avi")])
+def test_size_keeping_path_predicts_the_name_written(size, suffix, tmp_path, stylizer):
+    source = write_source(tmp_path / "in.avi", size, 2, 10, opencv_mjpeg=True)
+    planned = video.size_keeping_path(tmp_path / "out.mp4", size, warn=False)  # no warning when planning
+    assert planned == tmp_path / f"out{suffix}"
+    expect = pytest.warns(VideoWarning, match="out.avi") if suffix == ".avi" else contextlib.nullcontext()
+    with expect:
+        assert stylize_video(stylizer, source, tmp_path / "out.mp4", progress=False) == planned
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["in.avi", planned.name])
+
+
+def test_the_avi_name_is_checked_too(tmp_path, stylizer):
+    source = write_source(tmp_path / "odd.avi", (25, 21), 2, 10, opencv_mjpeg=True)
+    before = source.read_bytes()
+    with pytest.warns(VideoWarning, match="odd.avi"), pytest.raises(ValueError, match="over the input"):
+        stylize_video(stylizer, source, tmp_path / "odd.mp4", overwrite=True, progress=False)
+    kept = tmp_path / "kept.avi"
+    kept.write_bytes(b"someone else's video")
+    with pytest.warns(VideoWarning, match="kept.avi"), pytest.raises(FileExistsError, match="kept.avi: already exists"):
+        stylize_video(stylizer, source, tmp_path / "kept.mp4", progress=False)
+    assert source.read_bytes() == before and kept.read_bytes() == b"someone else's video"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["kept.avi", "odd.avi"]
+
+
+def test_an_input_named_like_a_partial_file_is_not_written_into(tmp_path, stylizer):
+    source = write_source(tmp_path / ".partial-neg.mp4", (32, 32), 3, 10)
+    before = source.read_bytes()
+    out = stylize_video(stylizer, source, tmp_path / "neg.mp4", progress=False)
+    assert source.read_bytes() == before
+    assert_negative(frame(32, 32, 2), list(read_frames(out))[2])
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".partial-neg.mp4", "neg.mp4"]
+
+
+def test_a_file_appearing_while_writing_is_not_replaced(tmp_path):
+    target = tmp_path / "race.mp4"
+    with pytest.raises(FileExistsError, match="race.mp4: appeared while the video was written; left as it was"):
+        with VideoWriter(target, 10, (32, 32)) as writer:
+            writer.write(frame(32, 32))
+            target.write_bytes(b"another program's file")
+    assert target.read_bytes() == b"another program's file" and list(tmp_path.iterdir()) == [target]
+    with VideoWriter(target, 10, (32, 32), overwrite=True) as writer:  # asked to replace: replaced
+        writer.write(frame(32, 32))
+    assert video_info(target).frames == 1
+
+
+def test_a_folder_as_output_is_refused_before_writing(tmp_path):
+    (tmp_path / "dir.mp4").mkdir()
+    with pytest.raises(VideoError, match="dir.mp4: is a folder; give a video file name"):
+        VideoWriter(tmp_path / "dir.mp4", 10, (32, 32), overwrite=True)
+    assert [p.name for p in tmp_path.iterdir()] == ["dir.mp4"]
