@@ -4,8 +4,8 @@ One module per concept, so the code behind any notebook cell is easy to find:
 
 Foundation (lesson 00)
 - ``runtime``: device choice, seeding, quick/full mode, output folders, environment report
-- ``image_io``: load/save images robustly; PIL/array/tensor conversions
-- ``files``: atomic writes and file hashes
+- ``image_io``: load/save images robustly; PIL/array/tensor conversions; the one rule for pixel value ranges
+- ``files``: atomic writes, file hashes, and distinct output names within one run
 - ``sample_data``: public-domain faces and styles bundled in installed packages
 - ``online``: optional public-domain paintings, downloaded once and checked by sha256
 - ``vgg``: the frozen VGG19 feature extractor with offline Oxford weights
@@ -33,7 +33,7 @@ Training (lessons 03 and 04)
 - ``recipes``: lesson 03's training run in one call, for later lessons
 
 Inference (lessons 05 and 06)
-- ``inference``: the Stylizer and its speed paths
+- ``inference``: the Stylizer and its speed paths; folders; a style image fixed for the DRN
 - ``benchmark``: honest timing and memory
 - ``export``: ONNX export and ONNX Runtime
 - ``student``: the distilled fast student network

@@ -68,7 +68,7 @@ def _sniff(path: Path) -> str | None:
     """Why ``path`` is not a PyTorch file judging by its first bytes (:data:`FOREIGN_MAGIC`), or None if it may be one."""
     with open(path, "rb") as handle:
         head = handle.read(16).lstrip(b"\xef\xbb\xbf \t\r\n")  # a UTF-8 BOM or blank lines before '<'
-    if head.startswith(TORCH_MAGIC):
+    if not head or head.startswith(TORCH_MAGIC):
         return None
     looks = next((what for magic, what in FOREIGN_MAGIC.items() if head.startswith(magic)), None)
     return f"not a PyTorch file ({f'looks like {looks}' if looks else f'starts with {head[:8]!r}'})"
@@ -83,7 +83,7 @@ def _load_error(path: Path, err: Exception) -> CheckpointError:
             f"{path}: holds a pickled Python object{f' ({found.group(1)})' if found else ''}, e.g. a whole model "
             "saved with torch.save(model), which weights_only loading refuses for safety (a pickle can run code); "
             "re-save the weights with checkpoints.save_model(model, path)")
-    first = (text.strip().splitlines() or [""])[0][:200]
+    first = re.split(r"(?<=\.)\s", text.strip(), maxsplit=1)[0].splitlines()[0][:200] if text.strip() else ""
     return CheckpointError(f"{path}: cannot be read as a checkpoint: it is truncated or corrupted "
                            f"({type(err).__name__}: {first})")
 
@@ -102,15 +102,15 @@ def safe_load(path: str | os.PathLike, map_location: str | torch.device = "cpu")
     if not path.is_file():
         raise CheckpointError(f"{path}: no such checkpoint file")
     try:
-        if path.stat().st_size == 0:
-            raise CheckpointError(f"{path}: file is empty (0 bytes); the save was probably interrupted")
-        if (foreign := _sniff(path)) is not None:
-            raise CheckpointError(f"{path}: {foreign}")
-        data = torch.load(path, map_location=map_location, weights_only=True)
+        empty, foreign = path.stat().st_size == 0, _sniff(path)
     except OSError as err:  # no permission, a vanished network drive, ...
         raise CheckpointError(f"{path}: cannot be read ({type(err).__name__}: {err.strerror or err})") from None
-    except CheckpointError:
-        raise
+    if empty:
+        raise CheckpointError(f"{path}: file is empty (0 bytes); the save was probably interrupted")
+    if foreign is not None:
+        raise CheckpointError(f"{path}: {foreign}")
+    try:
+        data = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as err:  # truncated zip, a pickle with code in it, ...
         raise _load_error(path, err) from None
     if not isinstance(data, dict):

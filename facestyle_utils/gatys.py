@@ -362,17 +362,17 @@ def stylize_by_optimisation(
     With ``settings.coarse_steps > 0`` the first steps run on images shrunk by
     ``settings.coarse_scale`` (4x cheaper at 0.5) and the result is upsampled and refined.
     ``settings.late_style_layers`` are left out until the last steps (see :func:`_optimise`).
-    ``style=None`` (with ``style_weight=0``) reconstructs content only. ``content`` may also be
-    (3, H, W); the style (N or 3, H', W') may have any size. Both may have any dtype: values follow
+    ``style=None`` (with ``style_weight=0``) reconstructs content only. The style
+    ((1, 3, H', W') or (3, H', W')) may have any size. Both may have any dtype: values follow
     :func:`facestyle_utils.image_io.to_float_batch` (uint8 0-255, floats [0, 1], ...), applied
-    once here, and ImageLoadError (a ValueError) names the image outside that rule (e.g. floats
-    holding 0-255). ``result.image`` is float32 (1, 3, H, W) in [0, 1]. Sizes are checked before the first step: ValueError names the
-    image, its size and the minimum side when VGG19 cannot reach the chosen layers (e.g. 16 px
-    up to relu5_1). A face too small to shrink gets no coarse stage (see :func:`coarse_sizes`):
+    once here; ImageLoadError (a ValueError) names the image outside that rule (e.g. floats
+    holding 0-255). ``result.image`` is float32 (1, 3, H, W) in [0, 1].
+    Sizes are checked before the first step: ValueError names the image, its size and the
+    minimum side when VGG19 cannot reach the chosen layers (e.g. 16 px up to relu5_1). A face too small to shrink gets no coarse stage (see :func:`coarse_sizes`):
     its coarse steps run at full size, so the number of steps stays the same.
     """
     settings = settings or GatysSettings()
-    if content.ndim not in (3, 4) or content.ndim == 4 and content.shape[0] != 1:
+    if content.ndim != 4 or content.shape[:2] != (1, 3):
         raise ValueError(f"content image: expected shape (1, 3, H, W), got {tuple(content.shape)}")
     content, style = _as_images(content, style)
     device = content.device

@@ -10,13 +10,19 @@ What pixel values mean is decided by one rule, :func:`to_unit_float`, whichever 
 image arrives (array, tensor, PIL image of any mode, file, metrics input):
 
 - uint8: 0-255; bool: 0/1 (black/white).
-- uint16 (arrays, tensors, PIL "I;16" modes, 16-bit PNG/TIFF files): 0-65535, kept to its
+- uint16 (arrays, tensors, PIL "I;16" modes, 16-bit PNG/TIFF/PPM files, PGM files with any maxval
+  above 255, which Pillow rescales to 0-65535): 0-65535, kept to its
   high byte (``v // 256``), as Pillow decodes 16-bit RGB files and as
   ``skimage.util.img_as_ubyte`` does, so all of them give the same pixels.
 - every other integer type (int8-int64, uint32, PIL mode "I", 32-bit integer TIFFs): 0-255;
   anything outside is refused.
 - floats (any width, PIL mode "F", float TIFFs): [0, 1] and finite; overshoot up to 0.5
   beyond either end is clipped, anything beyond [-0.5, 1.5] (0-255 or [-1, 1] data) is refused.
+  Quantized tensors are dequantized to the floats they stand for.
+- TIFF MINISWHITE files of any depth are inverted (0 is white). TIFFs Pillow cannot open or
+  misreads (float16, planar 16-bit or float) are read with tifffile.
+- Multi-frame files (animated GIF/WebP/PNG, multi-page TIFF) give their first frame, with a
+  UserWarning naming the file and the frame count.
 """
 from __future__ import annotations
 
@@ -139,6 +145,14 @@ def _decode_with_opencv(data: bytes, name: str, cause: str = "") -> Image.Image:
 _SINGLE_PICTURE_FORMATS = ("MPO", "PSD")
 
 
+def _frame_count(image: Image.Image) -> int:
+    """How many frames (pages, animation frames) a PIL image has; 1 if it cannot tell (e.g. its file is closed)."""
+    try:
+        return getattr(image, "n_frames", 1)
+    except (OSError, ValueError, EOFError):
+        return 1
+
+
 def _warn_frames(name: str, frames: int, image_format: str | None) -> None:
     """Warn (UserWarning) that only the first frame of a multi-frame image is used."""
     if frames > 1 and image_format not in _SINGLE_PICTURE_FORMATS:
@@ -205,9 +219,11 @@ def to_unit_float(values: np.ndarray | torch.Tensor, name: str = "<tensor>",
     0-65535 (kept to its high byte); other integers 0-255; floats [0, 1], clipped there
     from at most [-0.5, 1.5].
 
-    Raises ImageLoadError (a ValueError) naming ``name``, the dtype and the range found for
-    integers outside 0..255 (uint16 aside), floats beyond [-0.5, 1.5], NaN or infinite
-    values, no values at all, or a dtype that is not bool, integer or float.
+    Quantized tensors are dequantized (their float values follow the float rule) and sparse
+    ones made dense. Raises ImageLoadError (a ValueError) naming ``name``, the dtype and the
+    range found for integers outside 0..255 (uint16 aside), floats beyond [-0.5, 1.5], NaN or
+    infinite values, no values at all, a meta tensor, or a dtype that is not bool, integer or
+    float (complex, torch.uint1-uint7, bits).
     """
     described = f"{name}: {values.dtype}"
     tensor, sixteen_bit = _as_tensor(values, name)
@@ -307,11 +323,14 @@ def load_image(source: ImageLike, *, max_side: int | None = None, name: str | No
     ``max_side`` shrinks large images while decoding (JPEG draft mode), so a 50-megapixel
     phone photo never sits in memory at full size. The input is never modified.
 
+    A multi-frame image (animated GIF/WebP/PNG, multi-page TIFF) gives its first frame and a
+    UserWarning "<name>: has N frames; only the first frame is used".
+
     Raises FileNotFoundError for a missing path, TypeError for another kind of source and
     ImageLoadError (a ValueError) naming the input for anything unreadable or out of range.
     """
     image, name = _open(source, name, max_side)
-    _warn_frames(name, getattr(image, "n_frames", 1), image.format)
+    _warn_frames(name, _frame_count(image), image.format)
     if image.width == 0 or image.height == 0:
         raise _problem(name, "image has no pixels")
     image = _to_rgb(ImageOps.exif_transpose(_to_eight_bit(image, name)), name)

@@ -139,8 +139,8 @@ def _frame_rate(path: Path, header_fps: float, msec: list[float]) -> float:
     estimate = _fps_from_timestamps(msec)
     fps, how = (estimate, "estimated from the frame timestamps") if estimate else \
         (DEFAULT_FPS, "the default; the frame timestamps give no plausible rate either")
-    _warn(f"{path}: the header's frame rate {header_fps:g} is not plausible (must be >= {MIN_FPS:g} and <= {MAX_FPS:g}); "
-          f"using {fps:g} fps ({how})")
+    _warn(f"{path}: the header's frame rate {header_fps:g} is not plausible "
+          f"(must be >= {MIN_FPS:g} and <= {MAX_FPS:g}); using {fps:g} fps ({how})")
     return fps
 
 
@@ -183,8 +183,9 @@ def _read_mjpeg(path: Path, ffmpeg: _Header) -> tuple[_Header, _Scan]:
         header, scan = ffmpeg, _Scan()
     if scan.frames:
         return header, scan
-    hint = (f" (the header says {header.size[0]}x{header.size[1]} but FFmpeg's decoder sees "
-            f"{ffmpeg.size[0]}x{ffmpeg.size[1]}: the header's frame size is wrong)") if header.size != ffmpeg.size else ""
+    hint = "" if header.size == ffmpeg.size else (
+        f" (the header says {header.size[0]}x{header.size[1]} but FFmpeg's decoder sees "
+        f"{ffmpeg.size[0]}x{ffmpeg.size[1]}: the header's frame size is wrong)")
     raise VideoError(f"{path}: the video has no readable frames{hint}")
 
 

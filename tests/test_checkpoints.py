@@ -311,12 +311,18 @@ def test_files_written_from_wrapped_models_by_older_code_still_load(tmp_path, vg
     assert sorted(state) == keys  # the caller's dict is not changed
 
 
-def test_mixed_wrapper_prefixes_fail_with_a_hint_naming_the_cause():
+def test_prefixes_on_some_keys_load_and_a_weight_held_twice_is_refused():
+    # Until issue #14 (F16) a file with prefixes on only some keys was refused; a compiled submodule
+    # writes exactly such files (``decoder._orig_mod.*`` next to bare keys), so they now load.
     state = model_state(Net())
     first = next(iter(state))
     mixed = {("_orig_mod." + key if key == first else key): value for key, value in state.items()}
-    with pytest.raises(CheckpointError, match=r"mixed\.pt: .*saved while wrapped by torch.compile or DataParallel"):
-        load_model_state(Net(), mixed, source="mixed.pt")
+    target = Net()
+    load_model_state(target, mixed, source="mixed.pt")
+    assert_same_weights(model_state(target), state)
+    with pytest.raises(CheckpointError, match=r"^twice\.pt: the weights hold 'body\.0\.weight' twice, with and "
+                                              r"without the '_orig_mod\.'/'module\.' prefixes"):
+        load_model_state(Net(), {**state, "_orig_mod.body.0.weight": state["body.0.weight"]}, source="twice.pt")
 
 
 def test_a_submodule_really_named_module_is_not_stripped():
@@ -354,3 +360,173 @@ def test_a_distributed_data_parallel_model_saves_like_the_bare_model(tmp_path):
         dist.destroy_process_group()
     assert set(safe_load(path)["state_dict"]) == set(bare.state_dict())
     assert_same_weights(model_state(load_model(path)), model_state(bare))
+
+
+# ----------------------------------------------------------------------------- issue #14: real-world inputs
+def small_student():
+    return FastStudent(StudentConfig(base_channels=4, residual_blocks=1)).eval()
+
+
+def test_a_compiled_submodule_is_saved_with_bare_keys(tmp_path):
+    torch.manual_seed(0)
+    bare = small_student()
+    reference = model_state(bare)
+    bare.middle = torch.compile(bare.middle)  # what users do to speed up one part
+    assert any("._orig_mod." in key for key in bare.state_dict())
+    assert_same_weights(model_state(bare), reference)
+    path = save_model(bare, tmp_path / "sub.pt", kind="student")
+    assert_same_weights(safe_load(path)["state_dict"], reference)
+    assert_same_weights(model_state(load_model(path)), reference)
+    into = small_student()
+    into.middle = torch.compile(into.middle)  # and a model with a compiled submodule loads bare weights
+    load_model_state(into, reference)
+    assert_same_weights(model_state(into), reference)
+
+
+@pytest.mark.parametrize("hop", ["middle._orig_mod.", "middle.module.", "_orig_mod.middle._orig_mod."])
+def test_old_files_with_wrapper_hops_inside_the_keys_load(tmp_path, hop):
+    torch.manual_seed(0)
+    bare = small_student()
+    reference = model_state(bare)
+    state = {(hop + key.removeprefix("middle.") if key.startswith("middle.") else key): value
+             for key, value in reference.items()}
+    path = atomic_save({**safe_load(save_model(bare, tmp_path / "a.pt", kind="student")), "state_dict": state},
+                       tmp_path / "old.pt")
+    assert_same_weights(model_state(load_model(path)), reference)
+
+
+def test_a_real_submodule_named_module_inside_a_data_parallel_submodule():
+    class Holder(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.module = nn.Linear(2, 2)
+
+    source = Holder()
+    source.module = nn.DataParallel(source.module)  # real name 'module', then the wrapper's hop 'module'
+    assert set(source.state_dict()) == {"module.module.weight", "module.module.bias"}
+    assert set(model_state(source)) == {"module.weight", "module.bias"}
+    target = Holder()
+    load_model_state(target, source.state_dict())  # an old file holding the wrapped keys
+    assert_same_weights(model_state(target), model_state(source))
+
+
+def test_an_averaged_model_saves_its_averaged_weights(tmp_path):
+    torch.manual_seed(0)
+    model = small_student()
+    averaged = torch.optim.swa_utils.AveragedModel(model)
+    first = model_state(model)
+    averaged.update_parameters(model)  # the first update copies the weights
+    with torch.no_grad():
+        for parameter in model.parameters():
+            parameter.add_(1.0)
+    averaged.update_parameters(model)  # the mean of the first and the shifted weights
+    parameters = dict(model.named_parameters())
+    expected = {key: (value + 0.5 if key in parameters else value) for key, value in first.items()}
+    path = save_model(averaged, tmp_path / "swa.pt", kind="student")
+    saved = safe_load(path)["state_dict"]
+    assert set(saved) == set(first)  # no 'module.' prefix, no 'n_averaged'
+    for key, value in expected.items():
+        assert torch.allclose(saved[key], value), key
+    target = small_student()
+    load_model_state(target, averaged.state_dict(), source="old_swa.pt")  # 'module.*' + 'n_averaged'
+    assert_same_weights(model_state(target), saved)
+
+
+def test_save_model_refuses_what_it_cannot_save_clearly(tmp_path):
+    with pytest.raises(ValueError, match=r"^cannot save a Sequential: save_model needs a course model with a \.config"):
+        save_model(nn.Sequential(small_student()), tmp_path / "seq.pt", kind="student")
+    with pytest.raises(ValueError, match=r"^save_model: metadata entry 'psnr' holds Tensor"):
+        save_model(small_student(), tmp_path / "meta.pt", kind="student", metadata={"psnr": torch.tensor(27.0)})
+    assert not list(tmp_path.iterdir())
+
+
+def _edited(tmp_path, name, **changes):
+    """A copy of a good student model file with some of its entries replaced."""
+    good = tmp_path / "good.pt"
+    if not good.exists():
+        save_model(small_student(), good, kind="student", metadata={"style": "cartoon"})
+    return atomic_save({**safe_load(good), **changes}, tmp_path / name)
+
+
+@pytest.mark.parametrize("name, changes, message", [
+    ("none.pt", {"state_dict": None}, "the weights (state dict) are NoneType, expected a dict of named tensors"),
+    ("ints.pt", {"state_dict": {"down.0.0.weight": 3}},
+     "the weights (state dict) hold int under 'down.0.0.weight', expected named tensors"),
+    ("cfg.pt", {"config": "oops"}, "config is str, expected a dict"),
+    ("hello.pt", {"metadata": "hello"}, "metadata is str 'hello', expected a dict of plain values"),
+    ("list.pt", {"metadata": [1, 2, 3]}, "metadata is list [1, 2, 3], expected a dict of plain values"),
+    ("tensor.pt", {"metadata": {"size": torch.ones(1)}}, "metadata entry 'size' holds Tensor; expected names with "
+     "strings, numbers, booleans or None (or lists of them)"),
+])
+def test_a_model_file_is_checked_when_read(tmp_path, name, changes, message):
+    path = _edited(tmp_path, name, **changes)
+    with pytest.raises(CheckpointError) as error:
+        load_model(path)
+    assert str(error.value) == f"{path}: {message}"
+
+
+def test_missing_metadata_reads_as_empty(tmp_path):
+    path = _edited(tmp_path, "nometa.pt", metadata=None)
+    assert ckpt.read_model_file(path)["metadata"] == {}
+    assert load_model(path).metadata == {}
+    assert load_model(_edited(tmp_path, "lists.pt", metadata={"styles": ["a", "b"], "psnr": 27.5})).metadata == {
+        "styles": ["a", "b"], "psnr": 27.5}
+
+
+def test_weights_of_another_shape_name_the_file_the_key_and_both_shapes(tmp_path):
+    good = safe_load(save_model(small_student(), tmp_path / "good.pt", kind="student"))
+    path = _edited(tmp_path, "wide.pt", config={**good["config"], "base_channels": 8})
+    with pytest.raises(CheckpointError) as error:
+        load_model(path)
+    assert str(error.value) == (f"{path}: weights do not fit this model: down.0.0.weight has shape [4, 3, 3, 3] in "
+                                "the file but [8, 3, 3, 3] in the model; was it saved with another config?")
+
+
+def _png_bytes():
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (4, 4)).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize("content, looks", [
+    (_png_bytes(), "looks like a PNG image"),
+    (b"\xff\xd8\xff\xe0\x00\x10JFIF\x00", "looks like a JPEG image"),
+    (b"GIF89a\x01\x00", "looks like a GIF image"),
+    (b"\n  <!DOCTYPE html><html>Not found</html>", "looks like an HTML or XML page, e.g. a failed download"),
+    (b'{"error": "rate limited"}', "looks like a JSON text file"),
+    (b"hello world", "starts with b'hello wo'"),
+])
+def test_a_foreign_file_is_named_for_what_it_is(tmp_path, content, looks):
+    path = tmp_path / "model.pt"
+    path.write_bytes(content)
+    with pytest.raises(CheckpointError) as error:
+        load_model(path)
+    assert str(error.value) == f"{path}: not a PyTorch file ({looks})"
+
+
+def test_a_whole_pickled_model_is_refused_with_the_real_cause_and_the_fix(tmp_path):
+    path = tmp_path / "whole.pt"
+    torch.save(small_student(), path)
+    with pytest.raises(CheckpointError) as error:
+        load_model(path)
+    assert str(error.value) == (
+        f"{path}: holds a pickled Python object (facestyle_utils.student.FastStudent), e.g. a whole model saved with "
+        "torch.save(model), which weights_only loading refuses for safety (a pickle can run code); re-save the "
+        "weights with checkpoints.save_model(model, path)")
+
+
+def test_a_folder_and_a_truncated_file_give_one_line(tmp_path):
+    (tmp_path / "dir.pt").mkdir()
+    with pytest.raises(CheckpointError, match=r"dir\.pt: is a folder, not a checkpoint file$"):
+        load_model(tmp_path / "dir.pt")
+    path = save_model(small_student(), tmp_path / "cut.pt", kind="student")
+    path.write_bytes(path.read_bytes()[:300])
+    with pytest.raises(CheckpointError) as error:
+        load_model(path)
+    message = str(error.value)
+    assert message.startswith(f"{path}: cannot be read as a checkpoint: it is truncated or corrupted (RuntimeError: ")
+    assert "\n" not in message and "\x1b" not in message and len(message) < 400

@@ -207,3 +207,32 @@ def test_unpaired_loss_takes_the_smallest_images_that_fit_and_faces_and_styles_o
         identity_pixel = torch.nn.functional.l1_loss(model(styles, styles), styles).item()
     assert torch.isfinite(loss) and set(parts) == {"content", "style", "identity_pixel", "identity_feature"}
     assert parts["identity_pixel"] == pytest.approx(identity_pixel, rel=1e-5)
+
+
+# Issue #14 (F6, F19): other dtypes and empty batches are refused, naming the face or style batch.
+@pytest.mark.parametrize("which", ["face batch", "style batch"])
+@pytest.mark.parametrize("dtype", [torch.uint8, torch.int64, torch.float64])
+def test_forward_refuses_other_dtypes_naming_the_batch_and_the_fix(model, which, dtype):
+    images = {"face batch": torch.rand(1, 3, 8, 8), "style batch": torch.rand(1, 3, 8, 8)}
+    images[which] = torch.ones(1, 3, 8, 8, dtype=dtype)
+    with pytest.raises(ValueError, match=rf"^{which}: got {dtype} images; pass float images in \[0, 1\], "
+                                         r"e.g. image_io.to_float_batch\(batch\)$"):
+        model(images["face batch"], images["style batch"])
+
+
+@pytest.mark.parametrize("which", ["face batch", "style batch"])
+def test_forward_and_loss_refuse_an_empty_batch(model, vgg, which):
+    images = {"face batch": torch.rand(1, 3, 8, 8), "style batch": torch.rand(1, 3, 8, 8)}
+    images[which] = torch.rand(0, 3, 8, 8)
+    with pytest.raises(ValueError, match=rf"^{which}: the batch is empty"):
+        model(images["face batch"], images["style batch"])
+    with pytest.raises(ValueError, match=rf"^{which}: the batch is empty"):
+        UnpairedLoss(vgg, SHALLOW)(model, (images["face batch"], images["style batch"]))
+
+
+def test_unpaired_loss_refuses_uint8_batches(model, vgg):
+    faces8 = torch.full((1, 3, 16, 16), 128, dtype=torch.uint8)
+    with pytest.raises(ValueError, match=r"^style batch: got torch.uint8 images"):
+        UnpairedLoss(vgg, SHALLOW)(model, (torch.rand(1, 3, 16, 16), faces8))
+    with pytest.raises(ValueError, match=r"^output: got torch.uint8 images"):
+        content_style_losses(UnpairedLoss(vgg, SHALLOW), torch.rand(1, 3, 16, 16), torch.rand(1, 3, 16, 16), faces8)

@@ -5,6 +5,7 @@ import torch
 
 from facestyle_utils.features_viz import (apply_kernels, feature_grid, filter_grid, reconstruct_content,
                                           sobel_kernels, synthesise_texture, to_gray)
+from facestyle_utils.image_io import ImageLoadError
 
 
 def test_sobel_finds_a_vertical_edge():
@@ -88,3 +89,49 @@ def test_texture_synthesis_checks_the_style_and_takes_small_sizes_that_fit(vgg):
     result = synthesise_texture(vgg, torch.rand(1, 3, 2, 9), ["relu1_1", "relu2_1"], size=(3, 7), steps=1,
                                 progress=False)
     assert result.image.shape == (1, 3, 3, 7)
+
+
+# Issue #14 (F5, F7): images of any dtype follow image_io's value rule.
+def test_to_gray_reads_uint8_as_0_255_and_keeps_float_results():
+    gray8 = to_gray(torch.full((1, 3, 2, 2), 128, dtype=torch.uint8))
+    assert gray8.dtype == torch.float32
+    assert torch.allclose(gray8, torch.full((1, 1, 2, 2), 128 / 255))
+    assert torch.allclose(to_gray(torch.full((3, 2, 2), 0.25, dtype=torch.float64)), torch.full((1, 1, 2, 2), 0.25))
+
+
+def test_to_gray_and_apply_kernels_refuse_values_outside_the_rule():
+    with pytest.raises(ImageLoadError, match=r"^image: torch.float32 values span 200\.\.200"):
+        to_gray(torch.full((1, 3, 2, 2), 200.0))
+    with pytest.raises(ImageLoadError, match=r"^gray image: torch.float32 values span -1\.\.-1"):
+        apply_kernels(torch.full((1, 1, 4, 4), -1.0), sobel_kernels())
+    with pytest.raises(ValueError, match=r"gray \(N, 1, H, W\)"):
+        apply_kernels(torch.rand(1, 3, 4, 4), sobel_kernels())
+
+
+def test_apply_kernels_reads_uint8_as_0_255():
+    image = torch.zeros(1, 1, 8, 8, dtype=torch.uint8)
+    image[..., 4:] = 255
+    response = apply_kernels(image, sobel_kernels())
+    assert response.dtype == torch.float32 and response[0, 0, 4, 3:5].abs().min() == 4
+
+
+def test_inversion_and_texture_take_uint8_images_as_the_same_picture(vgg):
+    torch.manual_seed(4)
+    picture8 = torch.randint(0, 256, (1, 3, 16, 16), dtype=torch.uint8)
+    picture = picture8.float() / 255
+    results = []
+    for image in (picture, picture8, picture8.long()):
+        torch.manual_seed(5)
+        results.append(reconstruct_content(vgg, image, "relu1_1", steps=2, progress=False).image)
+        torch.manual_seed(6)
+        results.append(synthesise_texture(vgg, image, ["relu1_1"], (8, 8), steps=2, progress=False).image)
+    for index, result in enumerate(results[2:]):
+        assert torch.allclose(result, results[index % 2], atol=1e-5)
+
+
+@pytest.mark.parametrize("value", [127.5, -0.8])
+def test_inversion_and_texture_refuse_floats_outside_0_1(vgg, value):
+    with pytest.raises(ImageLoadError, match="content image: torch.float32 values span"):
+        reconstruct_content(vgg, torch.full((1, 3, 16, 16), value), "relu1_1", steps=1, progress=False)
+    with pytest.raises(ImageLoadError, match="style image: torch.float32 values span"):
+        synthesise_texture(vgg, torch.full((1, 3, 16, 16), value), ["relu1_1"], (8, 8), steps=1, progress=False)

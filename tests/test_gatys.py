@@ -7,6 +7,7 @@ import torch
 from facestyle_utils.colour import rgb_to_ycbcr
 from facestyle_utils.gatys import (GatysLoss, GatysSettings, compare_speed, fast_settings, stylize_by_optimisation,
                                    total_loss)
+from facestyle_utils.image_io import ImageLoadError
 
 
 @pytest.fixture(scope="module")
@@ -294,3 +295,66 @@ def test_unknown_layers_are_named_before_the_size_check(vgg, images):
     with pytest.raises(KeyError, match="relu9_9"):
         stylize_by_optimisation(images[0], images[1], vgg, GatysSettings(steps=1, style_layers=("relu9_9",)),
                                 progress=False)
+
+
+# Issue #14 (F5): images of any dtype follow image_io's value rule at the entry points.
+SHALLOW = GatysSettings(steps=2, content_layers=("relu2_1",), style_layers=("relu1_1", "relu2_1"))
+
+
+@pytest.fixture(scope="module")
+def eight_bit():
+    """The same two pictures as uint8 (0-255) and as float32 (k / 255)."""
+    torch.manual_seed(3)
+    content8 = torch.randint(0, 256, (1, 3, 16, 16), dtype=torch.uint8)
+    style8 = torch.randint(0, 256, (1, 3, 20, 16), dtype=torch.uint8)
+    return content8, style8, content8.float() / 255, style8.float() / 255
+
+
+@pytest.mark.parametrize("kinds", ["content uint8", "content int64", "content float64", "style uint8", "both uint8",
+                                   "style (3, H, W)"])
+def test_gatys_gives_the_float_result_for_the_same_picture_in_any_dtype(vgg, eight_bit, kinds):
+    content8, style8, content, style = eight_bit
+    given_content = {"content uint8": content8, "content int64": content8.long(), "content float64": content.double(),
+                     "both uint8": content8}.get(kinds, content)
+    given_style = {"style uint8": style8, "both uint8": style8, "style (3, H, W)": style[0]}.get(kinds, style)
+    before = given_content.clone(), given_style.clone()
+    expected = stylize_by_optimisation(content, style, vgg, SHALLOW, progress=False)
+    result = stylize_by_optimisation(given_content, given_style, vgg, SHALLOW, progress=False)
+    assert result.image.dtype == torch.float32 and result.image.shape == (1, 3, 16, 16)
+    assert torch.allclose(result.image, expected.image, atol=1e-5)
+    assert result.losses == pytest.approx(expected.losses, rel=1e-5)
+    assert torch.equal(given_content, before[0]) and torch.equal(given_style, before[1])  # inputs untouched
+
+
+def test_gatys_coarse_stage_and_colour_option_take_uint8_too(vgg, eight_bit):
+    content8, style8, content, style = eight_bit
+    settings = SHALLOW.replace(coarse_steps=1, coarse_scale=0.5, preserve_colour=True)
+    expected = stylize_by_optimisation(content, style, vgg, settings, progress=False).image
+    assert torch.allclose(stylize_by_optimisation(content8, style8, vgg, settings, progress=False).image, expected,
+                          atol=1e-5)
+
+
+def test_total_loss_and_gatys_loss_take_uint8_images(vgg, eight_bit):
+    content8, style8, content, style = eight_bit
+    assert total_loss(content8, content8, style8, vgg, SHALLOW) == pytest.approx(
+        total_loss(content, content, style, vgg, SHALLOW), rel=1e-6)
+    loss8, _ = GatysLoss(vgg, content8, style8, SHALLOW)(content)
+    loss, _ = GatysLoss(vgg, content, style, SHALLOW)(content)
+    assert float(loss8) == pytest.approx(float(loss), rel=1e-6)
+
+
+@pytest.mark.parametrize("which, value, message", [
+    ("content", 127.5, r"^content image: torch.float32 values span 127.5\.\.127.5, but float images lie in \[0, 1\]"),
+    ("content", -0.75, r"^content image: torch.float32 values span -0.75\.\.-0.75"),  # [-1, 1] data
+    ("style", 127.5, r"^style image: torch.float32 values span 127.5\.\.127.5"),
+])
+def test_gatys_refuses_float_images_outside_0_1_naming_them(vgg, which, value, message):
+    images = {"content": torch.full((1, 3, 16, 16), 0.5), "style": torch.full((1, 3, 16, 16), 0.5)}
+    images[which] = torch.full((1, 3, 16, 16), value)
+    with pytest.raises(ImageLoadError, match=message):
+        stylize_by_optimisation(images["content"], images["style"], vgg, SHALLOW, progress=False)
+
+
+def test_gatys_refuses_integers_beyond_255(vgg, eight_bit):
+    with pytest.raises(ImageLoadError, match=r"^content image: torch.int64"):
+        stylize_by_optimisation(torch.full((1, 3, 16, 16), 300), eight_bit[2], vgg, SHALLOW, progress=False)

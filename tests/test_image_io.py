@@ -1,5 +1,6 @@
 """load_image turns every kind of input into upright 8-bit RGB, or fails naming the file."""
 import io
+import warnings
 
 import cv2
 import numpy as np
@@ -337,3 +338,142 @@ def test_to_float_batch_stays_on_the_gpu():
 
 def test_tensor_with_max_side_is_shrunk():
     assert load_image(torch.rand(3, 40, 80), max_side=20).size == (20, 10)
+
+
+
+# --- Real-world inputs, second round (issue #14: F8-F14, F17) ------------------------------------------
+
+def test_quantized_sparse_and_odd_dtype_tensors():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # torch deprecates creating quantized tensors
+        quantized = torch.quantize_per_tensor(torch.full((3, 2, 2), 0.5), 0.5 / 128, 0, torch.quint8)
+    assert (_pixels(quantized) == 128).all()  # dequantized: its float values follow the float rule
+    assert (_pixels(torch.full((3, 2, 2), 0.5).to_sparse()) == 128).all()
+    odd = torch.zeros(3, 2, 2, dtype=torch.uint8).view(torch.uint4) if hasattr(torch, "uint4") else None
+    if odd is not None:
+        with pytest.raises(ImageLoadError, match="<tensor>: unsupported dtype torch.uint4"):
+            load_image(odd)
+    with pytest.raises(ImageLoadError, match="meta device"):
+        load_image(torch.zeros(3, 2, 2, device="meta"))
+
+
+@pytest.mark.parametrize("magic, maxval, value", [
+    ("P5", 1023, 512), ("P5", 4095, 2048), ("P5", 65535, 32768), ("P5", 255, 128),
+    ("P6", 1023, 512), ("P6", 65535, 32768),
+])
+def test_pgm_and_ppm_are_scaled_by_their_maxval(tmp_path, magic, maxval, value):
+    count = 16 * (3 if magic == "P6" else 1)
+    samples = np.full(count, value, ">u2" if maxval > 255 else np.uint8).tobytes()
+    path = tmp_path / f"x{maxval}.{'ppm' if magic == 'P6' else 'pgm'}"
+    path.write_bytes(f"{magic} 4 4 {maxval}\n".encode() + samples)
+    assert (_pixels(path) == 128).all()
+
+
+tifffile = pytest.importorskip("tifffile")
+
+
+def _tiff(path, array, **kwargs):
+    tifffile.imwrite(path, array, **kwargs)
+    return path
+
+
+@pytest.mark.parametrize("array", [np.full((3, 4, 4), 0x8000, np.uint16), np.full((3, 4, 4), 0.5, np.float32),
+                                   np.full((3, 4, 4), 0.5, np.float16), np.full((3, 4, 4), 128, np.uint8)])
+def test_planar_tiffs_give_the_right_pixels(tmp_path, array):
+    path = _tiff(tmp_path / "planar.tif", array, planarconfig="separate", photometric="rgb")
+    assert (_pixels(path) == 128).all()  # once alternating 0/128 columns (16-bit) or NaN errors (float)
+
+
+def test_planar_tiff_keeps_channel_order(tmp_path):
+    planes = np.zeros((3, 2, 2), np.uint16)
+    planes[0] = 65535  # red
+    path = _tiff(tmp_path / "red.tif", planes, planarconfig="separate", photometric="rgb")
+    assert _pixels(path)[0, 0].tolist() == [255, 0, 0]
+
+
+@pytest.mark.parametrize("array, expected", [
+    (np.full((4, 4), 0x2000, np.uint16), 223), (np.full((4, 4), 200, np.uint8), 55),
+    (np.full((4, 4), 0.25, np.float32), 191), (np.full((4, 4), 0.25, np.float16), 191),
+])
+def test_miniswhite_tiffs_are_inverted_at_every_depth(tmp_path, array, expected):
+    path = _tiff(tmp_path / "msw.tif", array, photometric="miniswhite")
+    assert (_pixels(path) == expected).all()
+
+
+def test_float16_tiff_loads_without_opencv_noise(tmp_path, capfd):
+    for shape in ((4, 4), (4, 4, 3)):
+        path = _tiff(tmp_path / "half16.tif", np.full(shape, 0.5, np.float16),
+                     photometric="rgb" if len(shape) == 3 else "minisblack")
+        assert (_pixels(path) == 128).all()
+    with pytest.raises(ImageLoadError, match="not an image file"):
+        load_image(b"neither PIL nor OpenCV can read this")
+    assert "ERROR" not in capfd.readouterr().err  # OpenCV's log is silenced during the fallback decode
+
+
+def test_undecodable_planar_tiff_names_the_cause(tmp_path, monkeypatch):
+    path = _tiff(tmp_path / "planar.tif", np.full((3, 4, 4), 0.5, np.float32), planarconfig="separate",
+                 photometric="rgb")
+
+    def no_codec(self, *args, **kwargs):
+        raise ValueError("<COMPRESSION.LZW: 5> requires the 'imagecodecs' package")
+
+    monkeypatch.setattr(tifffile.TiffPage, "asarray", no_codec)
+    with pytest.raises(ImageLoadError, match=r"planar TIFF \(float32\) cannot be decoded .*imagecodecs") as error:
+        load_image(path)
+    assert str(path) in str(error.value)
+
+
+def test_tiff_read_by_tifffile_keeps_orientation(tmp_path):
+    values = (np.arange(6, dtype=np.float16).reshape(2, 3) / 8)
+    path = _tiff(tmp_path / "rot.tif", values, extratags=[(274, "H", 1, 6, True)])
+    expected = np.rot90(np.asarray(load_image(values.astype(np.float32)))[..., 0], -1)
+    np.testing.assert_array_equal(_pixels(path)[..., 0], expected)
+
+
+@pytest.mark.parametrize("mode, expected", [("La", [100, 100, 100]), ("RGBa", [100, 100, 100])])
+def test_premultiplied_alpha_modes(mode, expected):
+    opaque = Image.new("RGBA", (4, 4), (100, 100, 100, 255)).convert(mode)
+    assert (_pixels(opaque) == expected).all()
+    half = Image.new("LA", (4, 4), (100, 128)).convert("La")
+    assert abs(int(_pixels(half)[0, 0, 0]) - 178) <= 1  # 100 on white at alpha 128, as the LA image gives
+
+
+@pytest.mark.parametrize("fmt, extra", [("GIF", {}), ("WEBP", {"lossless": True}), ("PNG", {}), ("TIFF", {})])
+def test_multi_frame_images_warn_once_and_use_the_first_frame(tmp_path, fmt, extra):
+    frames = [Image.new("RGB", (4, 4), (value, 0, 0)) for value in (200, 50, 100)]
+    path = tmp_path / f"anim.{fmt.lower()}"
+    frames[0].save(path, format=fmt, save_all=True, append_images=frames[1:], **extra)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert (_pixels(path)[..., 0] == 200).all()
+    messages = [str(w.message) for w in caught if issubclass(w.category, UserWarning)]
+    assert messages == [f"{path}: has 3 frames; only the first frame is used"]
+
+
+def test_single_frame_images_do_not_warn(tmp_path, gradient):
+    path = tmp_path / "one.gif"
+    Image.fromarray(gradient).save(path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        load_image(path)
+
+
+def test_multi_page_tiff_read_by_tifffile_warns(tmp_path):
+    path = tmp_path / "pages.tif"
+    with tifffile.TiffWriter(path) as writer:  # two float16 pages (Pillow cannot open float16)
+        for value in (0.5, 1.0):
+            writer.write(np.full((4, 4), value, np.float16), photometric="minisblack")
+    with pytest.warns(UserWarning, match="pages.tif: has 2 frames; only the first frame is used"):
+        assert (_pixels(path) == 128).all()
+
+
+def test_tiff_no_decoder_can_read_names_the_cause_quietly(tmp_path, monkeypatch, capfd):
+    path = _tiff(tmp_path / "f16.tif", np.full((4, 4), 0.5, np.float16), photometric="minisblack")
+
+    def no_codec(self, *args, **kwargs):
+        raise ValueError("<COMPRESSION.LZW: 5> requires the 'imagecodecs' package")
+
+    monkeypatch.setattr(tifffile.TiffPage, "asarray", no_codec)  # OpenCV then fails too: float16
+    with pytest.raises(ImageLoadError, match="not an image file PIL or OpenCV can read .*tifffile: .*imagecodecs"):
+        load_image(path)
+    assert "ERROR" not in capfd.readouterr().err  # once "[ERROR:0@...] ... sample_format is 3"

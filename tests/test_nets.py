@@ -177,3 +177,32 @@ def test_pad_to_multiple_reflects_only_where_it_can():
 def test_an_empty_image_is_refused_clearly(model, size):
     with pytest.raises(ValueError, match=rf"^image is {size[0]}x{size[1]} px \(height x width\): an empty image"):
         model(torch.rand(1, 3, *size))
+
+
+# Issue #14 (F6, F19): a forward refuses other dtypes and empty batches with one clear line (no device sync).
+DTYPE_MESSAGE = r"^images: got {} images; pass float images in \[0, 1\], e.g. image_io.to_float_batch\(batch\)$"
+
+
+@pytest.mark.parametrize("dtype", [torch.uint8, torch.int64, torch.float64, torch.bool])
+def test_forward_refuses_other_dtypes_naming_the_fix(model, dtype):
+    with pytest.raises(ValueError, match=DTYPE_MESSAGE.format(dtype)):
+        model(torch.ones(1, 3, 8, 8, dtype=dtype))
+
+
+def test_forward_refuses_an_empty_batch(model):
+    with pytest.raises(ValueError, match=r"^images: the batch is empty \(shape \(0, 3, 8, 8\)\)"):
+        model(torch.rand(0, 3, 8, 8))
+
+
+def test_forward_takes_half_precision_under_autocast_and_the_models_own_dtype(vgg):
+    from facestyle_utils.nets import check_image_batch
+
+    torch.manual_seed(0)
+    net = DCNNStylizer(DCNNConfig(encoder_layer="relu2_1", width=0.25), vgg=vgg).eval()
+    image = torch.rand(1, 3, 8, 8)
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+        out = net(image.bfloat16())
+    assert out.shape == (1, 3, 8, 8) and torch.allclose(out.float(), net(image).detach(), atol=0.05)
+    check_image_batch(image.double(), "images", torch.nn.Linear(1, 1).double())  # a float64 model takes float64
+    with pytest.raises(TypeError, match="^images: expected a tensor, got a ndarray"):
+        check_image_batch(image.numpy())

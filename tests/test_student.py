@@ -68,3 +68,26 @@ def test_bad_inputs_are_refused_clearly():
         student(torch.rand(1, 3, 0, 4))
     with pytest.raises(ValueError, match=r"\(N, 3, H, W\)"):
         student(torch.rand(3, 16, 16))
+
+
+# Issue #14 (F6, F19): other dtypes and empty batches are refused with one clear line.
+@pytest.mark.parametrize("dtype", [torch.uint8, torch.int64, torch.float64])
+def test_student_refuses_other_dtypes_naming_the_fix(dtype):
+    with pytest.raises(ValueError, match=rf"^images: got {dtype} images; pass float images in \[0, 1\], "
+                                         r"e.g. image_io.to_float_batch\(batch\)$"):
+        FastStudent()(torch.ones(1, 3, 8, 8, dtype=dtype))
+
+
+def test_student_refuses_an_empty_batch():
+    with pytest.raises(ValueError, match=r"^images: the batch is empty \(shape \(0, 3, 8, 8\)\)"):
+        FastStudent()(torch.rand(0, 3, 8, 8))
+
+
+def test_student_takes_bfloat16_under_autocast():
+    torch.manual_seed(0)
+    student, image = FastStudent().eval(), torch.rand(1, 3, 8, 8)
+    with torch.no_grad():
+        expected = student(image)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            out = student(image.bfloat16())
+    assert out.shape == (1, 3, 8, 8) and torch.allclose(out.float(), expected, atol=0.05)

@@ -276,7 +276,7 @@ def patched_avi(path, size, patches, frames=4):
 def avi_with_rate(path, scale, rate):
     """strh dwScale/dwRate give the rate (rate / scale fps); avih dwMicroSecPerFrame agrees."""
     return patched_avi(path, (24, 20), [(b"strh", 20, scale), (b"strh", 24, rate),
-                                        (b"avih", 0, round(1e6 * scale / rate))])
+                                        (b"avih", 0, min(round(1e6 * scale / rate), 10**9))])
 
 
 @pytest.mark.parametrize("scale, rate, says", [(1_000_000, 1, "1e-06"), (2, 1, "0.5"), (1000, 999, "0.999")])
@@ -306,13 +306,12 @@ def avi_claiming_size(path, width, height, frames=4):
 @pytest.mark.parametrize("claimed", [(640, 480), (48, 40), (24, 40)])
 def test_header_size_that_ffmpeg_cannot_decode_with_uses_the_frames_size(claimed, tmp_path, stylizer):
     source = avi_claiming_size(tmp_path / "big.avi", *claimed)
-    honest = write_source(tmp_path / "honest.avi", (24, 20), 4, 10, opencv_mjpeg=True)
     says = rf"big.avi: the header says {claimed[0]}x{claimed[1]} but the frames are 24x20; using the frames' size"
     with pytest.warns(VideoWarning, match=says):
         assert video_info(source) == video.VideoInfo(fps=10.0, frames=4, width=24, height=20)
     with pytest.warns(VideoWarning, match=says):
         frames = list(read_frames(source, start=1))
-    assert [np.array_equal(a, b) for a, b in zip(frames, list(read_frames(honest))[1:])] == [True] * 3
+    assert [np.abs(f.astype(int) - frame(24, 20, i)).mean() < 2 for i, f in enumerate(frames, 1)] == [True] * 3
     with pytest.warns(VideoWarning, match=says):
         out = stylize_video(stylizer, source, tmp_path / "styled.mp4", progress=False)
     assert video_info(out) == video.VideoInfo(fps=10.0, frames=4, width=24, height=20)
