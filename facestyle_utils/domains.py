@@ -30,7 +30,7 @@ from PIL import Image
 from . import faces as facelib
 from .files import sha256_file
 from .filters import TARGET_STYLES, apply_style
-from .image_io import ImageLoadError, load_image
+from .image_io import IMAGE_SUFFIXES, ImageLoadError, load_image
 
 FORMAT = "facestyle-domains/1"
 SPLITS = ("train", "val", "test")
@@ -40,7 +40,6 @@ MIN_IMAGE_SIDE = 64
 MAX_IMAGE_SIDE = 2048
 #: Images with more pixels than this are refused from their header, before decoding.
 MAX_PIXELS = 120_000_000
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".gif"}
 
 
 class EmptyDomainError(ValueError):

@@ -41,6 +41,9 @@ from .files import atomic_write
 
 ImageLike = Union[str, os.PathLike, bytes, Image.Image, np.ndarray, torch.Tensor]
 
+#: File extensions taken for images when a folder is read (lesson 01's domain builds, folder stylizing).
+IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".gif"})
+
 #: Background used when flattening transparent images (white, like a page).
 BACKGROUND = (255, 255, 255)
 

@@ -29,7 +29,7 @@ from tqdm.auto import tqdm
 from .colour import preserve_colour
 from .gatys import autocast_context
 from .files import OutputNames
-from .image_io import (ImageLike, ImageLoadError, image_to_tensor, load_image, resize_image, save_image,
+from .image_io import (IMAGE_SUFFIXES, ImageLike, ImageLoadError, image_to_tensor, load_image, save_image,
                        tensor_to_image, to_float_batch)
 from .runtime import pick_device
 
@@ -53,7 +53,6 @@ def agrees(output: torch.Tensor, reference: torch.Tensor, speed: str) -> bool:
     return largest <= TOLERANCE[speed][0] and mean <= TOLERANCE[speed][1]
 #: Longest image side processed per device type, so large photos do not run out of memory.
 MAX_SIDE = {"cuda": 1024, "mps": 768, "cpu": 768}
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".gif"}
 #: Video files: stylized when given directly (``video.stylize_video``), never from inside a folder.
 VIDEO_SUFFIXES = {".mp4", ".avi", ".mov", ".mkv", ".m4v", ".webm"}
 
