@@ -55,7 +55,8 @@ def atomic_save(obj: Any, path: str | os.PathLike) -> Path:
 
 #: Leading bytes of files that users mistake for model files: magic bytes -> what the file looks like.
 FOREIGN_MAGIC = {b"\x89PNG": "a PNG image", b"\xff\xd8\xff": "a JPEG image", b"GIF8": "a GIF image",
-                 b"RIFF": "a WebP image, AVI video or WAV sound", b"%PDF": "a PDF document", b"\x1f\x8b": "a gzip archive",
+                 b"RIFF": "a WebP image, AVI video or WAV sound", b"%PDF": "a PDF document",
+                 b"\x1f\x8b": "a gzip archive",
                  b"\x93NUMPY": "a NumPy array (.npy)", b"<": "an HTML or XML page, e.g. a failed download",
                  b"{": "a JSON text file"}
 #: How every ``torch.save`` file begins: a zip archive (PyTorch >= 1.6) or a pickle (older, protocol >= 2).
@@ -65,7 +66,7 @@ _GLOBAL = re.compile(r"Unsupported global: GLOBAL ([\w.]+)")
 
 
 def _sniff(path: Path) -> str | None:
-    """Why ``path`` is not a PyTorch file judging by its first bytes (:data:`FOREIGN_MAGIC`), or None if it may be one."""
+    """Why ``path`` is not a PyTorch file, judging by its first bytes (:data:`FOREIGN_MAGIC`); None if it may be one."""
     with open(path, "rb") as handle:
         head = handle.read(16).lstrip(b"\xef\xbb\xbf \t\r\n")  # a UTF-8 BOM or blank lines before '<'
     if not head or head.startswith(TORCH_MAGIC):
@@ -438,9 +439,9 @@ def read_model_file(path: str | os.PathLike) -> dict[str, Any]:
     """
     data = safe_load(path)
     if data.get("format") != MODEL_FORMAT:
+        bare_weights = bool(data) and all(torch.is_tensor(value) for value in data.values())
         hint = (" (this is a training checkpoint; use save_model to export a model)" if "optimizer" in data else
-                " (it holds only a state dict; save the model with save_model)" if data and
-                all(torch.is_tensor(value) for value in data.values()) else "")
+                " (it holds only a state dict; save the model with save_model)" if bare_weights else "")
         raise CheckpointError(f"{path}: not a facestyle model file{hint}")
     if data.get("version") != MODEL_VERSION:
         raise CheckpointError(f"{path}: model file version {data.get('version')!r} is not supported "
