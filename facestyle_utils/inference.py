@@ -179,7 +179,7 @@ def style_image_tensor(model: nn.Module, style: ImageLike, max_side: int) -> tor
         warnings.warn(f"the model file's training size {size!r} is not a sensible side in pixels; using 256",
                       stacklevel=3)
         size = 256
-    image = load_image(style, max_side=4 * max_side)
+    image = load_image(style, max_side=4 * max_side, name=None if isinstance(style, (str, os.PathLike)) else "style image")
     scale = min(size / min(image.size), max_side / max(image.size))  # shorter side = size, longest <= max_side
     width, height = (max(1, round(side * scale)) for side in image.size)
     return image_to_tensor(image.resize((width, height), Image.Resampling.LANCZOS))
