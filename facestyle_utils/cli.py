@@ -129,7 +129,9 @@ def _stylize(args: argparse.Namespace) -> int:
                                           style=args.style)
         _print_warnings(caught)
     except (CheckpointError, FileNotFoundError, ImportError, RuntimeError, ValueError) as err:
-        _error(f"cannot use model {args.model}: {str(err).strip().splitlines()[0] if str(err).strip() else err!r}")
+        message = (str(err).strip().splitlines() or [type(err).__name__])[0]
+        _error(f"cannot use model {message}" if message.startswith(str(args.model))
+               else f"cannot use model {args.model}: {message}")
         return 2
     written = failures = 0
     for source, target in _plan(args.inputs, args.out):

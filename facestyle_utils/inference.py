@@ -176,7 +176,8 @@ def style_image_tensor(model: nn.Module, style: ImageLike, max_side: int) -> tor
     a float (1, 3, H, W) tensor in [0, 1] on the CPU."""
     size = getattr(model, "metadata", {}).get("size", 256)
     if not isinstance(size, int) or not 16 <= size <= 4096:  # a model file's metadata is data, not a promise
-        warnings.warn(f"the model file's training size {size!r} is not a sensible side in pixels; using 256",
+        warnings.warn(f"the model file's training size {size!r} is not a whole number of pixels from 16 to 4096; "
+                      "using 256",
                       stacklevel=3)
         size = 256
     image = load_image(style, max_side=4 * max_side, name=None if isinstance(style, (str, os.PathLike)) else "style image")

@@ -238,7 +238,7 @@ def test_a_nonsense_model_metadata_warning_is_one_line(drn_file, tmp_path, capsy
     code, _, err = _run([tmp_path / "f.png", "--model", bad, "--style", tmp_path / "s.png", "--out", tmp_path / "o"],
                         capsys)
     assert code == 0 and err.strip().splitlines() == [
-        "warning: the model file's training size -1 is not a sensible side in pixels; using 256"]
+        "warning: the model file's training size -1 is not a whole number of pixels from 16 to 4096; using 256"]
 
 
 def test_videos_and_hidden_files_in_folders_are_explained(model_file, tmp_path, capsys):
@@ -264,3 +264,15 @@ def test_a_drn_file_cannot_take_the_onnx_path(drn_file, tmp_path, capsys):
     code, _, err = _run([tmp_path / "f.png", "--model", drn_file, "--style", tmp_path / "f.png", "--speed", "onnx",
                          "--out", tmp_path / "o"], capsys)
     assert code == 2 and "onnx speed path cannot run a style-taking model" in err and len(err.splitlines()) == 1
+
+
+def test_a_model_file_error_names_the_file_once_without_quotes(tmp_path, capsys):
+    from facestyle_utils.checkpoints import atomic_save, safe_load
+    from facestyle_utils.student import FastStudent
+
+    data = safe_load(save_model(FastStudent(), tmp_path / "ok.pt", kind="student"))
+    data["metadata"] = "hello"
+    bad = atomic_save(data, tmp_path / "meta.pt")
+    Image.new("RGB", (8, 8)).save(tmp_path / "f.png")
+    code, _, err = _run([tmp_path / "f.png", "--model", bad, "--out", tmp_path / "o"], capsys)
+    assert code == 2 and err == f"error: cannot use model {bad}: metadata is str 'hello', expected a dict of plain values\n"
