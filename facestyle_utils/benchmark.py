@@ -13,7 +13,7 @@ from typing import Callable
 
 import torch
 
-from .runtime import cpu_has_native_bf16
+from .runtime import mixed_precision_pays
 
 
 def synchronize(device: torch.device) -> None:
@@ -76,7 +76,7 @@ def slow_to_time(path: str, device: torch.device) -> str | None:
     ``torch.compile`` on a CPU spends tens of seconds compiling every new input shape. Such
     paths are timed once, at the smallest size and batch 1, which is enough to see the verdict.
     """
-    if device.type == "cpu" and path == "autocast" and not cpu_has_native_bf16():
+    if device.type == "cpu" and path == "autocast" and not mixed_precision_pays(device):
         return "bf16 is emulated on this CPU"
     if device.type == "cpu" and path == "compile":
         return "each new shape recompiles (~40 s) on a CPU"

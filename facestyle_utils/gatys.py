@@ -11,7 +11,6 @@ that join the loss only for the last steps.
 """
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import math
 import time
@@ -25,6 +24,7 @@ from tqdm.auto import tqdm
 from .colour import preserve_colour
 from .image_io import to_float_batch
 from .losses import content_loss, gram_matrix, style_loss, total_variation
+from .runtime import autocast, mixed_precision_pays
 from .vgg import VGG19Features, check_side, min_side
 
 STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
@@ -49,7 +49,7 @@ class GatysSettings:
     preserve_colour: bool = False
     # Speed switches (lesson 02 measures each one).
     channels_last: bool = False  # NHWC memory layout; helps some CPUs and GPUs
-    autocast: bool = False  # bf16 on CPU, fp16 on CUDA (on many CPUs bf16 *backward* is very slow)
+    autocast: bool = False  # fp16 on CUDA, bf16 elsewhere (emulated, so very slow, on CPUs without bf16 hardware)
     cache_targets: bool = True  # compute the content and style targets once, not every step
     truncate_network: bool = True  # run VGG19 only up to the deepest layer the losses use
     coarse_steps: int = 0  # >0: first optimise this many steps at coarse_scale, then upsample
@@ -86,11 +86,13 @@ def fast_settings(device: torch.device | str = "cpu", **changes) -> GatysSetting
     2-core CPU it did better than 1/2 and 1/4; :func:`coarse_sizes` says what small images
     get), and relu5_1 as a late layer: its Gram term is under 0.1% of the total loss with the
     default weights, yet running the network on to relu5_1 costs a fifth of every step.
-    channels_last and fp16 autocast on CUDA only: bf16 autocast was 5-100x *slower* than fp32
-    on that CPU, which has no bf16 hardware, and channels_last gave no gain there.
+    Mixed precision where it pays (:func:`runtime.mixed_precision_pays`: fp16 on CUDA, bf16 on a
+    CPU with bf16 hardware; emulated bf16 was 5-100x *slower* than fp32 on the course's CPU), and
+    channels_last on CUDA, whose tensor cores want it.
     """
     on_cuda = torch.device(device).type == "cuda"
-    base = GatysSettings(coarse_steps=40, coarse_scale=0.375, steps=20, channels_last=on_cuda, autocast=on_cuda)
+    base = GatysSettings(coarse_steps=40, coarse_scale=0.375, steps=20, channels_last=on_cuda,
+                         autocast=mixed_precision_pays(device))
     settings = base.replace(**changes)
     if "late_style_layers" not in changes and "relu5_1" in settings.style_layers:
         settings = settings.replace(late_style_layers=("relu5_1",))
@@ -133,17 +135,6 @@ class GatysResult:
         """Seconds until the whole loss at full size first fell to ``loss`` (``inf`` if it never did)."""
         steps = self.steps_to_reach(loss)
         return math.inf if steps is None else self.times[steps - 1]
-
-
-def autocast_context(device: torch.device, enabled: bool):
-    """Mixed precision: fp16 on CUDA, bf16 elsewhere; a no-op when not ``enabled``."""
-    if not enabled:
-        return contextlib.nullcontext()
-    dtype = torch.float16 if device.type == "cuda" else torch.bfloat16
-    return torch.autocast(device_type=device.type, dtype=dtype)
-
-
-_autocast = autocast_context  # old private name
 
 
 def balanced_layer_weights(style_grams: dict[str, torch.Tensor]) -> dict[str, float]:
@@ -205,7 +196,7 @@ class GatysLoss:
     def _features(self, image: torch.Tensor, layers: list[str]) -> dict[str, torch.Tensor]:
         if not layers:
             return {}
-        with autocast_context(image.device, self.settings.autocast):
+        with autocast(image.device, self.settings.autocast):
             return self.vgg(self._prepare(image), _reach(layers, self.settings))
 
     def _targets(self) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor], dict[str, float] | None]:

@@ -27,11 +27,10 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from .colour import preserve_colour
-from .gatys import autocast_context
 from .files import OutputNames
 from .image_io import (IMAGE_SUFFIXES, ImageLike, ImageLoadError, image_to_tensor, load_image, save_image,
                        tensor_to_image, to_float_batch)
-from .runtime import pick_device
+from .runtime import autocast, pick_device
 
 SPEED_PATHS = ("plain", "inference_mode", "channels_last", "autocast", "compile", "onnx")
 #: How far each speed path may stray from the plain path, as (largest, mean) absolute pixel
@@ -86,7 +85,7 @@ def make_runner(model: nn.Module, speed: str, device: torch.device,
         batch = batch.to(device)
         if speed in ("channels_last", "compile"):
             batch = batch.contiguous(memory_format=torch.channels_last)
-        with grad_off(), autocast_context(device, enabled=speed == "autocast"):
+        with grad_off(), autocast(device, enabled=speed == "autocast"):
             return model(batch).float().contiguous()
 
     return run

@@ -1,10 +1,11 @@
-"""Runtime switches: which device to use, reproducible seeds, quick/full mode, output folders.
+"""Runtime switches: which device to use, mixed precision, reproducible seeds, quick/full mode, output folders.
 
 Every notebook starts with these, so the same cells run on a laptop CPU, Apple MPS or
 a Colab GPU, give the same numbers twice, and write only under ``build/``.
 """
 from __future__ import annotations
 
+import contextlib
 import importlib.metadata
 import os
 import platform
@@ -76,6 +77,39 @@ def cpu_has_native_bf16(cpuinfo: Path = Path("/proc/cpuinfo")) -> bool:
     except OSError:  # not Linux
         return False
     return bool(flags & {"avx512_bf16", "amx_bf16", "bf16"})
+
+
+def mixed_precision_dtype(device: torch.device | str) -> torch.dtype:
+    """The 16-bit dtype autocast computes in on ``device``: float16 on CUDA, bfloat16 elsewhere.
+
+    float16 has more mantissa bits and fast tensor cores on every CUDA GPU; CPUs and Apple MPS
+    use bfloat16, whose float32-sized exponent never overflows, so no loss scaling is needed.
+    """
+    return torch.float16 if torch.device(device).type == "cuda" else torch.bfloat16
+
+
+def mixed_precision_pays(device: torch.device | str) -> bool:
+    """True where 16-bit autocast is expected to be *faster* than float32 on ``device``.
+
+    CUDA GPUs have 16-bit tensor cores. A CPU gains only when it computes bfloat16 in hardware
+    (:func:`cpu_has_native_bf16`: AMX or AVX-512 BF16 on x86, BF16 on Arm); elsewhere PyTorch
+    emulates it and a VGG19 backward pass became 5 to 100 times slower on the course's 2-core AMD
+    CPU. Apple MPS gains little for networks this small. This is a rule of thumb: lessons 02 and 05
+    time both precisions and print which one won on your machine.
+    """
+    device = torch.device(device)
+    return device.type == "cuda" or (device.type == "cpu" and cpu_has_native_bf16())
+
+
+def autocast(device: torch.device | str, enabled: bool = True):
+    """``torch.autocast`` in :func:`mixed_precision_dtype` on ``device``; a no-op when not ``enabled``.
+
+    Used as ``with autocast(device): ...`` by Gatys, training and the inference speed paths.
+    """
+    if not enabled:
+        return contextlib.nullcontext()
+    device = torch.device(device)
+    return torch.autocast(device_type=device.type, dtype=mixed_precision_dtype(device))
 
 
 def seed_everything(seed: int = 0) -> torch.Generator:

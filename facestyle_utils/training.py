@@ -27,6 +27,7 @@ from tqdm.auto import tqdm
 
 from .checkpoints import CheckpointError, CheckpointManager, load_model_state, model_state, rng_states, set_rng_states
 from .losses import content_loss, gram_matrix, style_loss
+from .runtime import mixed_precision_dtype, mixed_precision_pays
 from .vgg import LAYER_INDEX, LAYER_NAMES, VGG19Features
 
 LossFunction = Callable[[nn.Module, Any], "tuple[torch.Tensor, dict[str, float]]"]
@@ -175,9 +176,11 @@ def make_scheduler(optimizer: torch.optim.Optimizer, config: TrainConfig) -> tor
 def precision_for(device: torch.device, requested: str = "auto") -> torch.dtype | None:
     """The autocast dtype to train with, or None for plain float32.
 
-    "auto" picks float16 on CUDA (with loss scaling) and float32 elsewhere: on CPUs bfloat16
-    *backward* passes can be far slower than float32 (measured here: VGG19 at 192 px, 0.34 s
-    fp32 vs 30 s bf16), and MPS autocast gains little for this size of model.
+    "auto" picks 16-bit autocast where it pays (:func:`runtime.mixed_precision_pays`): float16
+    (with loss scaling) on CUDA, bfloat16 on a CPU with bf16 hardware, and float32 elsewhere:
+    on CPUs that emulate bfloat16 a backward pass is far slower than float32 (measured on the
+    course's 2-core AMD CPU: VGG19 at 192 px, 0.34 s fp32 vs 30 s bf16), and MPS autocast gains
+    little for this size of model.
     """
     if requested == "off":
         return None
@@ -185,7 +188,7 @@ def precision_for(device: torch.device, requested: str = "auto") -> torch.dtype 
         return torch.float16
     if requested == "bf16":
         return torch.bfloat16
-    return torch.float16 if device.type == "cuda" else None
+    return mixed_precision_dtype(device) if mixed_precision_pays(device) else None
 
 
 def _to_device(batch: Any, device: torch.device, channels_last: bool) -> Any:
@@ -212,9 +215,14 @@ def train(model: nn.Module, loss_fn: LossFunction, data: BatchStream, config: Tr
     ``checkpoints`` and ``resume=True`` training continues from the newest good checkpoint.
     ``stop_after`` ends the call early after that many steps (to demonstrate an interruption).
     ``extra_config`` (e.g. the model and loss settings) is stored in every checkpoint.
+
+    The model is trained in place on ``device`` (it stays there); its memory layout and
+    train/eval mode are as they were when the call returns, even when ``config.channels_last``
+    trained it in NHWC.
     """
     device = torch.device(device) if device is not None else next(model.parameters()).device
     memory_format = torch.channels_last if config.channels_last else torch.contiguous_format
+    layout_before, mode_before = memory_format_of(model), model.training
     model.to(device=device, memory_format=memory_format)
     optimizer = make_optimizer(model, config)
     scheduler = make_scheduler(optimizer, config)
@@ -283,8 +291,16 @@ def train(model: nn.Module, loss_fn: LossFunction, data: BatchStream, config: Tr
         raise
     finally:
         bar.close()
-        model.eval()
+        model.to(memory_format=layout_before).train(mode_before)
     return history
+
+
+def memory_format_of(model: nn.Module) -> torch.memory_format:
+    """``torch.channels_last`` when the model's 4-D weights are stored NHWC, else ``torch.contiguous_format``."""
+    telling = [p for p in model.parameters()  # a 1x1 kernel is stored the same way in both layouts
+               if p.ndim == 4 and p.is_contiguous() != p.is_contiguous(memory_format=torch.channels_last)]
+    nhwc = telling and all(p.is_contiguous(memory_format=torch.channels_last) for p in telling)
+    return torch.channels_last if nhwc else torch.contiguous_format
 
 
 def _check_same_settings(state: Mapping[str, Any], config: TrainConfig, extra: dict[str, Any] | None,

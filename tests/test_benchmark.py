@@ -25,13 +25,13 @@ def test_measure_reports_latency_throughput_and_memory():
 
 
 def test_slow_paths_are_named_only_where_they_are_slow(monkeypatch):
-    from facestyle_utils import benchmark
+    from facestyle_utils import benchmark, runtime
 
     cpu, cuda = torch.device("cpu"), torch.device("cuda")
-    monkeypatch.setattr(benchmark, "cpu_has_native_bf16", lambda: False)
+    monkeypatch.setattr(runtime, "cpu_has_native_bf16", lambda: False)
     assert "emulated" in benchmark.slow_to_time("autocast", cpu)
     assert "recompiles" in benchmark.slow_to_time("compile", cpu)
     assert benchmark.slow_to_time("channels_last", cpu) is None
     assert benchmark.slow_to_time("autocast", cuda) is None and benchmark.slow_to_time("compile", cuda) is None
-    monkeypatch.setattr(benchmark, "cpu_has_native_bf16", lambda: True)
+    monkeypatch.setattr(runtime, "cpu_has_native_bf16", lambda: True)
     assert benchmark.slow_to_time("autocast", cpu) is None

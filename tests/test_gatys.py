@@ -4,6 +4,7 @@ import math
 import pytest
 import torch
 
+from facestyle_utils import runtime
 from facestyle_utils.colour import rgb_to_ycbcr
 from facestyle_utils.gatys import (GatysLoss, GatysSettings, compare_speed, fast_settings, stylize_by_optimisation,
                                    total_loss)
@@ -152,9 +153,13 @@ def test_bad_settings_raise_clear_errors(vgg, images):
         stylize_by_optimisation(torch.rand(3, 32, 32), images[1], vgg, GatysSettings(steps=1), progress=False)
 
 
-def test_fast_settings_leave_bf16_off_on_cpu():
+def test_fast_settings_use_bf16_only_on_a_cpu_that_has_it(monkeypatch):
+    monkeypatch.setattr(runtime, "cpu_has_native_bf16", lambda: True)
+    assert fast_settings("cpu").autocast and not fast_settings("cpu").channels_last
+    monkeypatch.setattr(runtime, "cpu_has_native_bf16", lambda: False)
     cpu = fast_settings("cpu")
     assert cpu.coarse_steps > 0 and not cpu.autocast and not cpu.channels_last
+    assert not fast_settings("mps").autocast
     assert fast_settings("cuda").autocast and fast_settings("cpu", steps=7).steps == 7
     assert cpu.late_style_layers == ("relu5_1",)
     assert fast_settings("cpu", style_layers=("relu1_1", "relu2_1")).late_style_layers == ()

@@ -6,9 +6,10 @@ import pytest
 import torch
 from torch import nn
 
+from facestyle_utils import runtime
 from facestyle_utils.nets import DCNNConfig, DCNNStylizer
 from facestyle_utils.training import (BatchStream, LossWeights, PairedLoss, PairedRandomCrop, TrainConfig, lr_factor,
-                                      precision_for, relative_feature_loss, seeded, train)
+                                      memory_format_of, precision_for, relative_feature_loss, seeded, train)
 
 
 class Indexed(torch.utils.data.Dataset):
@@ -45,7 +46,26 @@ def test_a_few_steps_lower_the_loss_on_a_fixed_batch(vgg):
     assert after < 0.8 * before
     assert history.train[-1]["loss"] < history.train[0]["loss"]
     assert set(parts) == {"pixel", "perceptual"}
-    assert not model.training
+    assert model.training  # as it came in
+
+
+@pytest.mark.parametrize("layout", [torch.contiguous_format, torch.channels_last])
+@pytest.mark.parametrize("mode", [True, False])
+def test_train_hands_the_model_back_in_its_layout_and_mode(layout, mode):
+    model = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(), nn.Conv2d(4, 3, 1))
+    model.to(memory_format=layout).train(mode)
+    data = BatchStream(torch.utils.data.TensorDataset(torch.rand(4, 3, 8, 8), torch.rand(4, 3, 8, 8)), 2)
+    seen = []
+
+    def loss_fn(m, batch):
+        seen.append(memory_format_of(m))
+        return nn.functional.mse_loss(m(batch[0]), batch[1]), {}
+
+    before = [p.detach().clone() for p in model.parameters()]
+    train(model, loss_fn, data, TrainConfig(steps=2, channels_last=True), progress=False)
+    assert seen == [torch.channels_last] * 2  # trained in NHWC, as configured
+    assert memory_format_of(model) == layout and model.training is mode
+    assert all(not torch.equal(a, b) for a, b in zip(before, model.parameters()))  # ... and it did learn
 
 
 def test_learning_rate_schedules():
@@ -83,8 +103,11 @@ def test_gradient_clipping_bounds_the_update():
     assert model.weight.grad.norm() <= 0.5 + 1e-6
 
 
-def test_mixed_precision_only_where_it_helps():
-    assert precision_for(torch.device("cpu")) is None  # bf16 backward is very slow on CPUs
+def test_mixed_precision_only_where_it_helps(monkeypatch):
+    monkeypatch.setattr(runtime, "cpu_has_native_bf16", lambda: True)  # AMX / AVX-512 BF16 / Arm BF16
+    assert precision_for(torch.device("cpu")) == torch.bfloat16
+    monkeypatch.setattr(runtime, "cpu_has_native_bf16", lambda: False)
+    assert precision_for(torch.device("cpu")) is None  # emulated bf16 backward is very slow
     assert precision_for(torch.device("mps")) is None
     assert precision_for(torch.device("cuda")) == torch.float16
     assert precision_for(torch.device("cpu"), "bf16") == torch.bfloat16
