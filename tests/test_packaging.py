@@ -29,16 +29,32 @@ def _environment_yml_pip_requirements() -> dict[str, str]:
     return found
 
 
-def test_environment_yml_lists_the_same_requirements_as_pyproject():
+def _declared() -> list[str]:
+    """Every requirement of the package and its dev extra, with self-references (``facestyle-utils[export]``) expanded."""
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    declared = project["dependencies"] + project["optional-dependencies"]["dev"]
+    extras, found, todo = project["optional-dependencies"], list(project["dependencies"]), ["dev"]
+    while todo:
+        for requirement in extras[todo.pop()]:
+            if _name(requirement) == project["name"]:
+                todo += re.search(r"\[(.*)\]", requirement).group(1).split(",")
+            else:
+                found.append(requirement)
+    return found
+
+
+def test_dev_extra_includes_what_lesson_05_needs():
+    names = {_name(r) for r in _declared()}
+    assert {"pytest", "onnx", "onnxscript", "onnxruntime"} <= names
+
+
+def test_environment_yml_lists_the_same_requirements_as_pyproject():
+    declared = _declared()
     conda = _environment_yml_pip_requirements()
     assert {_name(r): r for r in declared} == conda
 
 
 def test_constraints_pin_only_declared_packages_and_pin_torch_pair():
-    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    declared = {_name(r) for r in project["dependencies"] + project["optional-dependencies"]["dev"]}
+    declared = {_name(r) for r in _declared()}
     pins = dict(line.split("==") for line in (ROOT / "constraints.txt").read_text().splitlines()
                 if line and not line.startswith("#"))
     assert set(pins) <= declared

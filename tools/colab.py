@@ -1,9 +1,12 @@
-"""Keep the "Open in Colab" badges and Colab install cells pointing at the published repository.
+"""The one place that knows where the course is published: Colab badges and Colab install cells.
 
-The GitHub owner/repo lives here only. After publishing under another name:
+Every notebook starts with an "Open in Colab" badge and an install cell that, on Colab only,
+clones the course and installs what *that* notebook needs (the package plus the extras listed in
+``EXTRAS``). Both are written from this file, so they never drift:
 
-    python tools/colab.py owner/name      # rewrite every notebook's badge and install cell
-    python tools/colab.py --check         # exit 1 if a notebook points elsewhere (used by the tests)
+    python tools/colab.py owner/name      # publish under another name: rewrite badges and install cells
+    python tools/colab.py --write         # rewrite the install cells from the template below
+    python tools/colab.py --check         # exit 1 if a notebook's badge or install cell differs (a test runs it)
 """
 from __future__ import annotations
 
@@ -16,7 +19,26 @@ import nbformat
 GITHUB_REPO = "facestyle-course/face-style-transfer"
 BRANCH = "main"
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
+#: Where the install cell clones the course on Colab.
+COLAB_FOLDER = "/content/course"
+#: pyproject extras a notebook needs beyond the package itself (by the notebook's number).
+EXTRAS = {"05": ("export",)}
 _REPO_PATTERN = re.compile(r"(?<=github/)[\w.-]+/[\w.-]+(?=/blob/)|(?<=github\.com/)[\w.-]+/[\w.-]+?(?=(\.git|@|/|\"|'|\s))")
+
+# Plain Python, no IPython magics, so tests/test_colab.py can run it outside Colab against a local clone.
+_INSTALL_CELL = '''\
+# Colab only: fetch the course and install what this notebook needs (about 2 minutes).
+# Anywhere else this cell does nothing. Written by tools/colab.py: edit it there.
+import os, subprocess, sys
+
+if "google.colab" in sys.modules:
+    COURSE = "{folder}"
+    if not os.path.isdir(COURSE):
+        subprocess.run(["git", "clone", "--quiet", "--depth", "1", "--branch", "{branch}",
+                        "https://github.com/{repo}.git", COURSE], check=True)
+    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "-e", {spec}], check=True)
+    sys.path.insert(0, COURSE)
+    os.chdir(os.path.join(COURSE, "notebooks"))'''
 
 
 def badge(notebook: str, repo: str = GITHUB_REPO) -> str:
@@ -25,17 +47,47 @@ def badge(notebook: str, repo: str = GITHUB_REPO) -> str:
     return f"[![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)]({url})"
 
 
+def install_cell(notebook: str, repo: str = GITHUB_REPO) -> str:
+    """The source of a notebook's Colab install cell: clone once, then ``pip install -e`` with its extras."""
+    extras = EXTRAS.get(notebook[:2], ())
+    spec = f'COURSE + "[{",".join(extras)}]"' if extras else "COURSE"
+    return _INSTALL_CELL.format(folder=COLAB_FOLDER, branch=BRANCH, repo=repo, spec=spec)
+
+
+def _install_cell_index(notebook: nbformat.NotebookNode) -> int:
+    """Index of the install cell: the first code cell, which must mention google.colab."""
+    index = next(i for i, cell in enumerate(notebook.cells) if cell.cell_type == "code")
+    if "google.colab" not in notebook.cells[index].source:
+        raise ValueError("the first code cell is not the Colab install cell")
+    return index
+
+
 def repos_named(path: Path) -> set[str]:
     """Every owner/repo a notebook's cells point at."""
     notebook = nbformat.read(path, as_version=4)
     return {m.group(0) for cell in notebook.cells for m in _REPO_PATTERN.finditer(cell.source)}
 
 
+def problems(path: Path) -> list[str]:
+    """What differs from this file in one notebook: repositories named, and the install cell."""
+    found = [f"points at {sorted(other)}, expected {GITHUB_REPO}" for other in [repos_named(path) - {GITHUB_REPO}]
+             if other]
+    notebook = nbformat.read(path, as_version=4)
+    try:
+        if notebook.cells[_install_cell_index(notebook)].source != install_cell(path.name):
+            found.append("its install cell differs from tools/colab.py's (run `python tools/colab.py --write`)")
+    except (StopIteration, ValueError) as err:
+        found.append(str(err) or "no code cell")
+    return found
+
+
 def rewrite(repo: str) -> None:
+    """Point every badge and install cell at ``repo`` (and remember it in this file)."""
     for path in sorted(NOTEBOOKS.glob("*.ipynb")):
         notebook = nbformat.read(path, as_version=4)
         for cell in notebook.cells:
             cell.source = _REPO_PATTERN.sub(repo, cell.source)
+        notebook.cells[_install_cell_index(notebook)].source = install_cell(path.name, repo)
         nbformat.write(notebook, path)
         print(f"{path.name}: now points at {repo}")
     this_file = Path(__file__)
@@ -44,10 +96,13 @@ def rewrite(repo: str) -> None:
 
 def main(argv: list[str]) -> int:
     if argv == ["--check"]:
-        wrong = {p.name: r for p in sorted(NOTEBOOKS.glob("*.ipynb")) if (r := repos_named(p) - {GITHUB_REPO})}
-        for name, repos in wrong.items():
-            print(f"{name}: points at {sorted(repos)}, expected {GITHUB_REPO}")
+        wrong = {p.name: found for p in sorted(NOTEBOOKS.glob("*.ipynb")) if (found := problems(p))}
+        for name, found in wrong.items():
+            print(f"{name}: {'; '.join(found)}")
         return 1 if wrong else 0
+    if argv == ["--write"]:
+        rewrite(GITHUB_REPO)
+        return 0
     if len(argv) != 1 or "/" not in argv[0]:
         print(__doc__)
         return 2
