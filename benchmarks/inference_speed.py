@@ -4,23 +4,26 @@
 
 Uses build/models/dcnn_cartoon.pt (lesson 03) and build/models/student_cartoon.pt (lesson 05) when
 they exist; otherwise untrained networks of the same shape, which run at the same speed.
-Prints latency (median after warm-up), images per second at batch 1 and 8, peak memory and the
-speed-up over the plain float32 path. Paths that would take many minutes here (bf16 autocast on a
-CPU without bf16 hardware, torch.compile on a CPU) are timed once, at the smallest size and batch 1,
-unless --all is given.
+Prints, per path, where it really ran (device, precision, ONNX Runtime provider), whether its output
+agrees with the plain float32 path (inference.TOLERANCE; exits 1 if not), latency (median after
+warm-up), images per second at batch 1 and 8, peak memory on CUDA and the speed-up over plain.
+Paths that would take many minutes here (bf16 autocast on a CPU without bf16 hardware,
+torch.compile on a CPU) are timed once, at the smallest size and batch 1, unless --all is given.
 """
 from __future__ import annotations
 
 import argparse
+import json
 import warnings
+from pathlib import Path
 
 import torch
 
 from facestyle_utils import runtime
-from facestyle_utils.benchmark import measure, slow_to_time
+from facestyle_utils.benchmark import measure, ran_on, slow_to_time, speed_verdict
 from facestyle_utils.checkpoints import default_model_path, load_model
 from facestyle_utils.export import onnx_available
-from facestyle_utils.inference import SPEED_PATHS, make_runner
+from facestyle_utils.inference import SPEED_PATHS, agrees, difference, make_runner
 from facestyle_utils.metrics import format_table
 from facestyle_utils.nets import DCNNConfig, DCNNStylizer
 from facestyle_utils.student import FastStudent, StudentConfig
@@ -41,17 +44,19 @@ def main() -> None:
     parser.add_argument("--batches", type=int, nargs="+", default=[1, 8])
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--device", default=None)
+    parser.add_argument("--json", type=Path, default=None, help="also write the rows to this JSON file")
     parser.add_argument("--all", action="store_true",
                         help="time every path at every size and batch, even emulated bf16 and CPU compile (slow)")
     args = parser.parse_args()
 
     device = runtime.pick_device(args.device)
-    print(f"device: {device}, torch {torch.__version__}, {torch.get_num_threads()} CPU threads")
+    print(f"device: {runtime.describe_device(device)}, torch {torch.__version__}")
     teacher = model_or_stand_in("dcnn_cartoon", DCNNStylizer(DCNNConfig(skips=True)), device)
     student = model_or_stand_in("student_cartoon", FastStudent(StudentConfig()), device)
     rows = []
     for size in args.sizes:
         example = torch.rand(1, 3, size, size, device=device)
+        references = {id(m): make_runner(m, "plain", device)(example) for m in (teacher, student)}
         plain = None
         candidates = [(f"DCNN {p}", teacher, p) for p in args.paths]
         candidates += [(f"student {p}", student, p) for p in ("channels_last", "onnx") if p in args.paths]
@@ -63,20 +68,30 @@ def main() -> None:
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always")
                 run = make_runner(model, path, device, example)
+            output, reference = run(example), references[id(model)]
             row = {"path": label + (" (fallback)" if caught else "") + (" (batch 1 only)" if reason else ""),
-                   "size": f"{size}x{size}"}
+                   "size": f"{size}x{size}", "ran on": ran_on(run, path, device),
+                   "agrees with plain": "yes" if agrees(output, reference, path) else "NO",
+                   "largest difference": difference(output, reference)[0]}
             batches = (1,) if reason else tuple(args.batches)
             row.update(measure(run, size, batches, device, warmup=1 if reason else 2, repeats=1 if reason else args.repeats))
             plain = plain or row["latency (ms)"]
             row["speed-up vs plain"] = plain / row["latency (ms)"]
             rows.append(row)
-            print(f"  {label:<24} {size}x{size}: {row['latency (ms)']:.0f} ms", flush=True)
+            print(f"  {label:<24} {size}x{size}: {row['latency (ms)']:.0f} ms, agrees: {row['agrees with plain']}",
+                  flush=True)
     print()
     print(format_table(rows, digits=2))
+    print(speed_verdict(rows, reference="DCNN plain"))
+    if args.json:
+        args.json.write_text(json.dumps({"device": runtime.describe_device(device), "torch": torch.__version__,
+                                         "rows": rows}, indent=1))
     fastest = min((r for r in rows if r["size"] == "512x512"), key=lambda r: r["latency (ms)"], default=None)
     if fastest:
         print(f"\nfastest at 512x512: {fastest['path']}, {fastest['latency (ms)']:.0f} ms per image "
               f"(target: under 150 ms on the course's 2-core CPU)")
+    if any(r["agrees with plain"] == "NO" for r in rows):
+        raise SystemExit("some speed paths disagree with the plain path (see the table)")
 
 
 if __name__ == "__main__":

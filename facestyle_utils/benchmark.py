@@ -13,7 +13,8 @@ from typing import Callable
 
 import torch
 
-from .runtime import mixed_precision_pays
+from . import runtime
+from .runtime import describe_device, mixed_precision_dtype, mixed_precision_pays
 
 
 def synchronize(device: torch.device) -> None:
@@ -41,7 +42,11 @@ def time_call(run: Callable[[torch.Tensor], torch.Tensor], batch: torch.Tensor, 
 
 
 def peak_memory_mb(device: torch.device) -> float:
-    """Peak memory so far: CUDA tensors on a GPU, else the whole process's peak resident size."""
+    """Peak memory so far: CUDA tensors on a GPU, else the whole process's peak resident size.
+
+    :func:`measure` reports it only on CUDA: a process's peak never goes down, so on a CPU every
+    row would show the largest thing the process ever held (gigabytes for a 67k-parameter model).
+    """
     if device.type == "cuda":
         return torch.cuda.max_memory_allocated(device) / 2**20
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # kilobytes on Linux, bytes on macOS
@@ -65,8 +70,47 @@ def measure(run: Callable[[torch.Tensor], torch.Tensor], size: int, batch_sizes:
         if batch_size == 1:
             row["latency (ms)"] = 1000 * seconds
         row[f"images/s @ batch {batch_size}"] = batch_size / seconds
-    row["peak memory (MB)"] = peak_memory_mb(device)
+    if device.type == "cuda":  # a CPU process's peak only grows, so per-path CPU numbers would mislead
+        row["peak memory (MB)"] = peak_memory_mb(device)
     return row
+
+
+def ran_on(run: Callable, path: str, device: torch.device) -> str:
+    """Where a speed path's runner really computed, for the table: device, precision, ONNX provider.
+
+    ONNX Runtime may run on the CPU although the model sits on a GPU (the installed build lacks
+    CUDA); its runner's ``providers`` says so, and so does the table.
+    """
+    providers = getattr(run, "providers", None)
+    if providers:
+        return f"onnxruntime {providers[0].removesuffix('ExecutionProvider')}"
+    where = describe_device(device)
+    if path == "autocast":
+        dtype = str(mixed_precision_dtype(device)).removeprefix("torch.")
+        emulated = device.type == "cpu" and not runtime.cpu_has_native_bf16()
+        where += f", {dtype}" + (" (emulated)" if emulated else "")
+    return where
+
+
+def speed_verdict(rows: list[dict], reference: str = "plain", key: str = "path") -> str:
+    """One sentence per image size, computed from a timing table: the fastest row and who was slower than
+    ``reference``. Rows need ``key``, "size" and "latency (ms)". Text about a measured verdict comes from here,
+    so it holds on whatever machine ran the table."""
+    lines = []
+    for size in dict.fromkeys(row["size"] for row in rows):
+        here = [row for row in rows if row["size"] == size]
+        base = next((row["latency (ms)"] for row in here if row[key] == reference), None)
+        fastest = min(here, key=lambda row: row["latency (ms)"])
+        line = f"At {size}: fastest {fastest[key]} ({fastest['latency (ms)']:.1f} ms"
+        if base is not None:
+            line += f", {base / fastest['latency (ms)']:.1f}x {reference})"
+            slower = [f"{row[key]} ({base / row['latency (ms)']:.2f}x)" for row in here
+                      if row["latency (ms)"] > base * 1.05]
+            line += "; slower than " + reference + ": " + (", ".join(slower) if slower else "none")
+        else:
+            line += ")"
+        lines.append(line + ".")
+    return "\n".join(lines)
 
 
 def slow_to_time(path: str, device: torch.device) -> str | None:

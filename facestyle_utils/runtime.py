@@ -101,6 +101,18 @@ def mixed_precision_pays(device: torch.device | str) -> bool:
     return device.type == "cuda" or (device.type == "cpu" and cpu_has_native_bf16())
 
 
+def mixed_precision_note(device: torch.device | str) -> str:
+    """Why :func:`mixed_precision_pays` answered as it did on ``device``, for tables and reports."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        return "autocast on: float16 on CUDA tensor cores"
+    if device.type == "cpu" and cpu_has_native_bf16():
+        return "autocast on: this CPU computes bfloat16 in hardware (AMX, AVX-512 BF16 or Arm BF16)"
+    if device.type == "cpu":
+        return "autocast off: this CPU has no bfloat16 hardware, so PyTorch would emulate it (slow)"
+    return f"autocast off: little gain expected on {device.type}"
+
+
 def autocast(device: torch.device | str, enabled: bool = True):
     """``torch.autocast`` in :func:`mixed_precision_dtype` on ``device``; a no-op when not ``enabled``.
 
@@ -157,7 +169,7 @@ def environment_report(device: torch.device | None = None) -> list[tuple[str, st
     device = device or pick_device()
     rows = [("python", platform.python_version()), ("platform", platform.platform(terse=True))]
     rows += [(name, package_version(name)) for name in COURSE_PACKAGES]
-    rows.append(("device", _describe_device(device)))
+    rows.append(("device", describe_device(device)))
     rows.append(("CUDA available", str(torch.cuda.is_available())))
     rows.append(("Apple MPS available", str(_mps_available())))
     rows.append(("CPU threads used by torch", str(torch.get_num_threads())))
@@ -166,8 +178,23 @@ def environment_report(device: torch.device | None = None) -> list[tuple[str, st
     return rows
 
 
-def _describe_device(device: torch.device) -> str:
+def describe_device(device: torch.device | str) -> str:
+    """A device in words for tables and reports: ``cuda (NVIDIA H200, 139 GiB)``, ``cpu (AMD EPYC, 2 threads)``."""
+    device = torch.device(device)
     if device.type == "cuda":
         props = torch.cuda.get_device_properties(device)
         return f"cuda ({props.name}, {props.total_memory / 2**30:.0f} GiB)"
+    if device.type == "cpu":
+        return f"cpu ({cpu_name()}, {torch.get_num_threads()} threads)"
     return device.type
+
+
+def cpu_name(cpuinfo: Path = Path("/proc/cpuinfo")) -> str:
+    """The CPU's model name (``platform.processor()`` where /proc/cpuinfo does not exist)."""
+    try:
+        for line in cpuinfo.read_text().splitlines():
+            if line.split(":")[0].strip() in ("model name", "Model"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "unknown CPU"

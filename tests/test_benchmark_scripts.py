@@ -1,4 +1,5 @@
 """The benchmark scripts still run end to end (tiny sizes; their timings are not checked)."""
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -17,8 +18,12 @@ def test_gatys_speed_prints_the_ratio():
     assert "ratio fast / plain = " in out and "target total loss" in out
 
 
-def test_inference_speed_prints_a_row_per_path_and_the_speed_up():
+def test_inference_speed_prints_a_row_per_path_and_the_speed_up(tmp_path):
     out = run_script("benchmarks/inference_speed.py", "--sizes", "32", "--paths", "plain", "channels_last",
-                     "--batches", "1", "--repeats", "1")
+                     "--batches", "1", "--repeats", "1", "--json", str(tmp_path / "rows.json"))
     assert "DCNN plain" in out and "DCNN channels_last" in out and "student channels_last" in out
-    assert "speed-up vs plain" in out
+    assert "speed-up vs plain" in out and "At 32x32: fastest" in out
+    report = json.loads((tmp_path / "rows.json").read_text())
+    assert report["device"].startswith("cpu (")
+    assert [row["path"] for row in report["rows"]] == ["DCNN plain", "DCNN channels_last", "student channels_last"]
+    assert all(row["agrees with plain"] == "yes" and row["ran on"].startswith("cpu") for row in report["rows"])

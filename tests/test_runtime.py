@@ -60,7 +60,7 @@ def test_environment_report_names_packages_device_and_mode(monkeypatch):
     monkeypatch.setenv("FACESTYLE_QUICK", "1")
     report = dict(runtime.environment_report(torch.device("cpu")))
     assert report["torch"] == torch.__version__.split("+")[0] or report["torch"].startswith(torch.__version__[:4])
-    assert report["device"] == "cpu" and report["mode"] == "quick"
+    assert report["device"].startswith("cpu (") and report["mode"] == "quick"
     assert report["running on Colab"] == "False"
     assert runtime.package_version("surely-not-a-real-package") == "not installed"
 
@@ -72,3 +72,27 @@ def test_cpu_bf16_is_read_from_the_cpu_flags(tmp_path, flags, expected):
     cpuinfo.write_text(f"processor\t: 0\nflags\t\t: {flags}\n")
     assert runtime.cpu_has_native_bf16(cpuinfo) is expected
     assert runtime.cpu_has_native_bf16(tmp_path / "missing") is False
+
+
+def test_cpu_name_is_read_from_cpuinfo(tmp_path):
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text("processor\t: 0\nvendor_id\t: AuthenticAMD\nmodel name\t: AMD EPYC 9B14\nflags\t\t: fpu\n")
+    assert runtime.cpu_name(cpuinfo) == "AMD EPYC 9B14"
+    assert runtime.cpu_name(tmp_path / "missing")  # falls back to the platform's answer, never empty
+
+
+def test_autocast_uses_the_device_precision_and_can_be_switched_off():
+    with runtime.autocast("cpu"):
+        assert torch.is_autocast_enabled("cpu") and torch.get_autocast_dtype("cpu") == torch.bfloat16
+    with runtime.autocast("cpu", enabled=False):
+        assert not torch.is_autocast_enabled("cpu")
+    assert runtime.mixed_precision_dtype("cuda") == torch.float16
+    assert runtime.mixed_precision_pays("cuda") and not runtime.mixed_precision_pays("mps")
+
+
+def test_mixed_precision_note_says_why(monkeypatch):
+    monkeypatch.setattr(runtime, "cpu_has_native_bf16", lambda: True)
+    assert runtime.mixed_precision_pays("cpu") and "hardware" in runtime.mixed_precision_note("cpu")
+    monkeypatch.setattr(runtime, "cpu_has_native_bf16", lambda: False)
+    assert not runtime.mixed_precision_pays("cpu") and "emulate" in runtime.mixed_precision_note("cpu")
+    assert runtime.mixed_precision_note("cuda").startswith("autocast on")
