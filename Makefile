@@ -6,7 +6,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: course test lab install clean
+.PHONY: course test lab install clean gpu-check
 
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -26,6 +26,10 @@ test: $(STAMP)
 	FACESTYLE_QUICK=1 MPLBACKEND=Agg $(BIN)/python -m pytest \
 		--nbval-lax --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg \
 		tests notebooks
+
+## Prove the course on a CUDA GPU (report under benchmarks/results/); without one it says so and exits 0.
+gpu-check: $(STAMP)
+	$(BIN)/python tools/gpu_check.py
 
 ## Open JupyterLab at the notebooks.
 lab: $(STAMP)

@@ -1,0 +1,69 @@
+"""tools/gpu_check.py: runs on a CPU (reporting "no CUDA device"), runs notebooks without Jupyter,
+and writes its Markdown + JSON report. The GPU numbers themselves come from a GPU machine."""
+import json
+import subprocess
+import sys
+
+import nbformat
+import pytest
+import torch
+
+from facestyle_utils.runtime import project_root
+
+ROOT = project_root()
+sys.path.insert(0, str(ROOT / "tools"))
+import gpu_check  # noqa: E402  (tools/gpu_check.py)
+
+
+def write_notebook(path, *sources):
+    notebook = nbformat.v4.new_notebook()
+    notebook.cells = [nbformat.v4.new_markdown_cell("# title")] + [nbformat.v4.new_code_cell(s) for s in sources]
+    nbformat.write(notebook, path)
+    return path
+
+
+def test_notebooks_run_without_jupyter_in_one_namespace_skipping_magics(tmp_path):
+    path = write_notebook(tmp_path / "ok.ipynb", "%matplotlib inline\nx = 2", "!echo hi\ny = x * 21",
+                          "assert y == 42")
+    assert [(n, magics) for n, _, magics in gpu_check.code_cells(path)] == [(1, 1), (2, 1), (3, 0)]
+    result = gpu_check.run_notebook(path)
+    assert result["status"] == "pass" and result["magics_skipped"] == 2
+
+
+def test_a_failing_notebook_names_the_cell_and_the_error(tmp_path):
+    path = write_notebook(tmp_path / "bad.ipynb", "x = 1", "raise ValueError('broken face')", "never = True")
+    result = gpu_check.run_notebook(path)
+    assert result["status"] == "fail" and result["failed_cell"] == 2
+    assert result["error"] == "ValueError: broken face" and "bad.ipynb, cell 2" in result["traceback"]
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA: the real check would run")
+def test_without_cuda_it_reports_so_checks_what_it_can_and_exits_0(tmp_path):
+    done = subprocess.run([sys.executable, str(ROOT / "tools" / "gpu_check.py"), "--out", str(tmp_path)],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "no CUDA device" in done.stdout
+    (markdown,), (report,) = tmp_path.glob("*.md"), tmp_path.glob("*.json")
+    assert "**no CUDA device**" in markdown.read_text()
+    data = json.loads(report.read_text())
+    assert data["hardware"]["cuda_available"] is False and data["hardware"]["torch"] == torch.__version__
+    check = data["checks"]["without_cuda"]
+    assert check["status"] == "pass" and "notebook code cells compile" in check["summary"]
+    assert "benchmark scripts start" in check["summary"]
+
+
+def test_the_gpu_checks_run_on_a_cpu_when_asked(tmp_path):
+    """The path a GPU machine takes, at toy sizes: child processes, the benchmark's JSON, the report."""
+    done = subprocess.run([sys.executable, str(ROOT / "tools" / "gpu_check.py"), "--out", str(tmp_path),
+                           "--device", "cpu", "--only", "recipe", "inference", "--recipe-steps", "2",
+                           "--sizes", "32", "--paths", "plain"],
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    data = json.loads(next(tmp_path.glob("*.json")).read_text())
+    recipe, inference = data["checks"]["recipe"], data["checks"]["inference"]
+    assert recipe["status"] == "pass" and recipe["steps"] == 2 and recipe["steps_per_s"] > 0
+    assert recipe["device"].startswith("cpu")
+    assert [row["path"] for row in inference["rows"]] == ["DCNN plain"]
+    assert inference["rows"][0]["agrees with plain"] == "yes" and inference["rows"][0]["ran on"].startswith("cpu")
+    markdown = next(tmp_path.glob("*.md")).read_text()
+    assert "| recipe | pass |" in markdown and "| inference | pass |" in markdown

