@@ -25,6 +25,7 @@ from torch import nn
 from torch.utils.data import Dataset, default_collate
 from tqdm.auto import tqdm
 
+from . import distributed
 from .checkpoints import CheckpointError, CheckpointManager, load_model_state, model_state, rng_states, set_rng_states
 from .losses import content_loss, gram_matrix, style_loss
 from .runtime import mixed_precision_dtype, mixed_precision_pays
@@ -101,11 +102,15 @@ def seeded(seed: int) -> Iterator[None]:
 class BatchStream:
     """Endless, resumable batches from a dataset: the data side of exact resume.
 
-    Epoch ``e`` visits the dataset in an order shuffled with ``seed + e``, and each batch is
-    loaded with the random generators seeded from (seed, epoch, position), so random
-    augmentation gives the same crops and flips whether or not the run was interrupted.
-    Its state is just (epoch, position). Loading runs in the main process, which on a
-    2-core machine costs little next to the network.
+    Epoch ``e`` visits the dataset in an order shuffled with ``seed + e``, and each sample is
+    loaded with the random generators seeded from (seed, epoch, position, slot in the batch), so
+    random augmentation gives the same crops and flips whether or not the run was interrupted,
+    and however the batch is shared out. Its state is just (epoch, position). Loading runs in
+    the main process, which on a 2-core machine costs little next to the network.
+
+    Data parallel training (:mod:`facestyle_utils.distributed`) calls :meth:`shard`: every process
+    then walks the same global order and loads only its own contiguous share of each batch, so N
+    processes together see exactly the samples (and augmentations) one process would.
     """
 
     def __init__(self, dataset: Dataset, batch_size: int, *, seed: int = 0,
@@ -115,11 +120,20 @@ class BatchStream:
         self.dataset, self.seed, self.collate = dataset, seed, collate
         self.batch_size = min(batch_size, len(dataset))  # drop_last with a batch larger than the data: no batches
         self.epoch, self.position = 0, 0
+        self.rank, self.world_size = 0, 1
         self._order: list[int] | None = None
 
     def __len__(self) -> int:
         """Batches per epoch (the last, incomplete batch is dropped)."""
         return len(self.dataset) // self.batch_size
+
+    def shard(self, rank: int, world_size: int) -> "BatchStream":
+        """Load only share ``rank`` of ``world_size`` equal shares of every (global) batch; returns self."""
+        if self.batch_size % world_size:
+            raise ValueError(f"a global batch of {self.batch_size} cannot be split evenly over {world_size} "
+                             f"processes; choose a batch size that is a multiple of {world_size}")
+        self.rank, self.world_size = rank, world_size
+        return self
 
     def _epoch_order(self) -> list[int]:
         if self._order is None:
@@ -133,12 +147,14 @@ class BatchStream:
     def __next__(self) -> Any:
         if self.position >= len(self):
             self.epoch, self.position, self._order = self.epoch + 1, 0, None
-        start = self.position * self.batch_size
-        indices = self._epoch_order()[start: start + self.batch_size]
-        with seeded(((self.seed * 1_000_003 + self.epoch) * 1_000_033 + self.position) % 2**31):
-            batch = self.collate([self.dataset[i] for i in indices])
+        share = self.batch_size // self.world_size
+        first = self.position * self.batch_size + self.rank * share
+        samples = []
+        for slot, index in enumerate(self._epoch_order()[first: first + share], start=self.rank * share):
+            with seeded(((self.seed * 1_000_003 + self.epoch) * 1_000_033 + self.position * 4099 + slot) % 2**31):
+                samples.append(self.dataset[index])
         self.position += 1
-        return batch
+        return self.collate(samples)
 
     def state_dict(self) -> dict[str, int]:
         return {"epoch": self.epoch, "position": self.position}
@@ -219,6 +235,10 @@ def train(model: nn.Module, loss_fn: LossFunction, data: BatchStream, config: Tr
     The model is trained in place on ``device`` (it stays there); its memory layout and
     train/eval mode are as they were when the call returns, even when ``config.channels_last``
     trained it in NHWC.
+
+    Under ``torchrun`` (after :func:`facestyle_utils.distributed.start`) the same call trains
+    data parallel: each process takes its share of every batch, DDP averages the gradients,
+    rank 0 alone writes checkpoints and shows progress (see :mod:`facestyle_utils.distributed`).
     """
     device = torch.device(device) if device is not None else next(model.parameters()).device
     memory_format = torch.channels_last if config.channels_last else torch.contiguous_format
@@ -242,28 +262,33 @@ def train(model: nn.Module, loss_fn: LossFunction, data: BatchStream, config: Tr
         set_rng_states(state["rng"])
         step = int(state["step"])
     else:
-        if checkpoints is not None and not resume:
+        if checkpoints is not None and not resume and distributed.is_main():
             checkpoints.clear()  # a fresh run must not mix with an older run's files
         torch.manual_seed(config.seed)
+    parallel, main = distributed.active(), distributed.is_main()
+    if parallel:  # under torchrun: this process's share of each batch; gradients averaged by DDP
+        data.shard(distributed.rank(), distributed.world_size())
+    forward = distributed.data_parallel(model, loss_fn, device) if parallel else (lambda batch: loss_fn(model, batch))
 
     def save() -> None:
-        if checkpoints is not None:
+        if checkpoints is not None and main:
             checkpoints.save({"model": model_state(model), "optimizer": optimizer.state_dict(),
                               "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict(),
                               "data": data.state_dict(), "history": history.state_dict(), "rng": rng_states(),
                               "config": {"train": config.to_dict(), **(extra_config or {})}}, step)
 
     last = config.steps if stop_after is None else min(config.steps, step + stop_after)
-    bar = tqdm(total=config.steps, initial=step, desc="training", disable=not progress, dynamic_ncols=True)
+    bar = tqdm(total=config.steps, initial=step, desc="training", disable=not (progress and main), dynamic_ncols=True)
     begin = time.perf_counter() - history.seconds
     try:
         while step < last:
             model.train()
             batch = _to_device(next(data), device, config.channels_last)
             with autocast:
-                loss, parts = loss_fn(model, batch)
-            if not torch.isfinite(loss):
-                raise FloatingPointError(f"loss became {loss.item()} at step {step + 1}; lower the learning rate")
+                loss, parts = forward(batch)
+            logged = distributed.mean_across(float(loss.detach())) if parallel else float(loss.detach())
+            if not math.isfinite(logged):  # the same verdict on every process
+                raise FloatingPointError(f"loss became {logged} at step {step + 1}; lower the learning rate")
             optimizer.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
             if config.grad_clip is not None:
@@ -274,7 +299,7 @@ def train(model: nn.Module, loss_fn: LossFunction, data: BatchStream, config: Tr
             lr = optimizer.param_groups[0]["lr"]
             scheduler.step()
             step += 1
-            history.train.append({"step": step, "loss": float(loss.detach()), "lr": lr, **parts})
+            history.train.append({"step": step, "loss": logged, "lr": lr, **parts})
             bar.update(1)
             bar.set_postfix(loss=f"{history.train[-1]['loss']:.4f}", lr=f"{lr:.1e}")
             if validate is not None and (step % config.val_every == 0 or step == config.steps):
@@ -285,6 +310,8 @@ def train(model: nn.Module, loss_fn: LossFunction, data: BatchStream, config: Tr
             if step % config.checkpoint_every == 0 or step == config.steps:
                 save()
     except KeyboardInterrupt:
+        if not main:
+            raise
         saved = checkpoints.checkpoints()[-1].name if checkpoints is not None and checkpoints.checkpoints() else None
         print(f"Interrupted at step {step}. " + (f"Run the same cell again to resume from {saved}."
                                                   if saved else "No checkpoint was saved."))

@@ -133,6 +133,17 @@ def test_batch_stream_shuffles_each_epoch_and_resumes_exactly():
         BatchStream(Indexed(0), 2)
 
 
+def test_shards_of_a_batch_stream_add_up_to_the_whole_stream_augmentation_included():
+    whole = BatchStream(Indexed(10), 4, seed=2)
+    halves = [BatchStream(Indexed(10), 4, seed=2).shard(rank, 2) for rank in range(2)]
+    for _ in range(5):  # across an epoch boundary (2 batches per epoch)
+        batch, parts = next(whole), [next(h) for h in halves]
+        assert torch.equal(torch.cat([p[0] for p in parts]), batch[0])  # the same samples ...
+        assert torch.equal(torch.cat([p[1] for p in parts]), batch[1])  # ... with the same random draws
+    with pytest.raises(ValueError, match="cannot be split evenly over 3 processes"):
+        BatchStream(Indexed(10), 4).shard(0, 3)
+
+
 def test_seeded_block_leaves_global_generators_untouched():
     torch.manual_seed(1)
     random.seed(1)
