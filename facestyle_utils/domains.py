@@ -11,15 +11,26 @@ Layout written by :func:`build_domains` (``<id>`` is the same file name on both 
 Splits are made per *identity* (one photo and all its augmented copies), so no copy of a
 test face is ever seen in training. Inputs are only read; building twice with the same
 inputs and seed writes byte-identical files. :mod:`facestyle_utils.datasets` reads them back.
+
+A folder of thousands of photos is built as a stream (:func:`build_domains`): a cheap first
+pass hashes every file, names identities and decides every photo's split; then each photo is
+processed on its own (in worker processes), its PNGs written and only its manifest entries kept,
+so memory does not grow with the number of photos. The work goes to a hidden folder next to
+``root`` (``.<root>.partial-<config hash>``) with one record per finished photo: an interrupted
+build, rerun with the same configuration, skips what was finished. The finished folder is moved
+into place at the end.
 """
 from __future__ import annotations
 
+import glob
 import hashlib
 import json
 import math
+import multiprocessing
 import os
 import shutil
 import tempfile
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Iterable, Sequence
@@ -28,7 +39,7 @@ import numpy as np
 from PIL import Image
 
 from . import faces as facelib
-from .files import sha256_file
+from .files import atomic_write, sha256_file
 from .filters import TARGET_STYLES, apply_style
 from .image_io import IMAGE_SUFFIXES, ImageLoadError, load_image
 
@@ -40,6 +51,12 @@ MIN_IMAGE_SIDE = 64
 MAX_IMAGE_SIDE = 2048
 #: Images with more pixels than this are refused from their header, before decoding.
 MAX_PIXELS = 120_000_000
+#: Default worker processes: at most this many, and one per this many photos still to process
+#: (starting a process costs seconds, more than a few photos take in-process).
+MAX_DEFAULT_WORKERS = 8
+PHOTOS_PER_WORKER = 32
+#: Inside a work folder: one JSON record per finished photo (what it wrote), dropped once the build is in place.
+RECORDS = ".records"
 
 
 class EmptyDomainError(ValueError):
@@ -180,8 +197,7 @@ def faces_from_photos(files: Iterable[str | os.PathLike], size: int, report: Bui
                 continue
             image, notes = load_checked(path, min_side=min_side)
         except (ImageLoadError, OSError) as err:
-            reason = str(err).replace(str(path), "").lstrip(": ") or type(err).__name__
-            report.issues.append(FileIssue(label, "skipped", reason))
+            report.issues.append(FileIssue(label, "skipped", _reason(err, path)))
             continue
         seen[digest] = label
         report.issues += [FileIssue(label, "converted", note) for note in notes]
@@ -198,6 +214,11 @@ def faces_from_photos(files: Iterable[str | os.PathLike], size: int, report: Bui
             items += augmented_crops(image, box, size, name, variants, seed=seed, margin=0.0 if already_cropped else margin,
                                      origin=label)
     return items
+
+
+def _reason(err: Exception, path: Path) -> str:
+    """An error's message without the file name (the report names the file in its own column)."""
+    return str(err).replace(str(path), "").lstrip(": ") or type(err).__name__
 
 
 def _identity_name(label: str, taken: set[str]) -> str:
@@ -302,13 +323,73 @@ def _is_our_build(root: Path) -> bool:
         return False
 
 
+def _refuse_foreign(root: Path) -> None:
+    """Raise FileExistsError if ``root`` holds anything that is not one of our builds (never delete a user's files)."""
+    if root.exists() and any(root.iterdir()) and not _is_our_build(root):
+        raise FileExistsError(f"{root}: exists and is not a domain build (no manifest.json of ours); "
+                              "choose an empty or new folder")
+
+
+def _check_styles(styles: Sequence[str]) -> None:
+    for style in styles:
+        if style not in TARGET_STYLES:
+            raise KeyError(f"unknown style {style!r}; choose from {', '.join(TARGET_STYLES)}")
+
+
+def _write_face(item: FaceItem, split: str, styles: Sequence[str], folder: Path) -> list[dict]:
+    """Write one source crop and its partner in every paired style under ``folder``; returns their manifest entries."""
+    rel = Path("source", split, f"{item.stem}.png")
+    entry = {"path": rel.as_posix(), "sha256": _write_png(item.image, folder / rel), "domain": "source",
+             "split": split, "identity": item.identity, "origin": item.origin, "gray": item.gray}
+    files = [entry]
+    rgb = np.asarray(item.image.convert("RGB"))
+    for style in styles:
+        rel = Path("target", style, split, f"{item.stem}.png")
+        files.append({**entry, "path": rel.as_posix(), "domain": f"target/{style}",
+                      "sha256": _write_png(apply_style(rgb, style), folder / rel)})
+    return files
+
+
+def _write_manifest(folder: Path, *, config: dict | None, styles: Sequence[str], unpaired: Sequence[str],
+                    files: list[dict], issues: Sequence[FileIssue]) -> dict[str, dict[str, int]]:
+    """Write ``folder/manifest.json`` (files sorted by path, so the bytes never depend on processing order).
+
+    Returns the counts: domain -> split -> files, domains in the order source, paired styles, unpaired.
+    """
+    order = ["source", *(f"target/{s}" for s in styles), *(f"target/{n}" for n in unpaired)]
+    present = {entry["domain"] for entry in files}
+    counts = {domain: {s: 0 for s in SPLITS} for domain in order if domain in present}
+    for entry in files:
+        counts[entry["domain"]][entry["split"]] += 1
+    manifest = {
+        "format": FORMAT,
+        "config": config or {},
+        "layout": "source/<split>/<id>.png; target/<style>/<split>/<id>.png (same <id> = a pair)",
+        "styles": {s: "paired" for s in styles} | {n: "unpaired" for n in unpaired},
+        "counts": counts,
+        "files": sorted(files, key=lambda e: e["path"]),
+        "problems": [asdict(issue) for issue in issues],
+    }
+    (folder / "manifest.json").write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
+    return counts
+
+
+def _install(folder: Path, root: Path) -> None:
+    """Move a finished build into place, replacing an earlier build of ours (and nothing else)."""
+    _refuse_foreign(root)
+    if root.exists():
+        shutil.rmtree(root)
+    os.replace(folder, root)
+
+
 def write_domains(items: Sequence[FaceItem], root: str | os.PathLike, *, styles: Sequence[str] = ("cartoon",),
                   seed: int = 0, fractions: tuple[float, float, float] = (0.8, 0.1, 0.1),
                   pinned: dict[str, str] | None = None, config: dict | None = None,
                   report: BuildReport | None = None, unpaired: dict[str, list[tuple[str, Image.Image]]] | None = None,
                   variants_in: Sequence[str] = ("train",), progress: bool = False) -> BuildReport:
-    """Write faces and their stylized targets to ``root`` (built in a temporary folder, then moved in).
+    """Write faces held in memory and their stylized targets to ``root`` (built in a temporary folder, then moved in).
 
+    For small sets (the bundled faces); :func:`build_domains` streams a folder of photos instead.
     Augmented copies are a training device: identities split outside ``variants_in`` keep only
     their first crop, so val/test measure distinct faces, not 64 near-copies of one.
 
@@ -323,12 +404,8 @@ def write_domains(items: Sequence[FaceItem], root: str | os.PathLike, *, styles:
     if not items:
         raise EmptyDomainError(f"source domain for {root} is empty: no usable face images"
                                + (f"\n{report.table()}" if report.issues else ""))
-    for style in styles:
-        if style not in TARGET_STYLES:
-            raise KeyError(f"unknown style {style!r}; choose from {', '.join(TARGET_STYLES)}")
-    if root.exists() and any(root.iterdir()) and not _is_our_build(root):
-        raise FileExistsError(f"{root}: exists and is not a domain build (no manifest.json of ours); "
-                              "choose an empty or new folder")
+    _check_styles(styles)
+    _refuse_foreign(root)
     assignment = split_identities([item.identity for item in items], seed, fractions, pinned)
     first_stem: dict[str, str] = {}
     for item in items:
@@ -339,16 +416,7 @@ def write_domains(items: Sequence[FaceItem], root: str | os.PathLike, *, styles:
     files = []
     try:
         for item in tqdm(items, desc="writing domains", disable=not progress):
-            split = assignment[item.identity]
-            rel = Path("source", split, f"{item.stem}.png")
-            entry = {"path": rel.as_posix(), "sha256": _write_png(item.image, tmp / rel), "domain": "source",
-                     "split": split, "identity": item.identity, "origin": item.origin, "gray": item.gray}
-            files.append(entry)
-            rgb = np.asarray(item.image.convert("RGB"))
-            for style in styles:
-                rel = Path("target", style, split, f"{item.stem}.png")
-                files.append({**entry, "path": rel.as_posix(), "domain": f"target/{style}",
-                              "sha256": _write_png(apply_style(rgb, style), tmp / rel)})
+            files += _write_face(item, assignment[item.identity], styles, tmp)
         for name, images in (unpaired or {}).items():
             names = sorted(n for n, _ in images)
             target_split = split_identities(names, seed, fractions)
@@ -356,23 +424,9 @@ def write_domains(items: Sequence[FaceItem], root: str | os.PathLike, *, styles:
                 rel = Path("target", name, target_split[stem], f"{stem}.png")
                 files.append({"path": rel.as_posix(), "sha256": _write_png(image, tmp / rel), "domain": f"target/{name}",
                               "split": target_split[stem], "identity": stem, "origin": stem, "gray": False})
-        counts: dict[str, dict[str, int]] = {}
-        for entry in files:
-            domain = counts.setdefault(entry["domain"], {s: 0 for s in SPLITS})
-            domain[entry["split"]] += 1
-        manifest = {
-            "format": FORMAT,
-            "config": config or {},
-            "layout": "source/<split>/<id>.png; target/<style>/<split>/<id>.png (same <id> = a pair)",
-            "styles": {s: "paired" for s in styles} | {n: "unpaired" for n in (unpaired or {})},
-            "counts": counts,
-            "files": sorted(files, key=lambda e: e["path"]),
-            "problems": [asdict(issue) for issue in report.issues],
-        }
-        (tmp / "manifest.json").write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
-        if root.exists():
-            shutil.rmtree(root)
-        os.replace(tmp, root)
+        counts = _write_manifest(tmp, config=config, styles=styles, unpaired=list(unpaired or {}), files=files,
+                                 issues=report.issues)
+        _install(tmp, root)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -380,10 +434,325 @@ def write_domains(items: Sequence[FaceItem], root: str | os.PathLike, *, styles:
     return report
 
 
-def _style_images(folder: Path, size: int, report: BuildReport) -> list[tuple[str, Image.Image]]:
-    """A learner's folder of target-style images: loaded, checked, de-duplicated, centre-cropped to ``size``."""
-    items = faces_from_photos(list_images(folder), size, report, base=folder, already_cropped=True)
-    return [(item.identity, item.image) for item in items]
+# --------------------------------------------------------------------------- streaming folder builds
+
+
+@dataclass(frozen=True)
+class PhotoJob:
+    """One input file's work, decided by the cheap first pass; holds no pixels, so it pickles small.
+
+    ``domain`` is ``"source"`` (a face photo: crops plus every paired style) or ``"target/<name>"``
+    (an image of an unpaired target folder: one centre crop). ``order`` is the file's place in the
+    build (source files first, then each target folder), which fixes the order of problems in the report.
+    """
+
+    path: str  # as given (may be relative to the working directory)
+    label: str  # as reported: relative to the input folder, or the file name for a list of files
+    sha256: str
+    identity: str  # file-name-safe and unique within the domain; also the stem of the output files
+    split: str
+    domain: str
+    order: int
+
+
+@dataclass(frozen=True)
+class PhotoSettings:
+    """What every photo of one build is processed with; all of it is in the build's config."""
+
+    size: int
+    styles: tuple[str, ...]
+    seed: int
+    variants: int
+    margin: float
+    backend: str
+    already_cropped: bool
+    min_side: int
+    variants_in: tuple[str, ...] = ("train",)
+
+
+@dataclass
+class PhotoResult:
+    """What processing one photo leaves in memory: its manifest entries (paths, hashes) and problems, never pixels."""
+
+    entries: list[dict]
+    issues: list[FileIssue]
+
+
+@dataclass
+class FolderPlan:
+    """The first pass over one folder: the jobs to run, the files already skipped (with their ``order``), and
+    ``(domain, label, sha256)`` of every file seen, which the config digests so changed inputs are never reused."""
+
+    domain: str
+    where: str  # the folder, for messages
+    jobs: list[PhotoJob] = field(default_factory=list)
+    skipped: list[tuple[int, FileIssue]] = field(default_factory=list)
+    seen: list[tuple[str, str, str]] = field(default_factory=list)
+
+
+def _probe(path: Path, min_side: int) -> str | None:
+    """Why a file cannot be used, judged from its header (cheap), or None if it looks usable.
+
+    Only a file that already looks wrong is decoded in full, to report load_checked's exact reason.
+    A file that passes may still fail later (a truncated JPEG shows only when decoded).
+    """
+    try:
+        with Image.open(path) as image:
+            width, height = image.size
+        scale = min(1.0, MAX_IMAGE_SIDE / max(width, height))
+        if min(width, height) * scale >= min_side and width * height <= MAX_PIXELS:
+            return None
+    except Exception:  # noqa: BLE001 - any header problem: let load_checked name it
+        pass
+    try:
+        load_checked(path, min_side=min_side)
+    except (ImageLoadError, OSError) as err:
+        return _reason(err, path)
+    return None
+
+
+def plan_photos(files: Sequence[str | os.PathLike], domain: str = "source", *, base: Path | None = None,
+                seed: int = 0, fractions: tuple[float, float, float] = (0.8, 0.1, 0.1),
+                min_side: int = MIN_IMAGE_SIDE, start: int = 0, progress: bool = False) -> FolderPlan:
+    """The cheap first pass: hash files, skip duplicates and unreadable files, name identities, split them.
+
+    Reads file bytes and image headers only, so thousands of photos take seconds. Every photo's
+    split is fixed here (per photo, by :func:`split_identities`), so photos can then be processed
+    independently; a photo whose face is not found later still took its place in the split.
+    """
+    from tqdm.auto import tqdm
+
+    plan, digests, taken, found = FolderPlan(domain, str(base) if base else "the given list"), {}, set(), []
+    for order, path in enumerate(tqdm(files, desc=f"scanning {domain}", disable=not progress), start):
+        path = Path(path)
+        label = str(path.relative_to(base)) if base is not None else path.name
+        try:
+            digest = sha256_file(path)
+            problem = f"duplicate of {digests[digest]} (same sha256)" if digest in digests else _probe(path, min_side)
+        except OSError as err:
+            digest, problem = "", _reason(err, path)
+        plan.seen.append((domain, label, digest))
+        if problem:
+            plan.skipped.append((order, FileIssue(label, "skipped", problem)))
+            continue
+        digests[digest] = label
+        found.append((str(path), label, digest, _identity_name(label, taken), order))
+    splits = split_identities([identity for _, _, _, identity, _ in found], seed, fractions)
+    plan.jobs = [PhotoJob(path, label, digest, identity, splits[identity], domain, order)
+                 for path, label, digest, identity, order in found]
+    return plan
+
+
+def process_photo(job: PhotoJob, settings: PhotoSettings, folder: Path) -> PhotoResult:
+    """Load one photo, crop its faces (or centre-crop it), stylize, and write the PNGs under ``folder``.
+
+    Runs in a worker process. Only the result goes back: a few hundred bytes of manifest entries
+    per file written, which is what keeps a build's memory independent of the number of photos.
+    Unusable files and photos without a face come back as skipped issues, not exceptions.
+    """
+    source = job.domain == "source"
+    try:
+        image, notes = load_checked(job.path, min_side=settings.min_side if source else MIN_IMAGE_SIDE)
+    except (ImageLoadError, OSError) as err:
+        return PhotoResult([], [FileIssue(job.label, "skipped", _reason(err, Path(job.path)))])
+    issues = [FileIssue(job.label, "converted", note) for note in notes]
+    if not source:
+        return PhotoResult(_write_style_image(image, job, settings.size, folder), issues)
+    boxes = [_centre_box(image)] if settings.already_cropped else facelib.detect_faces(image, backend=settings.backend)
+    if not boxes:
+        return PhotoResult([], issues + [FileIssue(job.label, "skipped", "no face found (crop it by hand with align_face)")])
+    count = settings.variants if job.split in settings.variants_in else 1  # val/test keep distinct faces only
+    margin = 0.0 if settings.already_cropped else settings.margin
+    entries = []
+    for index, box in enumerate(boxes):
+        name = job.identity if len(boxes) == 1 else f"{job.identity}_face{index}"
+        for item in augmented_crops(image, box, settings.size, name, count, seed=settings.seed, margin=margin,
+                                    origin=job.label):
+            entries += _write_face(item, job.split, settings.styles, folder)
+    return PhotoResult(entries, issues)
+
+
+def _write_style_image(image: Image.Image, job: PhotoJob, size: int, folder: Path) -> list[dict]:
+    """An image of an unpaired target folder: centre-cropped to ``size`` and written as ``<domain>/<split>/<id>.png``."""
+    rel = Path(job.domain, job.split, f"{job.identity}.png")
+    crop = facelib.align_face(image, _centre_box(image), size, margin=0.0)
+    return [{"path": rel.as_posix(), "sha256": _write_png(crop, folder / rel), "domain": job.domain,
+             "split": job.split, "identity": job.identity, "origin": job.identity, "gray": False}]
+
+
+def _record_path(work: Path, job: PhotoJob) -> Path:
+    return work / RECORDS / f"{job.sha256}-{hashlib.sha256(job.domain.encode()).hexdigest()[:8]}.json"
+
+
+def _job_key(job: PhotoJob) -> dict:
+    """What a record must match to be reused (not the path: a rerun may name the folder differently)."""
+    return {k: v for k, v in asdict(job).items() if k != "path"}
+
+
+def _run_job(job: PhotoJob, settings: PhotoSettings, work: Path) -> PhotoResult:
+    """Process one photo, then save its record: written last and atomically, so a record means finished."""
+    result = process_photo(job, settings, work)
+    with atomic_write(_record_path(work, job)) as handle:
+        handle.write(json.dumps({"job": _job_key(job), **asdict(result)}).encode())
+    return result
+
+
+def _load_record(work: Path, job: PhotoJob) -> PhotoResult | None:
+    """A finished photo's result from an earlier run, if its record matches and every file it wrote is intact."""
+    try:
+        record = json.loads(_record_path(work, job).read_text())
+    except (OSError, ValueError):
+        return None
+    if record.get("job") != _job_key(job):
+        return None
+    for entry in record["entries"]:
+        path = work / entry["path"]
+        if not path.is_file() or sha256_file(path) != entry["sha256"]:
+            return None
+    return PhotoResult(record["entries"], [FileIssue(**issue) for issue in record["issues"]])
+
+
+def _worker_count(workers: int | None, pending: int) -> int:
+    """Processes to use: as asked (``None``: the usable cores, at most MAX_DEFAULT_WORKERS and one per
+    PHOTOS_PER_WORKER photos), never more than the photos left; 1 means in this process."""
+    if workers is None:
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+        workers = min(cores, MAX_DEFAULT_WORKERS, pending // PHOTOS_PER_WORKER)
+    elif workers < 1:
+        raise ValueError(f"workers must be at least 1, got {workers}")
+    return max(1, min(workers, pending))
+
+
+def _mp_context() -> multiprocessing.context.BaseContext:
+    """Fork server where there is one (fast starts: this module is imported once, then forked; no fork of a
+    threaded parent such as a Jupyter kernel), else spawn (Windows)."""
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        return multiprocessing.get_context("spawn")
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(["__main__", __name__])
+    return context
+
+
+def _worker_init() -> None:
+    """One OpenCV thread per worker: the workers already fill the cores."""
+    import cv2
+
+    cv2.setNumThreads(1)
+
+
+def run_jobs(jobs: Sequence[PhotoJob], settings: PhotoSettings, work: Path, *, workers: int | None = None,
+             progress: bool = False, desc: str = "faces") -> dict[int, PhotoResult]:
+    """Results of every job by its ``order``: finished ones read from their records, the rest processed.
+
+    ``workers > 1`` runs them in a process pool; results do not depend on the number of workers.
+    """
+    from tqdm.auto import tqdm
+
+    results, pending = {}, []
+    for job in jobs:
+        done = _load_record(work, job)
+        if done is None:
+            pending.append(job)
+        else:
+            results[job.order] = done
+    workers = _worker_count(workers, len(pending))
+    with tqdm(total=len(jobs), initial=len(results), desc=desc, disable=not progress) as bar:
+        if workers == 1:
+            for job in pending:
+                results[job.order] = _run_job(job, settings, work)
+                bar.update()
+            return results
+        pool = ProcessPoolExecutor(workers, mp_context=_mp_context(), initializer=_worker_init)
+        try:
+            futures = {pool.submit(_run_job, job, settings, work): job for job in pending}
+            for future in as_completed(futures):
+                results[futures[future].order] = future.result()
+                bar.update()
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)  # on an error: finish running photos, drop the rest
+    return results
+
+
+def _prune(folder: Path, keep: set[str]) -> None:
+    """Delete files under ``folder`` not in ``keep`` (relative POSIX paths; the records are kept), then empty folders."""
+    for path in sorted(folder.rglob("*"), reverse=True):
+        rel = path.relative_to(folder).as_posix()
+        if rel == RECORDS or rel.startswith(RECORDS + "/") or rel in keep:
+            continue
+        if path.is_dir():
+            if not any(path.iterdir()):
+                path.rmdir()
+        else:
+            path.unlink()
+
+
+def _input_files(photos: str | os.PathLike | Sequence[str | os.PathLike]) -> tuple[list[Path], Path | None]:
+    if isinstance(photos, (str, os.PathLike)):
+        return list_images(photos), Path(photos)
+    return [Path(p) for p in photos], None
+
+
+def _empty_error(plan: FolderPlan, report: BuildReport) -> EmptyDomainError:
+    """The error for a domain left without a single usable image, with the table of why."""
+    if plan.domain == "source":
+        return EmptyDomainError(f"no usable face images among {len(plan.seen)} file(s) in {plan.where}:\n"
+                                f"{report.table() or '(no files)'}")
+    name = plan.domain.removeprefix("target/")
+    return EmptyDomainError(f"target domain {name!r}: no usable images in {plan.where}\n{report.table()}")
+
+
+def _plan_build(photos, report: BuildReport, target_folders: dict, *, seed: int, fractions, min_side: int,
+                progress: bool) -> tuple[list[Path], Path | None, list[FolderPlan]]:
+    """The first pass over the photos, then every target folder; raises EmptyDomainError before any heavy work."""
+    files, base = _input_files(photos)
+    plans = [plan_photos(files, "source", base=base, seed=seed, fractions=fractions, min_side=min_side,
+                         progress=progress)]
+    for name, folder in target_folders.items():
+        plans.append(plan_photos(list_images(folder), f"target/{name}", base=Path(folder), seed=seed,
+                                 fractions=fractions, start=sum(len(plan.seen) for plan in plans)))
+    for plan in plans:  # problems are reported in this order: source, then each target folder
+        report.issues += [issue for _, issue in plan.skipped]
+        if not plan.jobs:
+            raise _empty_error(plan, report)
+    return files, base, plans
+
+
+def _build_config(settings: PhotoSettings, fractions, files: list[Path], base: Path | None,
+                  plans: list[FolderPlan]) -> dict:
+    """Everything the output depends on, inputs' contents included (as one digest), so a match means the same build."""
+    seen = [item for plan in plans for item in plan.seen]
+    targets = {plan.domain.removeprefix("target/"): plan for plan in plans[1:]}
+    return {"size": settings.size, "styles": list(settings.styles), "seed": settings.seed,
+            "variants": settings.variants, "margin": settings.margin, "backend": settings.backend,
+            "already_cropped": settings.already_cropped, "min_side": settings.min_side, "fractions": list(fractions),
+            "inputs": [str(f.relative_to(base)) if base else f.name for f in files],
+            "target_folders": {name: [label for _, label, _ in plan.seen] for name, plan in targets.items()},
+            "inputs_sha256": hashlib.sha256(json.dumps(seen).encode()).hexdigest()}
+
+
+def _work_folder(root: Path, config: dict) -> Path:
+    """Where a build with this config is assembled: next to ``root``, named by the config's hash, kept across runs."""
+    digest = hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()[:16]
+    return root.parent / f".{root.name}.partial-{digest}"
+
+
+def _reused(root: Path) -> BuildReport:
+    manifest = read_manifest(root)
+    return BuildReport(root, counts=manifest["counts"], issues=[FileIssue(**p) for p in manifest["problems"]],
+                       reused=True)
+
+
+def _finish(work: Path, root: Path, config: dict, settings: PhotoSettings, unpaired: list[str],
+            files: list[dict], issues: list[FileIssue]) -> dict[str, dict[str, int]]:
+    """Write the manifest, drop anything not in it, move the build into place, remove work folders left for ``root``."""
+    _prune(work, {entry["path"] for entry in files})
+    counts = _write_manifest(work, config=config, styles=settings.styles, unpaired=unpaired, files=files,
+                             issues=issues)
+    _install(work, root)
+    shutil.rmtree(root / RECORDS, ignore_errors=True)
+    for stale in root.parent.glob(f".{glob.escape(root.name)}.partial-*"):  # other configs' unfinished builds
+        shutil.rmtree(stale, ignore_errors=True)
+    return counts
 
 
 def build_domains(photos: str | os.PathLike | Sequence[str | os.PathLike], root: str | os.PathLike, *,
@@ -392,38 +761,59 @@ def build_domains(photos: str | os.PathLike | Sequence[str | os.PathLike], root:
                   backend: str | None = None, margin: float = facelib.DEFAULT_MARGIN,
                   already_cropped: bool = False, min_side: int = MIN_IMAGE_SIDE,
                   fractions: tuple[float, float, float] = (0.8, 0.1, 0.1), progress: bool = True,
-                  verbose: bool = True) -> BuildReport:
+                  verbose: bool = True, workers: int | None = None) -> BuildReport:
     """Build source and target domains from a folder (or list) of face photos; returns the report.
 
-    Bad files are reported (and printed when ``verbose``) and skipped; the build goes on. An
-    empty source domain, or an empty ``target_folders`` entry, raises :class:`EmptyDomainError`.
+    Streams: memory stays at a few photos whatever their number; ``workers`` processes share the
+    photos (default: the cores, for builds big enough to pay for starting them; 1 = this process),
+    with identical files whatever their number. An interrupted build, rerun with the same
+    arguments, skips the photos it finished; a finished build with the same config (inputs'
+    contents included) is reused as it is (``report.reused``). Bad files are reported (and printed
+    when ``verbose``) and skipped; the build goes on. An empty source domain, or an empty
+    ``target_folders`` entry, raises :class:`EmptyDomainError`; a ``root`` holding anything but
+    an earlier build raises FileExistsError.
     """
-    report = BuildReport(Path(root))
-    if isinstance(photos, (str, os.PathLike)):
-        base = Path(photos)
-        files = list_images(base)
+    root = Path(root)
+    _check_styles(styles)
+    _refuse_foreign(root)
+    report = BuildReport(root)
+    files, base, plans = _plan_build(photos, report, dict(target_folders or {}), seed=seed, fractions=fractions,
+                                     min_side=min_side, progress=progress)
+    settings = PhotoSettings(size, tuple(styles), seed, variants, margin, backend or facelib.available_backends()[0],
+                             already_cropped, min_side)
+    config = _build_config(settings, fractions, files, base, plans)
+    if _manifest_matches(root, config):
+        report = _reused(root)
     else:
-        files, base = [Path(p) for p in photos], None
-    items = faces_from_photos(files, size, report, base=base, margin=margin, backend=backend,
-                              already_cropped=already_cropped, min_side=min_side, variants=variants,
-                              seed=seed, progress=progress)
-    if not items:
-        raise EmptyDomainError(f"no usable face images among {len(files)} file(s) in "
-                               f"{photos if base is not None else 'the given list'}:\n{report.table() or '(no files)'}")
-    unpaired = {}
-    for name, folder in (target_folders or {}).items():
-        images = _style_images(Path(folder), size, report)
-        if not images:
-            raise EmptyDomainError(f"target domain {name!r}: no usable images in {folder}\n{report.table()}")
-        unpaired[name] = images
-    config = {"size": size, "styles": list(styles), "seed": seed, "variants": variants, "margin": margin,
-              "backend": backend or facelib.available_backends()[0], "already_cropped": already_cropped,
-              "fractions": list(fractions), "inputs": [str(f.relative_to(base)) if base else f.name for f in files]}
-    write_domains(items, root, styles=styles, seed=seed, fractions=fractions, config=config, report=report,
-                  unpaired=unpaired, progress=progress)
+        _build(plans, root, config, settings, report, workers=workers, progress=progress)
     if verbose and report.issues:
         print(report.table())
     return report
+
+
+def _build(plans: list[FolderPlan], root: Path, config: dict, settings: PhotoSettings, report: BuildReport, *,
+           workers: int | None, progress: bool) -> None:
+    """Process every planned photo into the work folder (target folders first: they are small and may turn out
+    empty), fill ``report`` and move the build into place. A domain left empty raises EmptyDomainError."""
+    work = _work_folder(root, config)
+    results: dict[int, PhotoResult] = {}
+    for plan in plans[1:] + plans[:1]:
+        results |= run_jobs(plan.jobs, settings, work, workers=workers, progress=progress,
+                            desc="faces" if plan.domain == "source" else plan.domain)
+        report.issues = _issues_in_order(plans, results)
+        if not any(results[job.order].entries for job in plan.jobs):
+            shutil.rmtree(work, ignore_errors=True)  # a finished outcome, not an interruption: nothing to resume
+            raise _empty_error(plan, report)
+    files = [entry for order in sorted(results) for entry in results[order].entries]
+    unpaired = [plan.domain.removeprefix("target/") for plan in plans[1:]]
+    report.counts = _finish(work, root, config, settings, unpaired, files, report.issues)
+
+
+def _issues_in_order(plans: list[FolderPlan], results: dict[int, PhotoResult]) -> list[FileIssue]:
+    """Every problem so far, in input order (as a build that read the photos one by one would list them)."""
+    ordered = [(order, issue) for plan in plans for order, issue in plan.skipped]
+    ordered += [(order, issue) for order, result in results.items() for issue in result.issues]
+    return [issue for _, issue in sorted(ordered, key=lambda pair: pair[0])]
 
 
 # --------------------------------------------------------------------------- the default offline domains
