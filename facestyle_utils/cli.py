@@ -1,8 +1,16 @@
-"""Command line: ``python -m facestyle_utils stylize INPUT... --model MODEL.pt --out DIR``.
+"""Command line: ``python -m facestyle_utils stylize ...`` and ``python -m facestyle_utils train ...``.
 
-Inputs may be image files, folders of images or videos. Exit status: 0 when everything was
-stylized, 1 when some inputs failed or nothing was stylized (each is reported), 2 for a usage
-error or an unusable model. Errors are one line each, never a traceback.
+``stylize INPUT... --model MODEL.pt --out DIR``: inputs may be image files, folders of images or
+videos. Exit status: 0 when everything was stylized, 1 when some inputs failed or nothing was
+stylized (each is reported), 2 for a usage error or an unusable model.
+
+``train --model dcnn|drn|student [--photos FOLDER | --data DOMAINS] ...``: lesson 03's, 04's or 05's
+training run (:mod:`facestyle_utils.recipes`) with checkpoints and exact resume; writes a model
+file for ``stylize``, the studio and ``load_model``. Under ``torchrun`` it trains data parallel
+(:mod:`facestyle_utils.distributed`). Exit status: 0 when the model file was written, 1 for bad
+data or a failed run, 2 for bad arguments.
+
+Errors are one line each, never a traceback.
 """
 from __future__ import annotations
 
@@ -34,7 +42,38 @@ def build_parser() -> argparse.ArgumentParser:
     stylize.add_argument("--recursive", action="store_true", help="also stylize images in subfolders of folders")
     stylize.add_argument("--overwrite", action="store_true", help="replace results of earlier runs")
     stylize.add_argument("--quiet", action="store_true", help="no progress bars")
+    _add_train_parser(commands)
     return parser
+
+
+def _add_train_parser(commands) -> None:
+    from .recipes import DEFAULTS, DRN_STYLES
+
+    per_model = lambda key: ", ".join(f"{m} {d[key]}" for m, d in DEFAULTS.items())  # noqa: E731
+    train = commands.add_parser(
+        "train", help="train the lesson 03 DCNN, the lesson 04 DRN or the lesson 05 student",
+        description="Train a stylizer with the lessons' recipe, checkpoints and exact resume, then write its model "
+                    "file. Run it under `torchrun --nproc_per_node=N -m facestyle_utils train ...` to train on N "
+                    "processes (GPUs, or CPU processes with gloo).")
+    train.add_argument("--model", choices=list(DEFAULTS), default="dcnn", help="which network (default dcnn)")
+    train.add_argument("--style", action="append", default=None,
+                       help=f"target style (default cartoon; the DRN: {', '.join(DRN_STYLES)}); repeat for the DRN")
+    source = train.add_mutually_exclusive_group()
+    source.add_argument("--photos", type=Path, help="a folder of face photos: the domains are built from it first")
+    source.add_argument("--data", type=Path, help="a domains folder built by lesson 01 (build_domains)")
+    train.add_argument("--size", type=int, default=128, help="side of the square face images, px (default 128)")
+    train.add_argument("--crop", type=int, default=64, help="side of the random training crops, px (default 64)")
+    train.add_argument("--batch", type=int, help=f"global batch, shared out over processes ({per_model('batch')})")
+    train.add_argument("--steps", type=int, help=f"optimizer steps ({per_model('steps')})")
+    train.add_argument("--lr", type=float, help=f"peak learning rate ({per_model('lr')})")
+    train.add_argument("--teacher", type=Path, help="the student's teacher model (default build/models/dcnn_<style>.pt)")
+    train.add_argument("--device", default=None, help="cuda, mps or cpu (default: the best available)")
+    train.add_argument("--out", type=Path, help="model file to write (default build/models/<model>_<style>.pt)")
+    train.add_argument("--overwrite", action="store_true", help="replace an existing model file")
+    train.add_argument("--checkpoints", type=Path, help="checkpoint folder (default: one per settings under build/train)")
+    train.add_argument("--no-resume", action="store_true", help="start again instead of resuming from checkpoints")
+    train.add_argument("--stop-after", type=int, help="stop after this many steps (to try resuming)")
+    train.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
 def _error(message: str) -> None:
@@ -153,10 +192,102 @@ def _stylize(args: argparse.Namespace) -> int:
     return 1 if failures or written == 0 else 0
 
 
+def _train_recipe(args: argparse.Namespace):
+    from .recipes import DRN_STYLES, TrainRecipe
+
+    styles = tuple(args.style or (DRN_STYLES if args.model == "drn" else ("cartoon",)))
+    if args.model != "drn" and len(styles) > 1:
+        raise ValueError(f"--style can be given once for --model {args.model} (only the DRN learns several styles)")
+    return TrainRecipe(args.model, styles, size=args.size, crop=args.crop, batch=args.batch, steps=args.steps,
+                       lr=args.lr, teacher=str(args.teacher) if args.teacher else None)
+
+
+def _train_domains(args: argparse.Namespace, recipe) -> Path:
+    """The domains to train on: given (--data), built from --photos, or the bundled faces."""
+    from . import runtime
+    from .domains import build_default_domains, build_domains, read_manifest
+
+    if args.data is not None:
+        styles = read_manifest(args.data).get("styles", {})  # FileNotFoundError / ValueError for a wrong folder
+        if missing := [style for style in recipe.styles if style not in styles]:
+            raise ValueError(f"{args.data}: has no {', '.join(missing)} domain (it has {', '.join(styles) or 'none'})")
+        return args.data
+    if args.photos is not None:
+        name = "".join(c if c.isalnum() or c in "-_" else "_" for c in args.photos.resolve().name)
+        root = runtime.output_dir("domains") / f"photos_{name}_{args.size}px_{'-'.join(recipe.styles)}"
+        build_domains(args.photos, root, size=args.size, styles=recipe.styles, progress=not args.quiet)
+        return root
+    return build_default_domains(size=args.size, styles=list(recipe.styles), progress=not args.quiet,
+                                 variants_per_photo=runtime.by_mode(quick=4, full=64))
+
+
+def _train_run(args: argparse.Namespace, recipe, out: Path, device) -> int:
+    from . import distributed, runtime
+    from .checkpoints import CheckpointManager, config_fingerprint, save_model
+    from .recipes import prepare
+    from .training import train
+
+    if not distributed.is_main():
+        distributed.barrier()  # rank 0 builds the domains first; the others then reuse its build
+    root = _train_domains(args, recipe)
+    if distributed.is_main():
+        distributed.barrier()
+    run = prepare(recipe, root, device)
+    folder = args.checkpoints or runtime.output_dir(
+        "train", f"{recipe.model}-{config_fingerprint({'data': str(Path(root).resolve()), **run.settings})}")
+    if distributed.is_main():
+        print(f"training {recipe.model} on {root} with {distributed.world_size()} process(es) on {device}; "
+              f"global batch {recipe.batch}, {recipe.steps} steps; checkpoints in {folder}", flush=True)
+    history = train(run.model, run.loss_fn, run.data, run.config, validate=run.validate,
+                    checkpoints=CheckpointManager(folder), resume=not args.no_resume, device=device,
+                    progress=not args.quiet, stop_after=args.stop_after, extra_config=run.settings)
+    if len(history.train) < recipe.steps:
+        if distributed.is_main():
+            print(f"stopped after step {len(history.train)} of {recipe.steps}; run the same command again to resume")
+        return 0
+    if distributed.is_main():
+        metadata = {"style": "+".join(recipe.styles), "steps": recipe.steps, "processes": distributed.world_size(),
+                    "trained_by": "python -m facestyle_utils train"}
+        if history.val:
+            metadata.update({k: v for k, v in history.val[-1].items() if k != "step"})
+        path = save_model(run.model, out, kind=run.kind, metadata=metadata)
+        scores = ", ".join(f"{k} {v:.2f}" for k, v in history.val[-1].items() if k != "step") if history.val else ""
+        took = f"{history.seconds:.0f} s" if history.seconds < 120 else f"{history.seconds / 60:.1f} min"
+        print(f"model written to {path} ({took} of training{'; ' + scores if scores else ''})")
+    return 0
+
+
+def _train(args: argparse.Namespace) -> int:
+    from . import distributed, runtime
+    from .checkpoints import CheckpointError, default_model_path
+    from .domains import EmptyDomainError
+    from .image_io import ImageLoadError
+
+    try:
+        recipe = _train_recipe(args)
+    except ValueError as err:
+        _error(str(err))
+        return 2
+    out = args.out or default_model_path(f"{recipe.model}_{'-'.join(recipe.styles)}")
+    if out.exists() and not args.overwrite:
+        _error(f"{out} exists; pass --overwrite to replace it, or --out another file")
+        return 2
+    try:
+        device = distributed.start(args.device) if distributed.launched() else runtime.pick_device(args.device)
+        return _train_run(args, recipe, out, device)
+    except (CheckpointError, EmptyDomainError, ImageLoadError, FileNotFoundError, FileExistsError, KeyError,
+            ValueError, RuntimeError, OSError) as err:
+        _error((str(err).strip().splitlines() or [type(err).__name__])[0])
+        return 1
+    finally:
+        distributed.stop()
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return _stylize(args)
+        return _train(args) if args.command == "train" else _stylize(args)
     except KeyboardInterrupt:
-        _error("interrupted; finished outputs are kept, unfinished ones were not written")
+        _error("interrupted; the checkpoints are kept: run the same command again to resume" if args.command == "train"
+               else "interrupted; finished outputs are kept, unfinished ones were not written")
         return 130

@@ -1,10 +1,22 @@
-"""Ready-made training runs that later lessons reuse instead of repeating lesson 03's cells.
+"""Ready-made training runs: the lessons' settings in one place, for later lessons and the ``train`` command.
 
-Lesson 03 builds the DCNN step by step; lessons 04 to 06 only need *a* trained DCNN. They call
-:func:`load_or_train_dcnn`, which loads ``build/models/dcnn_cartoon.pt`` when lesson 03 has
-written it, and otherwise trains one with the same recipe (fewer steps in quick mode).
+Lessons 03, 04 and 05 build their networks step by step. Everything that only needs *a* trained
+network uses this module instead of repeating those cells:
+
+- :class:`TrainRecipe` holds what a run needs (network, style, sizes, batch, steps, learning rate);
+  its defaults are the lessons' full-mode settings (:data:`DEFAULTS`).
+- :func:`prepare` turns a recipe and a domains folder into the model, the loss, the data, the
+  :class:`~facestyle_utils.training.TrainConfig` and the settings saved in checkpoints, exactly
+  as the lessons make them; ``python -m facestyle_utils train`` runs it (also under ``torchrun``).
+- :func:`train_dcnn` / :func:`load_or_train_dcnn`: lesson 03's model for lessons 04 to 06, loaded
+  from ``build/models/dcnn_cartoon.pt`` when lesson 03 wrote it, else trained with the recipe.
 """
 from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
 
 import torch
 from torch import nn
@@ -12,30 +24,169 @@ from torch import nn
 from . import runtime
 from .checkpoints import CheckpointError, default_model_path, load_model, save_model
 
+#: The networks a recipe trains, with lesson 03/04/05's full-mode batch, steps, learning rate, warm-up,
+#: and how often to validate and checkpoint.
+DEFAULTS: dict[str, dict[str, Any]] = {
+    "dcnn": {"batch": 8, "steps": 900, "lr": 2e-3, "warmup": 20, "every": 40},  # lesson 03
+    "drn": {"batch": 4, "steps": 400, "lr": 2e-3, "warmup": 10, "every": 50},  # lesson 04
+    "student": {"batch": 16, "steps": 300, "lr": 3e-3, "warmup": 20, "every": 50},  # lesson 05
+}
+#: Lesson 04 shows the DRN every paired style at once.
+DRN_STYLES = ("cartoon", "pencil", "watercolour")
+
+
+@dataclass
+class TrainRecipe:
+    """What one training run needs; ``None`` means the network's lesson default (:data:`DEFAULTS`).
+
+    ``size``: side of the face images in the domains, px; ``crop``: side of the random training
+    crops, px; ``batch``: the *global* batch (shared out over processes under torchrun);
+    ``styles``: the target styles (one for the DCNN and the student; the DRN learns from several);
+    ``teacher``: the student's teacher model file (default: ``build/models/dcnn_<style>.pt``).
+    ValueError for an unknown network, a non-positive size, or a crop larger than the images.
+    """
+
+    model: str = "dcnn"
+    styles: tuple[str, ...] = ("cartoon",)
+    size: int = 128
+    crop: int = 64
+    batch: int | None = None
+    steps: int | None = None
+    lr: float | None = None
+    teacher: str | None = None
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.model not in DEFAULTS:
+            raise ValueError(f"unknown model {self.model!r}; choose from {', '.join(DEFAULTS)}")
+        self.styles = (self.styles,) if isinstance(self.styles, str) else tuple(self.styles)
+        if not self.styles:
+            raise ValueError("at least one style is needed")
+        for name in ("size", "crop", "batch", "steps"):
+            if (value := getattr(self, name)) is not None and value < 1:
+                raise ValueError(f"{name} must be a positive number, not {value}")
+        if self.crop > self.size:
+            raise ValueError(f"crop ({self.crop} px) cannot be larger than the images (size {self.size} px)")
+        defaults = DEFAULTS[self.model]
+        self.batch, self.steps, self.lr = (self.batch or defaults["batch"], self.steps or defaults["steps"],
+                                           self.lr or defaults["lr"])
+
+    def train_config(self) -> "TrainConfig":
+        from .training import TrainConfig
+
+        every = min(DEFAULTS[self.model]["every"], self.steps)
+        return TrainConfig(steps=self.steps, lr=self.lr, warmup_steps=min(DEFAULTS[self.model]["warmup"], self.steps // 10),
+                           grad_clip=1.0, val_every=every, checkpoint_every=every, seed=self.seed)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+@dataclass
+class Prepared:
+    """A recipe made concrete: pass ``model, loss_fn, data, config`` to :func:`~facestyle_utils.training.train`."""
+
+    model: nn.Module
+    loss_fn: Callable
+    data: "BatchStream"
+    config: "TrainConfig"
+    validate: Callable | None
+    settings: dict[str, Any]  # stored in every checkpoint and the model file's metadata
+    kind: str  # the model kind for save_model
+
+
+def prepare(recipe: TrainRecipe, root: str | Path, device: torch.device) -> Prepared:
+    """The lesson's model, loss and data for ``recipe`` on the domains at ``root`` (see :mod:`.domains`).
+
+    Seeds torch with ``recipe.seed`` first, so every process under torchrun builds the same model.
+    """
+    from .datasets import EmptyDomainError, PairedDataset
+    from .metrics import psnr_validator
+    from .training import BatchStream
+
+    runtime.seed_everything(recipe.seed)
+    root = Path(root)
+    builders = {"dcnn": _dcnn, "drn": _drn, "student": _student}
+    model, loss_fn, dataset, kind = builders[recipe.model](recipe, root, device)
+    validate = None
+    if recipe.model != "drn":  # paired styles: PSNR of whole validation faces against their targets
+        try:
+            val = PairedDataset(root, recipe.styles[0], "val")
+        except EmptyDomainError:  # too few people for a validation split: train without validation
+            val = []
+        if len(val):
+            sources, targets = (torch.stack(items).to(device) for items in zip(*[val[i] for i in range(len(val))]))
+            validate = psnr_validator(sources, targets)
+    data = BatchStream(dataset, recipe.batch, seed=recipe.seed)
+    settings = {"recipe": recipe.to_dict(), "model": model.config.to_dict()}
+    return Prepared(model, loss_fn, data, recipe.train_config(), validate, settings, kind)
+
+
+def _dcnn(recipe: TrainRecipe, root: Path, device: torch.device):
+    """Lesson 03: frozen VGG19 up to relu3_1 + residual decoder with skips; pixel + perceptual loss on crops."""
+    from .datasets import PairedDataset
+    from .nets import DCNNConfig, DCNNStylizer
+    from .training import LossWeights, PairedLoss, PairedRandomCrop
+
+    model = DCNNStylizer(DCNNConfig(encoder_layer="relu3_1", width=0.5, skips=True, residual=True)).to(device)
+    loss_fn = PairedLoss(model.encoder, LossWeights(pixel=1.0, perceptual=0.1, perceptual_layers=("relu1_1", "relu2_1")))
+    return model, loss_fn, PairedDataset(root, recipe.styles[0], "train", transform=PairedRandomCrop(recipe.crop)), "dcnn"
+
+
+def _drn(recipe: TrainRecipe, root: Path, device: torch.device):
+    """Lesson 04: DRN with cross-attention at relu3_1/relu4_1 and self-attention; unpaired loss on crops."""
+    from .datasets import UnpairedDataset
+    from .drn import DRNConfig, DRNStylizer, UnpairedLoss, UnpairedWeights
+    from .training import PairedRandomCrop
+
+    model = DRNStylizer(DRNConfig(attention_layers=("relu3_1", "relu4_1"), self_attention=True, width=0.5,
+                                  skips=True)).to(device)
+    loss_fn = UnpairedLoss(model.encoder, UnpairedWeights(content=1.0, style=3.0, identity_pixel=20.0,
+                                                          identity_feature=1.0, content_layers=("relu3_1",),
+                                                          style_layers=("relu1_1", "relu2_1", "relu3_1")))
+    per_style = [UnpairedDataset.from_domains(root, style, "train") for style in recipe.styles]
+    crop = PairedRandomCrop(recipe.crop)
+    dataset = UnpairedDataset(per_style[0].sources, [path for d in per_style for path in d.targets],
+                              transform=lambda image: crop(image)[0], seed=recipe.seed)
+    return model, loss_fn, dataset, "drn"
+
+
+def _student(recipe: TrainRecipe, root: Path, device: torch.device):
+    """Lesson 05: a small fast network trained to imitate a trained DCNN (distillation)."""
+    from .datasets import PairedDataset
+    from .student import FastStudent, StudentConfig, distillation_loss
+    from .training import PairedRandomCrop
+
+    teacher_path = Path(recipe.teacher) if recipe.teacher else default_model_path(f"dcnn_{recipe.styles[0]}")
+    if not teacher_path.is_file():
+        raise FileNotFoundError(f"{teacher_path}: no teacher model; train one first "
+                                f"(python -m facestyle_utils train --model dcnn --style {recipe.styles[0]}) "
+                                "or pass --teacher")
+    teacher = load_model(teacher_path, device=device)
+    model = FastStudent(StudentConfig(base_channels=16, residual_blocks=3)).to(device)
+    dataset = PairedDataset(root, recipe.styles[0], "train", transform=PairedRandomCrop(recipe.crop))
+    return model, distillation_loss(teacher), dataset, "student"
+
 
 def train_dcnn(style: str = "cartoon", *, size: int = 128, crop: int = 64, batch: int = 8, steps: int = 900,
                identities: int | None = None, device: torch.device | None = None, progress: bool = True) -> nn.Module:
-    """Lesson 03's settings in one call: paired faces -> frozen VGG19 (relu3_1) + residual decoder with skips.
+    """Lesson 03's recipe on the bundled faces, in one call; returns the trained model in eval mode.
 
     ``identities``: train on only this many of the training people (all, if None).
     """
-    from .datasets import PairedDataset, identity_subset
+    from .datasets import identity_subset
     from .domains import build_default_domains
-    from .nets import DCNNConfig, DCNNStylizer
-    from .training import BatchStream, LossWeights, PairedLoss, PairedRandomCrop, TrainConfig, train
+    from .training import BatchStream, train
 
     device = device or runtime.pick_device()
-    runtime.seed_everything(0)
     root = build_default_domains(size=size, styles=style, variants_per_photo=runtime.by_mode(quick=4, full=64),
                                  progress=False)
-    model = DCNNStylizer(DCNNConfig(encoder_layer="relu3_1", width=0.5, skips=True, residual=True)).to(device)
-    loss_fn = PairedLoss(model.encoder, LossWeights(pixel=1.0, perceptual=0.1, perceptual_layers=("relu1_1", "relu2_1")))
-    faces = PairedDataset(root, style, "train", transform=PairedRandomCrop(crop))
-    data = BatchStream(faces if identities is None else identity_subset(faces, identities), batch, seed=0)
-    config = TrainConfig(steps=steps, lr=2e-3, warmup_steps=min(20, steps // 10), val_every=steps,
-                         checkpoint_every=steps)
-    train(model, loss_fn, data, config, device=device, progress=progress)
-    return model.eval()
+    run = prepare(TrainRecipe("dcnn", (style,), size=size, crop=crop, batch=batch, steps=steps), root, device)
+    if identities is not None:
+        run.data = BatchStream(identity_subset(run.data.dataset, identities), batch, seed=0)
+    train(run.model, run.loss_fn, run.data, dataclasses.replace(run.config, val_every=steps, checkpoint_every=steps),
+          device=device, progress=progress)
+    return run.model.eval()
 
 
 def load_or_train_dcnn(name: str = "dcnn_cartoon", device: torch.device | None = None,

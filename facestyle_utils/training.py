@@ -313,7 +313,7 @@ def train(model: nn.Module, loss_fn: LossFunction, data: BatchStream, config: Tr
         if not main:
             raise
         saved = checkpoints.checkpoints()[-1].name if checkpoints is not None and checkpoints.checkpoints() else None
-        print(f"Interrupted at step {step}. " + (f"Run the same cell again to resume from {saved}."
+        print(f"Interrupted at step {step}. " + (f"Run it again (same cell or command) to resume from {saved}."
                                                   if saved else "No checkpoint was saved."))
         raise
     finally:

@@ -1,0 +1,90 @@
+"""python -m facestyle_utils train: a model file that stylize accepts, resume, exit codes, torchrun."""
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+from PIL import Image
+
+from facestyle_utils.checkpoints import load_model, read_model_file
+from facestyle_utils.cli import main
+from facestyle_utils.runtime import project_root
+
+TINY = ["--size", "64", "--crop", "32", "--batch", "4", "--device", "cpu", "--quiet"]
+
+
+@pytest.fixture
+def build(tmp_path, monkeypatch):
+    monkeypatch.setenv("FACESTYLE_OUTPUT_DIR", str(tmp_path / "build"))
+    monkeypatch.setenv("FACESTYLE_QUICK", "1")
+    return tmp_path / "build"
+
+
+def test_trains_a_dcnn_that_stylize_uses_and_resumes_an_interrupted_run(build, tmp_path, capsys):
+    out = tmp_path / "dcnn.pt"
+    assert main(["train", *TINY, "--steps", "4", "--stop-after", "2", "--out", str(out)]) == 0
+    assert "stopped after step 2 of 4" in capsys.readouterr().out and not out.exists()
+    assert main(["train", *TINY, "--steps", "4", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert f"model written to {out}" in printed
+    info = read_model_file(out)
+    assert info["kind"] == "dcnn" and info["metadata"]["steps"] == 4 and info["metadata"]["style"] == "cartoon"
+    assert "val_psnr" in info["metadata"]  # validated on the held-out split as it trained
+    photo = tmp_path / "face.png"
+    Image.new("RGB", (40, 36), (150, 110, 90)).save(photo)
+    assert main(["stylize", str(photo), "--model", str(out), "--out", str(tmp_path / "styled"), "--quiet"]) == 0
+    assert Image.open(tmp_path / "styled" / "face_stylized.png").size == (40, 36)
+    # the same run again would replace the file: refused up front, before any training
+    assert main(["train", *TINY, "--steps", "4", "--out", str(out)]) == 2
+    assert "exists; pass --overwrite" in capsys.readouterr().err
+
+
+def test_a_student_is_distilled_from_a_teacher_file(build, tmp_path, capsys):
+    teacher = tmp_path / "teacher.pt"
+    assert main(["train", *TINY, "--steps", "2", "--out", str(teacher)]) == 0
+    student = tmp_path / "student.pt"
+    assert main(["train", "--model", "student", "--teacher", str(teacher), *TINY, "--steps", "2",
+                 "--out", str(student)]) == 0
+    assert read_model_file(student)["kind"] == "student"
+    assert load_model(student)(torch.rand(1, 3, 32, 32)).shape == (1, 3, 32, 32)
+
+
+@pytest.mark.parametrize("args, code, message", [
+    (["--crop", "96", "--size", "64"], 2, "crop (96 px) cannot be larger than the images (size 64 px)"),
+    (["--style", "cartoon", "--style", "pencil"], 2, "--style can be given once for --model dcnn"),
+    (["--steps", "0"], 2, "steps must be a positive number"),
+    (["--data", "no/such/folder"], 1, "no/such/folder"),
+    (["--model", "student", "--teacher", "missing.pt"], 1, "missing.pt: no teacher model"),
+])
+def test_bad_arguments_and_data_give_one_line_and_an_exit_code(build, capsys, args, code, message):
+    assert main(["train", "--quiet", *args]) == code
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err
+
+
+def test_trains_from_a_folder_of_photos(build, tmp_path, capsys):
+    from facestyle_utils.sample_data import load_sample
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for name in ("astronaut", "grace_hopper"):
+        load_sample(name).save(photos / f"{name}.jpg")
+    (photos / "notes.txt").write_text("not a photo")
+    assert main(["train", "--photos", str(photos), *TINY, "--steps", "2", "--out", str(tmp_path / "mine.pt")]) == 0
+    assert (tmp_path / "mine.pt").is_file()
+
+
+def test_two_processes_under_torchrun_train_and_resume(build, tmp_path):
+    out = tmp_path / "ddp.pt"
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+               "-m", "facestyle_utils", "train", *TINY, "--steps", "4", "--out", str(out)]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    first = subprocess.run([*command, "--stop-after", "2"], capture_output=True, text=True, timeout=600, env=env,
+                           cwd=project_root())
+    assert first.returncode == 0, first.stderr[-3000:]
+    assert "with 2 process(es)" in first.stdout and "stopped after step 2 of 4" in first.stdout
+    second = subprocess.run(command, capture_output=True, text=True, timeout=600, env=env, cwd=project_root())
+    assert second.returncode == 0, second.stderr[-3000:]
+    assert second.stdout.count("model written to") == 1  # rank 0 only
+    assert read_model_file(out)["metadata"]["processes"] == 2
