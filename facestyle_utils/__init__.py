@@ -30,7 +30,7 @@ Training (lessons 03 and 04)
 - ``training``: the resumable training loop and the paired loss
 - ``checkpoints``: atomic checkpoints and small versioned model files
 - ``metrics``: PSNR, SSIM and evaluation tables
-- ``recipes``: lesson 03's training run in one call, for later lessons
+- ``recipes``: the lessons' training settings in one place (lesson 03's model in one call; ``train`` command)
 
 Inference (lessons 05 and 06)
 - ``inference``: the Stylizer and its speed paths; folders; a style image fixed for the DRN
@@ -38,9 +38,12 @@ Inference (lessons 05 and 06)
 - ``export``: ONNX export and ONNX Runtime
 - ``student``: the distilled fast student network
 - ``video``: demo clips and video stylization with OpenCV
-- ``cli``: ``python -m facestyle_utils stylize ...``
+- ``cli``: ``python -m facestyle_utils stylize ...`` and ``... train ...``
 - ``widgets``: the interactive studio app
 - ``studio_io``: what the studio reads and writes (model files, uploads, webcam, saved PNGs)
+
+Scaling up (lesson 07)
+- ``distributed``: data parallel training with DDP under torchrun (batch shares, all-reduce, rank-0 files)
 """
 
 __version__ = "0.1.0"

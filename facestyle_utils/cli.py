@@ -247,6 +247,7 @@ def _train_run(args: argparse.Namespace, recipe, out: Path, device) -> int:
         return 0
     if distributed.is_main():
         metadata = {"style": "+".join(recipe.styles), "steps": recipe.steps, "processes": distributed.world_size(),
+                    "batch": recipe.batch, "train_seconds": round(history.seconds, 2),
                     "trained_by": "python -m facestyle_utils train"}
         if history.val:
             metadata.update({k: v for k, v in history.val[-1].items() if k != "step"})

@@ -32,6 +32,8 @@ Backends: NCCL between CUDA GPUs, gloo between CPU processes (and what the tests
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from typing import Any, Callable
 
 import torch
@@ -135,3 +137,29 @@ def data_parallel(model: nn.Module, loss_fn: Callable, device: torch.device) -> 
     # DDP's hook for parameters it must neither broadcast nor average (used the same way by FSDP and mmengine).
     DistributedDataParallel._set_params_and_buffers_to_ignore_for_model(step, frozen)
     return DistributedDataParallel(step, device_ids=[device.index] if device.type == "cuda" else None)
+
+
+def torchrun_command(processes: int, *args: str) -> list[str]:
+    """The command that starts ``processes`` copies of ``python -m facestyle_utils ARGS`` on this machine.
+
+    The same as typing ``torchrun --standalone --nproc_per_node=N -m facestyle_utils ARGS`` in a
+    terminal (``python -m torch.distributed.run`` is torchrun, found without relying on PATH).
+    ``--standalone`` runs the rendezvous on this machine with a free port; for several machines,
+    use ``--nnodes``, ``--node_rank`` and ``--rdzv_endpoint`` instead (lesson 07).
+    """
+    if processes < 1:
+        raise ValueError(f"processes must be at least 1, not {processes}")
+    return [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={processes}",
+            "-m", "facestyle_utils", *args]
+
+
+def run_command(command: list[str], timeout: float = 3600) -> str:
+    """Run a command (e.g. :func:`torchrun_command`) and return its standard output.
+
+    RuntimeError with the last lines of its error output when it fails, so a notebook cell shows why.
+    """
+    done = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
+    if done.returncode != 0:
+        tail = "\n".join(done.stderr.strip().splitlines()[-8:])
+        raise RuntimeError(f"{' '.join(command[2:])} failed (exit {done.returncode}):\n{tail}")
+    return done.stdout
