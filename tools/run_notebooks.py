@@ -6,11 +6,14 @@ FACESTYLE_QUICK=1 runs the quick versions. Pass notebook names to run only some 
 from __future__ import annotations
 
 import os
+import shutil
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 import nbformat
+from jupyter_client import KernelManager
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 
@@ -22,14 +25,28 @@ BUILD = ROOT / "build"
 def run(path: Path, out_dir: Path) -> float:
     """Execute one notebook in its own folder and save the executed copy; returns seconds taken."""
     notebook = nbformat.read(path, as_version=4)
-    client = NotebookClient(notebook, timeout=3600, kernel_name="python3",
+    kernel = _kernel_manager()
+    client = NotebookClient(notebook, timeout=3600, kernel_name="python3", km=kernel,
                             resources={"metadata": {"path": str(NOTEBOOKS)}})
     start = time.perf_counter()
     try:
         client.execute()
     finally:
         nbformat.write(notebook, out_dir / path.name)
+        if kernel.has_kernel:
+            kernel.shutdown_kernel(now=True)
+        if kernel.transport == "ipc":
+            shutil.rmtree(Path(kernel.ip).parent, ignore_errors=True)
     return time.perf_counter() - start
+
+
+def _kernel_manager() -> KernelManager:
+    """A kernel talking over local IPC sockets where the OS has them (not TCP on localhost, which makes
+    every kernel print a warning about unencrypted traffic); TCP on Windows, which has no IPC transport."""
+    if sys.platform == "win32":
+        return KernelManager(kernel_name="python3")
+    sockets = Path(tempfile.mkdtemp(prefix="facestyle-kernel-"))  # an absolute path: the kernel runs in notebooks/
+    return KernelManager(kernel_name="python3", transport="ipc", ip=str(sockets / "ipc"))
 
 
 def main(names: list[str]) -> int:
