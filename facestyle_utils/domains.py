@@ -13,12 +13,13 @@ test face is ever seen in training. Inputs are only read; building twice with th
 inputs and seed writes byte-identical files. :mod:`facestyle_utils.datasets` reads them back.
 
 A folder of thousands of photos is built as a stream (:func:`build_domains`): a cheap first
-pass hashes every file, names identities and decides every photo's split; then each photo is
-processed on its own (in worker processes), its PNGs written and only its manifest entries kept,
-so memory does not grow with the number of photos. The work goes to a hidden folder next to
-``root`` (``.<root>.partial-<config hash>``) with one record per finished photo: an interrupted
-build, rerun with the same configuration, skips what was finished. The finished folder is moved
-into place at the end.
+pass hashes every file (duplicates skipped) and names identities; a face pass finds each photo's
+faces, keeping only their boxes; the photos that gave faces are split; a write pass crops,
+stylizes and writes each photo's PNGs, keeping only its manifest entries. Both passes treat one
+photo at a time, in worker processes, so memory does not grow with the number of photos. The
+work goes to a hidden folder next to ``root`` (``.<root>.partial-<config hash>``) with a record
+per photo and pass: an interrupted build, rerun with the same configuration, skips what was
+finished. The finished folder is moved into place at the end.
 """
 from __future__ import annotations
 
@@ -31,7 +32,7 @@ import os
 import shutil
 import tempfile
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Iterable, Sequence
 
@@ -439,20 +440,22 @@ def write_domains(items: Sequence[FaceItem], root: str | os.PathLike, *, styles:
 
 @dataclass(frozen=True)
 class PhotoJob:
-    """One input file's work, decided by the cheap first pass; holds no pixels, so it pickles small.
+    """One input file's work; holds no pixels, so it pickles small.
 
     ``domain`` is ``"source"`` (a face photo: crops plus every paired style) or ``"target/<name>"``
     (an image of an unpaired target folder: one centre crop). ``order`` is the file's place in the
-    build (source files first, then each target folder), which fixes the order of problems in the report.
+    build (source files first, then each target folder), which fixes the order of problems in the
+    report. ``split`` and ``boxes`` are filled in after the face pass (:func:`find_faces`).
     """
 
     path: str  # as given (may be relative to the working directory)
     label: str  # as reported: relative to the input folder, or the file name for a list of files
     sha256: str
     identity: str  # file-name-safe and unique within the domain; also the stem of the output files
-    split: str
     domain: str
     order: int
+    split: str = ""
+    boxes: tuple[facelib.FaceBox, ...] = ()  # faces found (or the centre square), in the loaded image's pixels
 
 
 @dataclass(frozen=True)
@@ -471,11 +474,18 @@ class PhotoSettings:
 
 
 @dataclass
+class Faces:
+    """What the face pass keeps of one photo: its face boxes (none: skipped) and what happened to the file."""
+
+    boxes: list[facelib.FaceBox]
+    issues: list[FileIssue]
+
+
+@dataclass
 class PhotoResult:
-    """What processing one photo leaves in memory: its manifest entries (paths, hashes) and problems, never pixels."""
+    """What writing one photo leaves in memory: its manifest entries (paths and hashes of the PNGs), never pixels."""
 
     entries: list[dict]
-    issues: list[FileIssue]
 
 
 @dataclass
@@ -512,17 +522,14 @@ def _probe(path: Path, min_side: int) -> str | None:
 
 
 def plan_photos(files: Sequence[str | os.PathLike], domain: str = "source", *, base: Path | None = None,
-                seed: int = 0, fractions: tuple[float, float, float] = (0.8, 0.1, 0.1),
                 min_side: int = MIN_IMAGE_SIDE, start: int = 0, progress: bool = False) -> FolderPlan:
-    """The cheap first pass: hash files, skip duplicates and unreadable files, name identities, split them.
+    """The cheap first pass: hash files, skip duplicates and unreadable files, give each photo its identity.
 
-    Reads file bytes and image headers only, so thousands of photos take seconds. Every photo's
-    split is fixed here (per photo, by :func:`split_identities`), so photos can then be processed
-    independently; a photo whose face is not found later still took its place in the split.
+    Reads file bytes and image headers only, so thousands of photos take seconds.
     """
     from tqdm.auto import tqdm
 
-    plan, digests, taken, found = FolderPlan(domain, str(base) if base else "the given list"), {}, set(), []
+    plan, digests, taken = FolderPlan(domain, str(base) if base else "the given list"), {}, set()
     for order, path in enumerate(tqdm(files, desc=f"scanning {domain}", disable=not progress), start):
         path = Path(path)
         label = str(path.relative_to(base)) if base is not None else path.name
@@ -536,80 +543,99 @@ def plan_photos(files: Sequence[str | os.PathLike], domain: str = "source", *, b
             plan.skipped.append((order, FileIssue(label, "skipped", problem)))
             continue
         digests[digest] = label
-        found.append((str(path), label, digest, _identity_name(label, taken), order))
-    splits = split_identities([identity for _, _, _, identity, _ in found], seed, fractions)
-    plan.jobs = [PhotoJob(path, label, digest, identity, splits[identity], domain, order)
-                 for path, label, digest, identity, order in found]
+        plan.jobs.append(PhotoJob(str(path), label, digest, _identity_name(label, taken), domain, order))
     return plan
 
 
+def _load(job: PhotoJob, settings: PhotoSettings) -> tuple[Image.Image, list[str]]:
+    return load_checked(job.path, min_side=settings.min_side if job.domain == "source" else MIN_IMAGE_SIDE)
+
+
+def find_faces(job: PhotoJob, settings: PhotoSettings) -> Faces:
+    """The face pass over one photo: load it and find its faces (a target-folder image, or an ``already_cropped``
+    photo, is its centre square). Unusable files and photos without a face come back as skipped issues."""
+    try:
+        image, notes = _load(job, settings)
+    except (ImageLoadError, OSError) as err:
+        return Faces([], [FileIssue(job.label, "skipped", _reason(err, Path(job.path)))])
+    issues = [FileIssue(job.label, "converted", note) for note in notes]
+    if job.domain != "source" or settings.already_cropped:
+        return Faces([_centre_box(image)], issues)
+    boxes = facelib.detect_faces(image, backend=settings.backend)
+    if not boxes:
+        issues.append(FileIssue(job.label, "skipped", "no face found (crop it by hand with align_face)"))
+    return Faces(boxes, issues)
+
+
 def process_photo(job: PhotoJob, settings: PhotoSettings, folder: Path) -> PhotoResult:
-    """Load one photo, crop its faces (or centre-crop it), stylize, and write the PNGs under ``folder``.
+    """Load one photo again, crop its faces (``job.boxes``), stylize, and write the PNGs under ``folder``.
 
     Runs in a worker process. Only the result goes back: a few hundred bytes of manifest entries
     per file written, which is what keeps a build's memory independent of the number of photos.
-    Unusable files and photos without a face come back as skipped issues, not exceptions.
     """
-    source = job.domain == "source"
-    try:
-        image, notes = load_checked(job.path, min_side=settings.min_side if source else MIN_IMAGE_SIDE)
-    except (ImageLoadError, OSError) as err:
-        return PhotoResult([], [FileIssue(job.label, "skipped", _reason(err, Path(job.path)))])
-    issues = [FileIssue(job.label, "converted", note) for note in notes]
-    if not source:
-        return PhotoResult(_write_style_image(image, job, settings.size, folder), issues)
-    boxes = [_centre_box(image)] if settings.already_cropped else facelib.detect_faces(image, backend=settings.backend)
-    if not boxes:
-        return PhotoResult([], issues + [FileIssue(job.label, "skipped", "no face found (crop it by hand with align_face)")])
+    image, _ = _load(job, settings)
+    if job.domain != "source":
+        return PhotoResult(_write_style_image(image, job, settings.size, folder))
     count = settings.variants if job.split in settings.variants_in else 1  # val/test keep distinct faces only
     margin = 0.0 if settings.already_cropped else settings.margin
     entries = []
-    for index, box in enumerate(boxes):
-        name = job.identity if len(boxes) == 1 else f"{job.identity}_face{index}"
+    for index, box in enumerate(job.boxes):
+        name = job.identity if len(job.boxes) == 1 else f"{job.identity}_face{index}"
         for item in augmented_crops(image, box, settings.size, name, count, seed=settings.seed, margin=margin,
                                     origin=job.label):
             entries += _write_face(item, job.split, settings.styles, folder)
-    return PhotoResult(entries, issues)
+    return PhotoResult(entries)
 
 
 def _write_style_image(image: Image.Image, job: PhotoJob, size: int, folder: Path) -> list[dict]:
     """An image of an unpaired target folder: centre-cropped to ``size`` and written as ``<domain>/<split>/<id>.png``."""
     rel = Path(job.domain, job.split, f"{job.identity}.png")
-    crop = facelib.align_face(image, _centre_box(image), size, margin=0.0)
+    crop = facelib.align_face(image, job.boxes[0], size, margin=0.0)
     return [{"path": rel.as_posix(), "sha256": _write_png(crop, folder / rel), "domain": job.domain,
              "split": job.split, "identity": job.identity, "origin": job.identity, "gray": False}]
 
 
-def _record_path(work: Path, job: PhotoJob) -> Path:
-    return work / RECORDS / f"{job.sha256}-{hashlib.sha256(job.domain.encode()).hexdigest()[:8]}.json"
+# One record per photo and pass, so a rerun knows what is finished: stage name -> what the stage returns.
+STAGES = {"faces": Faces, "write": PhotoResult}
+
+
+def _record_path(work: Path, stage: str, job: PhotoJob) -> Path:
+    return work / RECORDS / f"{stage}-{job.sha256}-{hashlib.sha256(job.domain.encode()).hexdigest()[:8]}.json"
 
 
 def _job_key(job: PhotoJob) -> dict:
-    """What a record must match to be reused (not the path: a rerun may name the folder differently)."""
-    return {k: v for k, v in asdict(job).items() if k != "path"}
+    """What a record must match to be reused, as JSON gives it back (not the path: a rerun may spell it differently)."""
+    return json.loads(json.dumps({k: v for k, v in asdict(job).items() if k != "path"}))
 
 
-def _run_job(job: PhotoJob, settings: PhotoSettings, work: Path) -> PhotoResult:
-    """Process one photo, then save its record: written last and atomically, so a record means finished."""
-    result = process_photo(job, settings, work)
-    with atomic_write(_record_path(work, job)) as handle:
+def _run_job(stage: str, job: PhotoJob, settings: PhotoSettings, work: Path) -> Faces | PhotoResult:
+    """One stage of one photo, then its record: written last and atomically, so a record means finished."""
+    result = find_faces(job, settings) if stage == "faces" else process_photo(job, settings, work)
+    with atomic_write(_record_path(work, stage, job)) as handle:
         handle.write(json.dumps({"job": _job_key(job), **asdict(result)}).encode())
     return result
 
 
-def _load_record(work: Path, job: PhotoJob) -> PhotoResult | None:
-    """A finished photo's result from an earlier run, if its record matches and every file it wrote is intact."""
+def _box(data: dict) -> facelib.FaceBox:
+    eyes = data.get("eyes")
+    return facelib.FaceBox(**{**data, "eyes": tuple(tuple(eye) for eye in eyes) if eyes else None})
+
+
+def _load_record(work: Path, stage: str, job: PhotoJob) -> Faces | PhotoResult | None:
+    """A photo's stage result from an earlier run, if its record matches and every file it wrote is intact."""
     try:
-        record = json.loads(_record_path(work, job).read_text())
+        record = json.loads(_record_path(work, stage, job).read_text())
     except (OSError, ValueError):
         return None
     if record.get("job") != _job_key(job):
         return None
+    if stage == "faces":
+        return Faces([_box(box) for box in record["boxes"]], [FileIssue(**issue) for issue in record["issues"]])
     for entry in record["entries"]:
         path = work / entry["path"]
         if not path.is_file() or sha256_file(path) != entry["sha256"]:
             return None
-    return PhotoResult(record["entries"], [FileIssue(**issue) for issue in record["issues"]])
+    return PhotoResult(record["entries"])
 
 
 def _worker_count(workers: int | None, pending: int) -> int:
@@ -640,17 +666,15 @@ def _worker_init() -> None:
     cv2.setNumThreads(1)
 
 
-def run_jobs(jobs: Sequence[PhotoJob], settings: PhotoSettings, work: Path, *, workers: int | None = None,
-             progress: bool = False, desc: str = "faces") -> dict[int, PhotoResult]:
-    """Results of every job by its ``order``: finished ones read from their records, the rest processed.
-
-    ``workers > 1`` runs them in a process pool; results do not depend on the number of workers.
-    """
+def run_jobs(stage: str, jobs: Sequence[PhotoJob], settings: PhotoSettings, work: Path, *,
+             workers: int | None = None, progress: bool = False, desc: str = "faces") -> dict[int, object]:
+    """Results of one stage (``"faces"`` or ``"write"``) for every job, by its ``order``: finished ones read
+    from their records, the rest run. ``workers > 1`` runs them in a process pool; results do not depend on it."""
     from tqdm.auto import tqdm
 
     results, pending = {}, []
     for job in jobs:
-        done = _load_record(work, job)
+        done = _load_record(work, stage, job)
         if done is None:
             pending.append(job)
         else:
@@ -659,12 +683,12 @@ def run_jobs(jobs: Sequence[PhotoJob], settings: PhotoSettings, work: Path, *, w
     with tqdm(total=len(jobs), initial=len(results), desc=desc, disable=not progress) as bar:
         if workers == 1:
             for job in pending:
-                results[job.order] = _run_job(job, settings, work)
+                results[job.order] = _run_job(stage, job, settings, work)
                 bar.update()
             return results
         pool = ProcessPoolExecutor(workers, mp_context=_mp_context(), initializer=_worker_init)
         try:
-            futures = {pool.submit(_run_job, job, settings, work): job for job in pending}
+            futures = {pool.submit(_run_job, stage, job, settings, work): job for job in pending}
             for future in as_completed(futures):
                 results[futures[future].order] = future.result()
                 bar.update()
@@ -701,15 +725,14 @@ def _empty_error(plan: FolderPlan, report: BuildReport) -> EmptyDomainError:
     return EmptyDomainError(f"target domain {name!r}: no usable images in {plan.where}\n{report.table()}")
 
 
-def _plan_build(photos, report: BuildReport, target_folders: dict, *, seed: int, fractions, min_side: int,
+def _plan_build(photos, report: BuildReport, target_folders: dict, *, min_side: int,
                 progress: bool) -> tuple[list[Path], Path | None, list[FolderPlan]]:
     """The first pass over the photos, then every target folder; raises EmptyDomainError before any heavy work."""
     files, base = _input_files(photos)
-    plans = [plan_photos(files, "source", base=base, seed=seed, fractions=fractions, min_side=min_side,
-                         progress=progress)]
+    plans = [plan_photos(files, "source", base=base, min_side=min_side, progress=progress)]
     for name, folder in target_folders.items():
-        plans.append(plan_photos(list_images(folder), f"target/{name}", base=Path(folder), seed=seed,
-                                 fractions=fractions, start=sum(len(plan.seen) for plan in plans)))
+        plans.append(plan_photos(list_images(folder), f"target/{name}", base=Path(folder),
+                                 start=sum(len(plan.seen) for plan in plans)))
     for plan in plans:  # problems are reported in this order: source, then each target folder
         report.issues += [issue for _, issue in plan.skipped]
         if not plan.jobs:
@@ -737,6 +760,7 @@ def _work_folder(root: Path, config: dict) -> Path:
 
 
 def _reused(root: Path) -> BuildReport:
+    """The report of a finished build, read back from its manifest (counts and problems as when it was built)."""
     manifest = read_manifest(root)
     return BuildReport(root, counts=manifest["counts"], issues=[FileIssue(**p) for p in manifest["problems"]],
                        reused=True)
@@ -750,7 +774,8 @@ def _finish(work: Path, root: Path, config: dict, settings: PhotoSettings, unpai
                              issues=issues)
     _install(work, root)
     shutil.rmtree(root / RECORDS, ignore_errors=True)
-    for stale in root.parent.glob(f".{glob.escape(root.name)}.partial-*"):  # other configs' unfinished builds
+    # Unfinished builds of other configs for this root: their photos would have to be processed again anyway.
+    for stale in root.parent.glob(f".{glob.escape(root.name)}.partial-" + "[0-9a-f]" * 16):
         shutil.rmtree(stale, ignore_errors=True)
     return counts
 
@@ -776,43 +801,49 @@ def build_domains(photos: str | os.PathLike | Sequence[str | os.PathLike], root:
     root = Path(root)
     _check_styles(styles)
     _refuse_foreign(root)
+    _worker_count(workers, 1)  # a bad value fails now, not after the first pass
     report = BuildReport(root)
-    files, base, plans = _plan_build(photos, report, dict(target_folders or {}), seed=seed, fractions=fractions,
-                                     min_side=min_side, progress=progress)
+    files, base, plans = _plan_build(photos, report, dict(target_folders or {}), min_side=min_side, progress=progress)
     settings = PhotoSettings(size, tuple(styles), seed, variants, margin, backend or facelib.available_backends()[0],
                              already_cropped, min_side)
     config = _build_config(settings, fractions, files, base, plans)
     if _manifest_matches(root, config):
         report = _reused(root)
     else:
-        _build(plans, root, config, settings, report, workers=workers, progress=progress)
+        _build(plans, root, config, settings, fractions, report, workers=workers, progress=progress)
     if verbose and report.issues:
         print(report.table())
     return report
 
 
-def _build(plans: list[FolderPlan], root: Path, config: dict, settings: PhotoSettings, report: BuildReport, *,
-           workers: int | None, progress: bool) -> None:
-    """Process every planned photo into the work folder (target folders first: they are small and may turn out
-    empty), fill ``report`` and move the build into place. A domain left empty raises EmptyDomainError."""
+def _build(plans: list[FolderPlan], root: Path, config: dict, settings: PhotoSettings, fractions,
+           report: BuildReport, *, workers: int | None, progress: bool) -> None:
+    """The face pass per folder (target folders first: they are small and may turn out empty), the split of the
+    photos that gave faces, the write pass, then the build moved into place; fills ``report``."""
     work = _work_folder(root, config)
-    results: dict[int, PhotoResult] = {}
+    found: dict[int, Faces] = {}
+    writes = []
     for plan in plans[1:] + plans[:1]:
-        results |= run_jobs(plan.jobs, settings, work, workers=workers, progress=progress,
-                            desc="faces" if plan.domain == "source" else plan.domain)
-        report.issues = _issues_in_order(plans, results)
-        if not any(results[job.order].entries for job in plan.jobs):
+        found |= run_jobs("faces", plan.jobs, settings, work, workers=workers, progress=progress,
+                          desc=f"finding {'faces' if plan.domain == 'source' else plan.domain}")
+        report.issues = _issues_in_order(plans, found)
+        usable = [job for job in plan.jobs if found[job.order].boxes]
+        if not usable:
             shutil.rmtree(work, ignore_errors=True)  # a finished outcome, not an interruption: nothing to resume
             raise _empty_error(plan, report)
+        splits = split_identities([job.identity for job in usable], settings.seed, fractions)
+        writes += [replace(job, split=splits[job.identity], boxes=tuple(found[job.order].boxes)) for job in usable]
+    writes.sort(key=lambda job: job.order)
+    results = run_jobs("write", writes, settings, work, workers=workers, progress=progress, desc="writing domains")
     files = [entry for order in sorted(results) for entry in results[order].entries]
     unpaired = [plan.domain.removeprefix("target/") for plan in plans[1:]]
     report.counts = _finish(work, root, config, settings, unpaired, files, report.issues)
 
 
-def _issues_in_order(plans: list[FolderPlan], results: dict[int, PhotoResult]) -> list[FileIssue]:
+def _issues_in_order(plans: list[FolderPlan], found: dict[int, Faces]) -> list[FileIssue]:
     """Every problem so far, in input order (as a build that read the photos one by one would list them)."""
     ordered = [(order, issue) for plan in plans for order, issue in plan.skipped]
-    ordered += [(order, issue) for order, result in results.items() for issue in result.issues]
+    ordered += [(order, issue) for order, faces in found.items() for issue in faces.issues]
     return [issue for _, issue in sorted(ordered, key=lambda pair: pair[0])]
 
 

@@ -1,0 +1,177 @@
+"""Streaming folder builds: same files whatever the workers, resume after an interruption, no stale reuse."""
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from facestyle_utils import domains as ds
+from facestyle_utils.faces import FaceBox
+from facestyle_utils.files import sha256_file
+from facestyle_utils.sample_data import load_sample
+
+SIZE = 40
+ARGS = dict(size=SIZE, styles=("cartoon",), seed=0, variants=2, progress=False, verbose=False)
+
+
+@pytest.fixture(scope="module")
+def photos(tmp_path_factory) -> Path:
+    """Seven usable face photos (one with two faces), a duplicate, a truncated JPEG and a photo without a face."""
+    folder = tmp_path_factory.mktemp("photos")
+    astronaut = load_sample("astronaut").resize((256, 256))
+    grace = load_sample("grace_hopper").resize((256, 300))
+    for name, image in [("astronaut", astronaut), ("grace", grace)]:
+        image.save(folder / f"{name}.png")
+        image.transpose(Image.Transpose.FLIP_LEFT_RIGHT).save(folder / f"{name}_flip.jpg", quality=90)
+        image.resize((image.width - 16, image.height - 16)).save(folder / f"{name}_small.jpg", quality=90)
+    pair = Image.new("RGB", (512, 300), (90, 90, 90))
+    pair.paste(astronaut, (0, 22))
+    pair.paste(grace, (256, 0))
+    pair.save(folder / "pair.png")
+    shutil.copy(folder / "grace.png", folder / "grace_copy.png")
+    (folder / "cut.jpg").write_bytes((folder / "grace_flip.jpg").read_bytes()[:3000])
+    load_sample("brick").resize((256, 256)).save(folder / "wall.png")
+    return folder
+
+
+def _files(root: Path) -> dict[str, str]:
+    return {p.relative_to(root).as_posix(): sha256_file(p) for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def _partials(root: Path) -> list[Path]:
+    return sorted(root.parent.glob(f".{root.name}.partial-*"))
+
+
+@pytest.fixture(scope="module")
+def reference(photos, tmp_path_factory):
+    """An uninterrupted in-process build: what every other build below must reproduce byte for byte."""
+    root = tmp_path_factory.mktemp("ref") / "domains"
+    return root, ds.build_domains(photos, root, workers=1, **ARGS)
+
+
+class Counter:
+    """Stands in for one stage of a photo (``process_photo``: the write pass): counts calls, and raises on call
+    ``fail_at`` (an interruption)."""
+
+    def __init__(self, monkeypatch, fail_at: int | None = None, name: str = "process_photo"):
+        self.calls, self.fail_at, self.real = 0, fail_at, getattr(ds, name)
+        monkeypatch.setattr(ds, name, self)
+
+    def __call__(self, *args, **kwargs):
+        self.calls += 1
+        if self.calls == self.fail_at:
+            raise KeyboardInterrupt("simulated interruption")
+        return self.real(*args, **kwargs)
+
+
+def test_reference_build_reports_and_splits_per_photo(reference):
+    root, report = reference
+    skipped = {issue.path: issue.reason for issue in report.skipped}
+    assert set(skipped) == {"grace_copy.png", "cut.jpg", "wall.png"}
+    assert "duplicate of grace.png" in skipped["grace_copy.png"] and "no face found" in skipped["wall.png"]
+    assert [i.path for i in report.issues] == sorted(i.path for i in report.issues)  # input order, as before
+    sources = [e for e in ds.read_manifest(root)["files"] if e["domain"] == "source"]
+    faces = {e["identity"]: e["split"] for e in sources}
+    assert {"pair_face0", "pair_face1"} <= set(faces) and faces["pair_face0"] == faces["pair_face1"]
+    for entry in sources:  # augmented copies (v001) only in train
+        assert entry["split"] == "train" or entry["path"].endswith("_v000.png")
+    assert ds.verify_domains(root) == [] and not _partials(root)
+    assert not (root / ds.RECORDS).exists()
+
+
+def test_two_workers_write_the_same_files_as_one(photos, reference, tmp_path):
+    root, report = reference
+    again = ds.build_domains(photos, tmp_path / "domains", workers=2, **ARGS)
+    assert _files(again.root) == _files(root)
+    assert again.issues == report.issues and again.counts == report.counts
+
+
+def _with_faces(root: Path) -> int:
+    return len({e["origin"] for e in ds.read_manifest(root)["files"]})
+
+
+def test_an_interrupted_build_resumes_with_the_photos_left(photos, reference, tmp_path, monkeypatch):
+    root = tmp_path / "domains"
+    Counter(monkeypatch, fail_at=4)
+    with pytest.raises(KeyboardInterrupt):
+        ds.build_domains(photos, root, workers=1, **ARGS)
+    assert not root.exists() and len(_partials(root)) == 1
+    assert len(list((_partials(root)[0] / ds.RECORDS).glob("write-*.json"))) == 3
+    finder, writer = Counter(monkeypatch, name="find_faces"), Counter(monkeypatch)
+    report = ds.build_domains(photos, root, workers=1, **ARGS)
+    assert finder.calls == 0  # the face pass had finished: nothing found again
+    assert writer.calls == _with_faces(root) - 3  # the three photos written were not written again
+    assert _files(root) == _files(reference[0]) and report.issues == reference[1].issues
+    assert not _partials(root)
+
+
+def test_a_build_interrupted_while_finding_faces_resumes_too(photos, reference, tmp_path, monkeypatch):
+    root = tmp_path / "domains"
+    Counter(monkeypatch, fail_at=5, name="find_faces")
+    with pytest.raises(KeyboardInterrupt):
+        ds.build_domains(photos, root, workers=1, **ARGS)
+    finder = Counter(monkeypatch, name="find_faces")
+    ds.build_domains(photos, root, workers=1, **ARGS)
+    assert finder.calls == len(ds.plan_photos(ds.list_images(photos)).jobs) - 4
+    assert _files(root) == _files(reference[0])
+
+
+def test_another_config_never_reuses_unfinished_work(photos, tmp_path, monkeypatch):
+    root = tmp_path / "domains"
+    Counter(monkeypatch, fail_at=3)
+    with pytest.raises(KeyboardInterrupt):
+        ds.build_domains(photos, root, workers=1, **ARGS)
+    counter = Counter(monkeypatch)
+    ds.build_domains(photos, root, workers=1, **{**ARGS, "styles": ("pencil",)})
+    assert counter.calls == _with_faces(root)
+    assert not (root / "target" / "cartoon").exists() and (root / "target" / "pencil").is_dir()
+    assert not _partials(root)  # the other config's unfinished work is gone once a build is in place
+    assert ds.verify_domains(root) == []
+
+
+def test_a_finished_build_is_reused_until_an_input_changes(photos, tmp_path, monkeypatch):
+    folder = tmp_path / "photos"
+    shutil.copytree(photos, folder)
+    first = ds.build_domains(folder, tmp_path / "d", workers=1, **ARGS)
+    stamp = (first.root / "manifest.json").stat().st_mtime_ns
+    counter = Counter(monkeypatch)
+    again = ds.build_domains(folder, tmp_path / "d", workers=1, **ARGS)
+    assert again.reused and counter.calls == 0 and (first.root / "manifest.json").stat().st_mtime_ns == stamp
+    assert again.issues == first.issues and again.counts == first.counts
+    load_sample("astronaut").resize((210, 210)).save(folder / "astronaut.png")  # same name, new contents
+    rebuilt = ds.build_domains(folder, tmp_path / "d", workers=1, **ARGS)
+    assert not rebuilt.reused and counter.calls > 0 and ds.verify_domains(rebuilt.root) == []
+
+
+def test_memory_per_photo_is_a_few_manifest_entries(photos, tmp_path, monkeypatch):
+    """Bounded memory, structurally: a photo's result is JSON (paths, hashes), never an image, and the
+    in-memory face list of faces_from_photos is not used by build_domains at all."""
+    monkeypatch.setattr(ds, "faces_from_photos", lambda *a, **k: pytest.fail("build_domains held all faces"))
+    job = ds.plan_photos(ds.list_images(photos)).jobs[0]
+    settings = ds.PhotoSettings(SIZE, ("cartoon", "pencil"), 0, 3, 0.35, "opencv", False, ds.MIN_IMAGE_SIDE)
+    faces = ds.find_faces(job, settings)
+    assert len(faces.boxes) == 1 and all(isinstance(box, FaceBox) for box in faces.boxes)
+    result = ds.process_photo(replace(job, split="train", boxes=tuple(faces.boxes)), settings, tmp_path)
+    assert vars(result).keys() == {"entries"} and len(result.entries) == 3 * 3  # 3 crops, each with 2 styles
+    assert len(json.dumps(result.entries)) < 400 * len(result.entries)
+    assert all(isinstance(v, (str, bool)) for entry in result.entries for v in entry.values())
+    ds.build_domains(photos, tmp_path / "d", workers=1, **ARGS)
+
+
+def test_workers_argument(photos, tmp_path):
+    assert ds._worker_count(None, 10) == 1  # a small build stays in this process
+    assert ds._worker_count(4, 2) == 2
+    with pytest.raises(ValueError, match="at least 1"):
+        ds.build_domains(photos, tmp_path / "d", workers=0, **ARGS)
+
+
+def test_only_photos_with_faces_take_a_place_in_the_split(photos, tmp_path):
+    """Splits are drawn after the face pass, so a few photos with failures still give faces in val and test."""
+    files = [photos / name for name in ("astronaut.png", "grace.png", "astronaut_flip.jpg", "wall.png", "cut.jpg")]
+    for seed in range(4):
+        report = ds.build_domains(files, tmp_path / f"d{seed}", workers=1, **{**ARGS, "seed": seed, "variants": 1})
+        assert report.counts["source"] == {"train": 1, "val": 1, "test": 1}
