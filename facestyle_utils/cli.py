@@ -15,6 +15,7 @@ Errors are one line each, never a traceback.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import warnings
 from pathlib import Path
@@ -68,7 +69,8 @@ def _add_train_parser(commands) -> None:
     train.add_argument("--lr", type=float, help=f"peak learning rate ({per_model('lr')})")
     train.add_argument("--teacher", type=Path, help="the student's teacher model (default build/models/dcnn_<style>.pt)")
     train.add_argument("--device", default=None, help="cuda, mps or cpu (default: the best available)")
-    train.add_argument("--out", type=Path, help="model file to write (default build/models/<model>_<style>.pt)")
+    train.add_argument("--out", type=Path, help="model file to write (default build/models/<model>_<style>.pt; "
+                                                "<model>_<style>_quick.pt in quick mode, FACESTYLE_QUICK=1)")
     train.add_argument("--overwrite", action="store_true", help="replace an existing model file")
     train.add_argument("--checkpoints", type=Path, help="checkpoint folder (default: one per settings under build/train)")
     train.add_argument("--no-resume", action="store_true", help="start again instead of resuming from checkpoints")
@@ -238,17 +240,25 @@ def _train_run(args: argparse.Namespace, recipe, out: Path, device) -> int:
     if distributed.is_main():
         print(f"training {recipe.model} on {root} with {distributed.world_size()} process(es) on {device}; "
               f"global batch {recipe.batch}, {recipe.steps} steps; checkpoints in {folder}", flush=True)
-    history = train(run.model, run.loss_fn, run.data, run.config, validate=run.validate,
-                    checkpoints=CheckpointManager(folder), resume=not args.no_resume, device=device,
-                    progress=not args.quiet, stop_after=args.stop_after, extra_config=run.settings)
+    checkpoints = CheckpointManager(folder)
+    saved = [] if args.no_resume else checkpoints.checkpoints()
+    start = int(saved[-1].stem.split("-")[-1]) if saved else 0  # checkpoint-<step>.pt
+    history = train(run.model, run.loss_fn, run.data, run.config, validate=run.validate, checkpoints=checkpoints,
+                    resume=not args.no_resume, device=device, progress=not args.quiet, stop_after=args.stop_after,
+                    extra_config=run.settings)
     if len(history.train) < recipe.steps:
         if distributed.is_main():
-            print(f"stopped after step {len(history.train)} of {recipe.steps}; run the same command again to resume")
+            print(f"stopped after step {len(history.train)} of {recipe.steps} ({checkpoints.checkpoints()[-1].name} "
+                  "saved); run the same command again to resume")
         return 0
     if distributed.is_main():
-        metadata = {"style": "+".join(recipe.styles), "steps": recipe.steps, "processes": distributed.world_size(),
-                    "batch": recipe.batch, "train_seconds": round(history.seconds, 2),
-                    "trained_by": "python -m facestyle_utils train"}
+        metadata = {"style": "+".join(recipe.styles), "steps": recipe.steps, "batch": recipe.batch,
+                    "train_seconds": round(history.seconds, 2), "trained_by": "python -m facestyle_utils train"}
+        if start < recipe.steps:  # this call trained (some of) the steps
+            metadata["processes"] = distributed.world_size()
+        else:
+            print(f"the checkpoints in {folder} already hold all {recipe.steps} steps; writing that model "
+                  "(pass --no-resume to train again)")
         if history.val:
             metadata.update({k: v for k, v in history.val[-1].items() if k != "step"})
         path = save_model(run.model, out, kind=run.kind, metadata=metadata)
@@ -258,27 +268,57 @@ def _train_run(args: argparse.Namespace, recipe, out: Path, device) -> int:
     return 0
 
 
+def _train_usage_problem(args: argparse.Namespace, recipe, out: Path) -> str | None:
+    """What is wrong with the arguments, checked before any data is built or any step trained."""
+    from . import distributed
+    from .checkpoints import default_model_path
+
+    for option, folder in (("--data", args.data), ("--photos", args.photos)):
+        if folder is not None and not folder.is_dir():
+            return f"{option} {folder}: no such folder"
+    if recipe.model == "student":
+        teacher = Path(recipe.teacher) if recipe.teacher else default_model_path(f"dcnn_{recipe.styles[0]}")
+        if not teacher.is_file():
+            return (f"{teacher}: no teacher model; train one first (python -m facestyle_utils train --model dcnn "
+                    f"--style {recipe.styles[0]}) or pass --teacher")
+    if distributed.launched() and recipe.batch % int(os.environ["WORLD_SIZE"]):
+        return (f"a global batch of {recipe.batch} cannot be split evenly over {os.environ['WORLD_SIZE']} processes; "
+                "choose a --batch that is a multiple of the number of processes")
+    if out.exists() and not args.overwrite:
+        return f"{out} exists; pass --overwrite to replace it, or --out another file"
+    return None
+
+
+def _one_line(err: BaseException) -> str:
+    """An error as one line: a message that introduces a list ("...:" then lines) keeps the list, joined by '; '."""
+    lines = [line.strip() for line in str(err).strip().splitlines() if line.strip()] or [type(err).__name__]
+    return lines[0] + (" " + "; ".join(lines[1:]) if lines[0].endswith(":") and len(lines) > 1 else "")
+
+
 def _train(args: argparse.Namespace) -> int:
     from . import distributed, runtime
     from .checkpoints import CheckpointError, default_model_path
     from .domains import EmptyDomainError
     from .image_io import ImageLoadError
 
+    main_process = int(os.environ.get("RANK", 0)) == 0  # under torchrun, one process speaks for all
     try:
         recipe = _train_recipe(args)
+        out = args.out or default_model_path(f"{recipe.model}_{'-'.join(recipe.styles)}")
+        problem = _train_usage_problem(args, recipe, out)
     except ValueError as err:
-        _error(str(err))
-        return 2
-    out = args.out or default_model_path(f"{recipe.model}_{'-'.join(recipe.styles)}")
-    if out.exists() and not args.overwrite:
-        _error(f"{out} exists; pass --overwrite to replace it, or --out another file")
+        problem = str(err)
+    if problem:
+        if main_process:
+            _error(problem)
         return 2
     try:
         device = distributed.start(args.device) if distributed.launched() else runtime.pick_device(args.device)
         return _train_run(args, recipe, out, device)
     except (CheckpointError, EmptyDomainError, ImageLoadError, FileNotFoundError, FileExistsError, KeyError,
             ValueError, RuntimeError, OSError) as err:
-        _error((str(err).strip().splitlines() or [type(err).__name__])[0])
+        if main_process:
+            _error(_one_line(err))
         return 1
     finally:
         distributed.stop()

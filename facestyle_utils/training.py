@@ -229,7 +229,8 @@ def train(model: nn.Module, loss_fn: LossFunction, data: BatchStream, config: Tr
     ``loss_fn(model, batch)`` returns ``(loss, {name: value})``. ``validate(model)`` returns metrics
     and runs every ``config.val_every`` steps (model in eval mode, no gradients). With
     ``checkpoints`` and ``resume=True`` training continues from the newest good checkpoint.
-    ``stop_after`` ends the call early after that many steps (to demonstrate an interruption).
+    ``stop_after`` ends the call early after that many steps (to demonstrate an interruption), with a
+    checkpoint saved there.
     ``extra_config`` (e.g. the model and loss settings) is stored in every checkpoint.
 
     The model is trained in place on ``device`` (it stays there); its memory layout and
@@ -261,6 +262,9 @@ def train(model: nn.Module, loss_fn: LossFunction, data: BatchStream, config: Tr
         history.load_state_dict(state["history"])
         set_rng_states(state["rng"])
         step = int(state["step"])
+        if distributed.is_main() and progress:
+            print(f"resuming from {checkpoints.path_for(step).name} in {checkpoints.folder} "
+                  f"(step {step} of {config.steps})" + ("; nothing left to train" if step >= config.steps else ""))
     else:
         if checkpoints is not None and not resume and distributed.is_main():
             checkpoints.clear()  # a fresh run must not mix with an older run's files
@@ -307,8 +311,8 @@ def train(model: nn.Module, loss_fn: LossFunction, data: BatchStream, config: Tr
                 bar.set_postfix(loss=f"{history.train[-1]['loss']:.4f}",
                                 **{k: f"{v:.3g}" for k, v in history.val[-1].items() if k != "step"})
             history.seconds = time.perf_counter() - begin
-            if step % config.checkpoint_every == 0 or step == config.steps:
-                save()
+            if step % config.checkpoint_every == 0 or step == config.steps or step == last:
+                save()  # also where stop_after ends the call, so the next call resumes exactly here
     except KeyboardInterrupt:
         if not main:
             raise

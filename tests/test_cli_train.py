@@ -24,9 +24,10 @@ def build(tmp_path, monkeypatch):
 def test_trains_a_dcnn_that_stylize_uses_and_resumes_an_interrupted_run(build, tmp_path, capsys):
     out = tmp_path / "dcnn.pt"
     assert main(["train", *TINY, "--steps", "4", "--stop-after", "2", "--out", str(out)]) == 0
-    assert "stopped after step 2 of 4" in capsys.readouterr().out and not out.exists()
-    assert main(["train", *TINY, "--steps", "4", "--out", str(out)]) == 0
+    assert "stopped after step 2 of 4 (checkpoint-0000002.pt saved)" in capsys.readouterr().out and not out.exists()
+    assert main(["train", *TINY[:-1], "--steps", "4", "--out", str(out)]) == 0  # not --quiet: it says it resumed
     printed = capsys.readouterr().out
+    assert "resuming from checkpoint-0000002.pt" in printed and "(step 2 of 4)" in printed
     assert f"model written to {out}" in printed
     info = read_model_file(out)
     assert info["kind"] == "dcnn" and info["metadata"]["steps"] == 4 and info["metadata"]["style"] == "cartoon"
@@ -54,13 +55,25 @@ def test_a_student_is_distilled_from_a_teacher_file(build, tmp_path, capsys):
     (["--crop", "96", "--size", "64"], 2, "crop (96 px) cannot be larger than the images (size 64 px)"),
     (["--style", "cartoon", "--style", "pencil"], 2, "--style can be given once for --model dcnn"),
     (["--steps", "0"], 2, "steps must be a positive number"),
-    (["--data", "no/such/folder"], 1, "no/such/folder"),
-    (["--model", "student", "--teacher", "missing.pt"], 1, "missing.pt: no teacher model"),
+    (["--data", "no/such/folder"], 2, "--data no/such/folder: no such folder"),
+    (["--photos", "no/such/folder"], 2, "--photos no/such/folder: no such folder"),
+    (["--model", "student", "--teacher", "missing.pt"], 2, "missing.pt: no teacher model"),
 ])
 def test_bad_arguments_and_data_give_one_line_and_an_exit_code(build, capsys, args, code, message):
     assert main(["train", "--quiet", *args]) == code
     err = capsys.readouterr().err
     assert message in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err
+
+
+def test_a_folder_without_faces_says_why_for_each_file_in_one_line(build, tmp_path, capsys):
+    photos = tmp_path / "nothing"
+    photos.mkdir()
+    (photos / "notes.txt").write_text("not a photo")
+    Image.new("RGB", (80, 80), (20, 40, 200)).save(photos / "blue.png")
+    assert main(["train", "--photos", str(photos), *TINY, "--steps", "2"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "no usable face images among 2 file(s)" in err
+    assert "blue.png" in err and "no face found" in err and "notes.txt" in err
 
 
 def test_trains_from_a_folder_of_photos(build, tmp_path, capsys):
@@ -88,3 +101,7 @@ def test_two_processes_under_torchrun_train_and_resume(build, tmp_path):
     assert second.returncode == 0, second.stderr[-3000:]
     assert second.stdout.count("model written to") == 1  # rank 0 only
     assert read_model_file(out)["metadata"]["processes"] == 2
+    odd = subprocess.run([*command[:-2], "--out", str(tmp_path / "odd.pt"), "--batch", "3"], capture_output=True,
+                         text=True, timeout=600, env=env, cwd=project_root())
+    assert odd.returncode != 0
+    assert odd.stderr.count("error: a global batch of 3 cannot be split evenly over 2 processes") == 1

@@ -99,6 +99,8 @@ def main(argv: list[str]) -> int:
         wrong = {p.name: found for p in sorted(NOTEBOOKS.glob("*.ipynb")) if (found := problems(p))}
         for name, found in wrong.items():
             print(f"{name}: {'; '.join(found)}")
+        if not wrong:
+            print(f"every notebook's badge and install cell point at {GITHUB_REPO} ({BRANCH})")
         return 1 if wrong else 0
     if argv == ["--write"]:
         rewrite(GITHUB_REPO)
