@@ -104,7 +104,7 @@ def speed_verdict(rows: list[dict], reference: str = "plain", key: str = "path")
         line = f"At {size}: fastest {fastest[key]} ({fastest['latency (ms)']:.1f} ms"
         if base is not None:
             line += f", {base / fastest['latency (ms)']:.1f}x {reference})"
-            slower = [f"{row[key]} ({base / row['latency (ms)']:.2f}x)" for row in here
+            slower = [f"{row[key]} ({base / row['latency (ms)']:.2g}x)" for row in here
                       if row["latency (ms)"] > base * 1.05]
             line += "; slower than " + reference + ": " + (", ".join(slower) if slower else "none")
         else:
