@@ -13,7 +13,6 @@ from typing import Callable
 
 import torch
 
-from . import runtime
 from .runtime import describe_device, mixed_precision_dtype, mixed_precision_pays
 
 
@@ -87,7 +86,7 @@ def ran_on(run: Callable, path: str, device: torch.device) -> str:
     where = describe_device(device)
     if path == "autocast":
         dtype = str(mixed_precision_dtype(device)).removeprefix("torch.")
-        emulated = device.type == "cpu" and not runtime.cpu_has_native_bf16()
+        emulated = device.type == "cpu" and not mixed_precision_pays(device)
         where += f", {dtype}" + (" (emulated)" if emulated else "")
     return where
 

@@ -133,9 +133,6 @@ def missing(*modules: str) -> list[str]:
 
 
 def check_notebooks(env: dict, work: Path) -> dict:
-    lacking = missing(*COURSE_IMPORTS)
-    if lacking:
-        return {"status": "skipped", "summary": f"needs {', '.join(lacking)}"}
     results = {}
     for number in NOTEBOOKS:
         path = next((ROOT / "notebooks").glob(f"{number}_*.ipynb"))
@@ -148,9 +145,6 @@ def check_notebooks(env: dict, work: Path) -> dict:
 
 
 def check_recipe(env: dict, steps: int) -> dict:
-    lacking = missing(*COURSE_IMPORTS)
-    if lacking:
-        return {"status": "skipped", "summary": f"needs {', '.join(lacking)}"}
     result = child("recipe", str(steps), env)
     if result["status"] == "pass":
         peak = f", peak memory {result['peak_memory_mb']:.0f} MB" if result["peak_memory_mb"] is not None else ""
@@ -160,9 +154,6 @@ def check_recipe(env: dict, steps: int) -> dict:
 
 
 def check_gatys(env: dict, size: int) -> dict:
-    lacking = missing(*COURSE_IMPORTS)
-    if lacking:
-        return {"status": "skipped", "summary": f"needs {', '.join(lacking)}"}
     result, out = script(["benchmarks/gatys_speed.py", "--size", str(size)], env)
     result["output"] = out
     ratio = re.search(r"ratio fast / plain = ([\d.]+) \(target <= ([\d.]+)\)", out)
@@ -173,10 +164,8 @@ def check_gatys(env: dict, size: int) -> dict:
 
 
 def check_inference(env: dict, sizes: list[int], paths: list[str], work: Path) -> dict:
-    lacking = missing(*COURSE_IMPORTS)
-    if lacking:
-        return {"status": "skipped", "summary": f"needs {', '.join(lacking)}"}
-    if missing("onnx", "onnxruntime"):
+    no_onnx = bool(missing("onnx", "onnxruntime"))
+    if no_onnx:
         paths = [path for path in paths if path != "onnx"]
     rows_file = work / "inference_rows.json"
     result, out = script(["benchmarks/inference_speed.py", "--sizes", *map(str, sizes), "--paths", *paths,
@@ -187,8 +176,7 @@ def check_inference(env: dict, sizes: list[int], paths: list[str], work: Path) -
         disagree = [r["path"] for r in result["rows"] if r["agrees with plain"] != "yes"]
         result["summary"] = (f"{len(result['rows'])} rows at {', '.join(map(str, sizes))} px; "
                              + (f"DISAGREE: {', '.join(disagree)}" if disagree else "every path agrees with plain")
-                             + ("" if "onnx" in paths or missing("onnx", "onnxruntime") == [] else
-                                "; onnx skipped (onnx/onnxruntime not installed)"))
+                             + ("; onnx skipped (onnx/onnxruntime not installed)" if no_onnx else ""))
     return result
 
 
@@ -325,9 +313,11 @@ def main(argv: list[str]) -> int:
                    "recipe": lambda: check_recipe(env, args.recipe_steps),
                    "gatys": lambda: check_gatys(env, args.gatys_size),
                    "inference": lambda: check_inference(env, args.sizes, args.paths, work)}
+        lacking = missing(*COURSE_IMPORTS)  # every GPU check runs course code
         for name in args.only:
             start = time.perf_counter()
-            checks[name] = runners[name]()
+            checks[name] = ({"status": "skipped", "summary": f"needs {', '.join(lacking)}"} if lacking
+                            else runners[name]())
             checks[name].setdefault("seconds", time.perf_counter() - start)
             print(f"{name}: {checks[name]['status']} ({checks[name].get('summary') or checks[name].get('error', '')})",
                   flush=True)
