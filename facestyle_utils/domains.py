@@ -41,7 +41,7 @@ from PIL import Image
 
 from . import faces as facelib
 from .files import atomic_write, sha256_file
-from .filters import TARGET_STYLES, apply_style
+from .filters import TARGET_STYLES, apply_style, style_function
 from .image_io import IMAGE_SUFFIXES, ImageLoadError, load_image
 
 FORMAT = "facestyle-domains/1"
@@ -332,9 +332,9 @@ def _refuse_foreign(root: Path) -> None:
 
 
 def _check_styles(styles: Sequence[str]) -> None:
+    """Fail before any work for an unknown style, or a painted one whose package is missing."""
     for style in styles:
-        if style not in TARGET_STYLES:
-            raise KeyError(f"unknown style {style!r}; choose from {', '.join(TARGET_STYLES)}")
+        style_function(style)
 
 
 def _write_face(item: FaceItem, split: str, styles: Sequence[str], folder: Path) -> list[dict]:
