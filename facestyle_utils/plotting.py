@@ -58,3 +58,67 @@ def save_figure(fig: plt.Figure, name: str, *, folder: str = "figures") -> Path:
     path = output_dir(folder) / f"{name}.png"
     fig.savefig(path, dpi=100, bbox_inches="tight")
     return path
+
+
+def show_landmarks(images: Sequence[ImageLike], faces: Sequence[Sequence], titles: Sequence[str] | None = None, *,
+                   template: Sequence[Sequence[float]] | None = None, around: float | None = None,
+                   ncols: int | None = None, size: float = 3.0, suptitle: str | None = None) -> plt.Figure:
+    """Images with each face's box and five landmarks (``faces.LANDMARK_NAMES``, one colour per part, legend
+    below), and optionally ``template`` points (e.g. ``faces.template_points(side)``) as open circles.
+
+    ``faces[i]`` is the list of :class:`~facestyle_utils.faces.FaceBox` found in ``images[i]``; a face without
+    landmarks shows its box (and eyes, if known) only. ``around`` zooms each panel in on its faces: their
+    boxes with that fraction of a box side added on each side (None: the whole image). Returns the figure.
+    """
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Rectangle
+
+    from .faces import LANDMARK_COLOURS, LANDMARK_NAMES
+
+    images, faces = list(images), list(faces)
+    if len(faces) != len(images):
+        raise ValueError(f"got face lists for {len(faces)} images, expected {len(images)}")
+    if titles is not None and len(titles) != len(images):
+        raise ValueError(f"got {len(titles)} titles for {len(images)} images")
+    colours = [tuple(c / 255 for c in colour) for colour in LANDMARK_COLOURS]
+    ncols = ncols or min(len(images), 6)
+    nrows = math.ceil(len(images) / ncols)
+    legend = 0.3 * math.ceil((len(LANDMARK_NAMES) + (template is not None)) / (2 * ncols)) + 0.2  # inches
+    fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, size * nrows + legend + (0.4 if suptitle else 0)),
+                             squeeze=False)
+    for index, ax in enumerate(axes.flat):
+        ax.axis("off")
+        if index >= len(images):
+            continue
+        rgb = to_array(images[index])
+        ax.imshow(rgb)
+        dot = max(12.0, 30.0 * size / 3.0)
+        for face in faces[index]:
+            ax.add_patch(Rectangle((face.x, face.y), face.w, face.h, fill=False, edgecolor=(1, 0.86, 0), linewidth=1.5))
+            points = face.landmarks if face.landmarks is not None else (face.eyes or ())
+            for (px, py), colour in zip(points, colours):
+                ax.scatter([px], [py], s=dot, color=colour, edgecolors="white", linewidths=0.5, zorder=3)
+        if template is not None:
+            for (px, py), colour in zip(template, colours):
+                ax.scatter([px], [py], s=dot * 2.5, facecolors="none", edgecolors=[colour], linewidths=1.5, zorder=2)
+        x0, y0, x1, y1 = -0.5, -0.5, rgb.shape[1] - 0.5, rgb.shape[0] - 0.5
+        if around is not None and faces[index]:
+            pad = around * max(max(face.w, face.h) for face in faces[index])
+            x0 = max(x0, min(face.x for face in faces[index]) - pad)
+            y0 = max(y0, min(face.y for face in faces[index]) - pad)
+            x1 = min(x1, max(face.x + face.w for face in faces[index]) + pad)
+            y1 = min(y1, max(face.y + face.h for face in faces[index]) + pad)
+        ax.set_xlim(x0, x1)
+        ax.set_ylim(y1, y0)
+        if titles is not None:
+            ax.set_title(titles[index], fontsize=10)
+    handles = [Line2D([], [], linestyle="", marker="o", color=colour, label=name)
+               for name, colour in zip(LANDMARK_NAMES, colours)]
+    if template is not None:
+        handles.append(Line2D([], [], linestyle="", marker="o", markerfacecolor="none", color="gray",
+                              label="template"))
+    fig.legend(handles=handles, loc="lower center", ncol=min(len(handles), 2 * ncols), fontsize=9, frameon=False)
+    if suptitle:
+        fig.suptitle(suptitle)
+    fig.tight_layout(rect=(0, legend / fig.get_figheight(), 1, 1))
+    return fig

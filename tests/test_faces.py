@@ -276,3 +276,21 @@ def test_draw_detections_marks_the_landmarks(photos):
     drawn = draw_detections(photos["astronaut"], [face])
     assert tuple(drawn[135, 130]) == facelib.LANDMARK_COLOURS[2]  # the nose dot
     assert tuple(drawn[148, 118]) == facelib.LANDMARK_COLOURS[3]
+
+
+def test_show_landmarks_draws_each_photo_and_checks_its_arguments(photos):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from facestyle_utils.plotting import show_landmarks
+
+    images = list(photos.values())
+    found = [detect_faces(image) for image in images]
+    fig = show_landmarks(images, found, list(photos), template=facelib.template_points(64), around=0.3)
+    shown = [ax for ax in fig.axes if ax.images]
+    assert len(shown) == 2 and all(len(ax.collections) >= 5 for ax in shown)  # five landmark dots at least
+    plt.close(fig)
+    with pytest.raises(ValueError, match="face lists for 1 images, expected 2"):
+        show_landmarks(images, found[:1])
