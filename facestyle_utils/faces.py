@@ -79,6 +79,8 @@ TEMPLATE = np.array([
     (0.198, 0.30),  # left mouth corner
 ], dtype=np.float64)
 TEMPLATE.setflags(write=False)
+#: Changes whenever TEMPLATE or the alignment rules change, so cached crops can be rebuilt (2: YuNet template).
+ALIGNMENT_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -117,7 +119,7 @@ class FaceBox:
 
     @property
     def eye_angle(self) -> float:
-        """Angle of the line between the eyes in degrees (0 = level; positive = right eye lower)."""
+        """Angle of the line between the eyes in degrees (0 = level; positive = the eye on the image's right lower)."""
         if self.eyes is None:
             return 0.0
         (lx, ly), (rx, ry) = self.eyes
