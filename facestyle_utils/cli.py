@@ -219,8 +219,7 @@ def _train_domains(args: argparse.Namespace, recipe) -> Path:
         root = runtime.output_dir("domains") / f"photos_{name}_{args.size}px_{'-'.join(recipe.styles)}"
         build_domains(args.photos, root, size=args.size, styles=recipe.styles, progress=not args.quiet)
         return root
-    return build_default_domains(size=args.size, styles=list(recipe.styles), progress=not args.quiet,
-                                 variants_per_photo=runtime.by_mode(quick=4, full=64))
+    return build_default_domains(size=args.size, styles=list(recipe.styles), progress=not args.quiet)
 
 
 def _train_run(args: argparse.Namespace, recipe, out: Path, device) -> int:

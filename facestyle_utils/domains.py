@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Iterable, Sequence
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageFilter
 
 from . import faces as facelib
 from .files import atomic_write, sha256_file
@@ -283,6 +283,50 @@ def lfw_items(size: int, *, mirror: bool = True) -> list[FaceItem]:
         if mirror:
             items.append(FaceItem(identity, f"{identity}_v001", rgb.transpose(Image.Transpose.FLIP_LEFT_RIGHT),
                                   "lfw_subset (mirrored)", gray=True))
+    return items
+
+
+def _soften(patch: Image.Image, rng: np.random.Generator, soft_fraction: float) -> tuple[Image.Image, str]:
+    """With probability ``soft_fraction``, blur the patch or shrink and re-enlarge it (as the LFW crops were)."""
+    draw = float(rng.random())
+    if draw < soft_fraction / 2:
+        radius = float(rng.uniform(0.5, 2.0))
+        return patch.filter(ImageFilter.GaussianBlur(radius)), f"blur {radius:.1f} px"
+    if draw < soft_fraction:
+        factor = float(rng.uniform(2.0, 5.0))
+        small = max(8, round(patch.width / factor))
+        soft = patch.resize((small, small), Image.Resampling.BILINEAR).resize(patch.size, Image.Resampling.BICUBIC)
+        return soft, f"down-up x{factor:.1f}"
+    return patch, "sharp"
+
+
+def photo_patch_items(size: int, per_photo: int, *, seed: int = 0, soft_fraction: float = 0.5,
+                      photos: Sequence[str] | None = None) -> list[FaceItem]:
+    """``per_photo`` random ``size``-px patches of each sharp bundled photo, at full resolution.
+
+    The target filters are local operators: a network can learn them from any sharp photo, not
+    only from faces, and these photos bring what the gray, upscaled LFW crops lack: hard edges and
+    colour. A fraction ``soft_fraction`` of the patches is blurred or downscaled and re-enlarged
+    first, so soft inputs (like the LFW faces) are covered too; the target is always the filter of
+    the patch as written. Each photo is one identity (``photo_<name>``), for the train split only.
+    Photos default to ``sample_data.PATCH_PHOTOS`` (never a held-out face). Draws are seeded by
+    ``seed`` and the photo's name. ValueError if a photo is smaller than ``size``.
+    """
+    from .sample_data import PATCH_PHOTOS, load_sample
+
+    items = []
+    for name in photos if photos is not None else PATCH_PHOTOS:
+        photo = load_sample(name)
+        if min(photo.size) < size:
+            raise ValueError(f"sample {name!r} ({photo.width}x{photo.height}) is smaller than a {size}-px patch")
+        rng = np.random.default_rng([seed, int(hashlib.sha256(name.encode()).hexdigest()[:8], 16)])
+        for k in range(per_photo):
+            x, y = (int(rng.integers(0, side - size + 1)) for side in photo.size)
+            patch, how = _soften(photo.crop((x, y, x + size, y + size)), rng, soft_fraction)
+            if rng.random() < 0.5:
+                patch = patch.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+            items.append(FaceItem(f"photo_{name}", f"photo_{name}_p{k:03d}", patch,
+                                  f"sample:{name} patch at ({x}, {y}), {how}"))
     return items
 
 
@@ -872,30 +916,46 @@ DEFAULT_PINNED = {"astronaut": "train", "grace_hopper": "test"}
 
 
 def build_default_domains(root: str | os.PathLike | None = None, *, size: int = 128,
-                          styles: str | Sequence[str] | None = None, seed: int = 0, variants_per_photo: int = 64,
-                          backend: str | None = None, progress: bool = True) -> Path:
+                          styles: str | Sequence[str] | None = None, seed: int = 0, variants_per_photo: int | None = None,
+                          patches_per_photo: int | None = None, backend: str | None = None,
+                          progress: bool = True) -> Path:
     """The offline paired dataset used by lessons 03 and 04; builds once, then reuses the build.
 
     Source faces: the astronaut and Grace Hopper photos (``variants_per_photo`` aligned, augmented
-    crops each) and the 100 LFW crops (gray, upscaled, each also mirrored). Augmented copies are
-    kept for training identities only, so the defaults give 224 train, 10 val and 11 test faces. Targets: every style in ``styles`` (default: all of ``TARGET_STYLES``). The astronaut
-    is pinned to train and Grace Hopper to test; LFW faces are split 80/10/10 by identity.
+    crops each; default 64, 4 in quick mode) and the 100 LFW crops (gray, upscaled, each also
+    mirrored). Augmented copies are kept for training identities only, so 64 variants give 224 train,
+    10 val and 11 test faces. ``patches_per_photo`` sharp patches of each photo in
+    ``sample_data.PATCH_PHOTOS`` join the training split (:func:`photo_patch_items`; default 32,
+    2 in quick mode; 0 for faces only). Targets: every style in
+    ``styles`` (default: all of ``TARGET_STYLES``). The astronaut is pinned to train and Grace
+    Hopper to test; LFW faces are split 80/10/10 by identity, with the same split whatever the patches.
     Returns the folder; an existing build is reused when its manifest's config matches.
     """
     from .runtime import output_dir
 
+    from .runtime import by_mode
+
     styles = [styles] if isinstance(styles, str) else list(styles or TARGET_STYLES)
     backend = backend or facelib.available_backends()[0]
+    variants_per_photo = by_mode(quick=4, full=64) if variants_per_photo is None else variants_per_photo
+    patches_per_photo = by_mode(quick=2, full=32) if patches_per_photo is None else patches_per_photo
     # One folder per configuration: lessons asking for different styles must not rebuild each other's data.
-    name = f"default_{size}px_{'-'.join(sorted(styles))}_v{variants_per_photo}_seed{seed}"
+    patches = f"_p{patches_per_photo}" if patches_per_photo else ""
+    name = f"default_{size}px_{'-'.join(sorted(styles))}_v{variants_per_photo}{patches}_seed{seed}"
     root = Path(root) if root is not None else output_dir("domains") / name
     config = {"kind": "default", "size": size, "styles": sorted(styles), "seed": seed,
-              "variants_per_photo": variants_per_photo, "backend": backend, "pinned": DEFAULT_PINNED}
+              "variants_per_photo": variants_per_photo, "patches_per_photo": patches_per_photo,
+              "backend": backend, "alignment": facelib.ALIGNMENT_VERSION, "pinned": DEFAULT_PINNED}
     if _manifest_matches(root, config):
         return root
     items = default_face_items(size, variants_per_photo=variants_per_photo, seed=seed, backend=backend,
                                progress=progress)
-    write_domains(items, root, styles=sorted(styles), seed=seed, pinned=DEFAULT_PINNED, config=config,
+    pinned = dict(DEFAULT_PINNED)
+    if patches_per_photo:
+        patch_items = photo_patch_items(size, patches_per_photo, seed=seed)
+        pinned.update({item.identity: "train" for item in patch_items})
+        items += patch_items
+    write_domains(items, root, styles=sorted(styles), seed=seed, pinned=pinned, config=config,
                   progress=progress)
     return root
 

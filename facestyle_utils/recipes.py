@@ -169,17 +169,19 @@ def _student(recipe: TrainRecipe, root: Path, device: torch.device):
 
 
 def train_dcnn(style: str = "cartoon", *, size: int = 128, crop: int = 64, batch: int = 8, steps: int = 900,
-               identities: int | None = None, device: torch.device | None = None, progress: bool = True) -> nn.Module:
+               identities: int | None = None, patches_per_photo: int | None = None, device: torch.device | None = None,
+               progress: bool = True) -> nn.Module:
     """Lesson 03's recipe on the bundled faces, in one call; returns the trained model in eval mode.
 
-    ``identities``: train on only this many of the training people (all, if None).
+    ``identities``: train on only this many of the training people (all, if None);
+    ``patches_per_photo``: sharp photo patches in the data (``build_default_domains``' default if None, 0 for none).
     """
     from .datasets import identity_subset
     from .domains import build_default_domains
     from .training import BatchStream, train
 
     device = device or runtime.pick_device()
-    root = build_default_domains(size=size, styles=style, variants_per_photo=runtime.by_mode(quick=4, full=64),
+    root = build_default_domains(size=size, styles=style, patches_per_photo=patches_per_photo,
                                  progress=False)
     run = prepare(TrainRecipe("dcnn", (style,), size=size, crop=crop, batch=batch, steps=steps), root, device)
     if identities is not None:

@@ -20,7 +20,7 @@ class Sample:
     """One bundled image: where it lives, what it is good for and whom to credit."""
 
     name: str
-    kind: str  # "face" or "style"
+    kind: str  # "face", "style" or "photo" (a sharp photo for learning local filters)
     package: str  # "skimage" or "matplotlib"
     filename: str
     credit: str
@@ -57,16 +57,27 @@ SAMPLES: dict[str, Sample] = {s.name: s for s in [
            "Chelsea the cat, photograph by Stefan van der Walt (via scikit-image)", "CC0 1.0"),
     Sample("rocket", "style", "skimage", "rocket.jpg",
            "DSCOVR launch on Falcon 9, SpaceX (via scikit-image)", "public domain"),
+    Sample("retina", "photo", "skimage", "retina.jpg",
+           "Fundus photograph of a normal left eye, Mikael Haggstrom (via scikit-image)", "CC0 1.0"),
+    Sample("immunohistochemistry", "photo", "skimage", "ihc.png",
+           "Immunohistochemical staining of colonic glands, Center for Microscopy And Molecular Imaging "
+           "(via scikit-image)", "no known copyright restrictions"),
+    Sample("camera", "photo", "skimage", "camera.png",
+           "Man with a camera, photograph by Lav Varshney (via scikit-image)", "CC0 1.0"),
 ]}
+
+#: Sharp photos whose patches teach the filters hard edges and colour (``domains.photo_patch_items``):
+#: every bundled colour photo except the held-out face (Grace Hopper), plus one gray one.
+PATCH_PHOTOS = ("astronaut", "chelsea", "coffee", "rocket", "retina", "immunohistochemistry", "camera")
 
 #: The 100 tiny (25x25, gray) face crops from Labeled Faces in the Wild bundled by scikit-image.
 LFW_CREDIT = "Labeled Faces in the Wild, G. B. Huang et al., University of Massachusetts Amherst (via scikit-image)"
 
 
 def list_samples(kind: str | None = None) -> list[Sample]:
-    """All bundled samples, or only the faces (``kind="face"``) or styles (``kind="style"``)."""
-    if kind not in (None, "face", "style"):
-        raise ValueError(f"kind must be 'face', 'style' or None, not {kind!r}")
+    """All bundled samples, or only the faces (``kind="face"``), styles (``"style"``) or other photos (``"photo"``)."""
+    if kind not in (None, "face", "style", "photo"):
+        raise ValueError(f"kind must be 'face', 'style', 'photo' or None, not {kind!r}")
     return [s for s in SAMPLES.values() if kind is None or s.kind == kind]
 
 

@@ -289,7 +289,7 @@ def test_loader_batches_and_channel_stats(tmp_path):
 
 def test_default_domains_are_built_once_and_reused(tmp_path):
     root = build_default_domains(tmp_path / "default", size=32, styles="cartoon", variants_per_photo=3,
-                                 progress=False)
+                                 patches_per_photo=0, progress=False)
     sizes = ds.domain_sizes(root)
     assert sizes["source"] == {"train": 3 + 80 * 2, "val": 10, "test": 11}
     assert sizes["target/cartoon"] == sizes["source"]
@@ -297,11 +297,12 @@ def test_default_domains_are_built_once_and_reused(tmp_path):
     assert "grace_hopper_v000.png" in test_names
     assert not any(name.startswith("astronaut") for name in test_names)
     stamp = (root / "manifest.json").stat().st_mtime_ns
-    assert build_default_domains(root, size=32, styles="cartoon", variants_per_photo=3, progress=False) == root
+    assert build_default_domains(root, size=32, styles="cartoon", variants_per_photo=3, patches_per_photo=0,
+                                 progress=False) == root
     assert (root / "manifest.json").stat().st_mtime_ns == stamp  # reused, not rebuilt
     gray = ds.read_manifest(root)["files"]
     assert all(e["gray"] == e["identity"].startswith("lfw") for e in gray)
-    build_default_domains(root, size=32, styles="cartoon", variants_per_photo=2, progress=False)
+    build_default_domains(root, size=32, styles="cartoon", variants_per_photo=2, patches_per_photo=0, progress=False)
     assert ds.domain_sizes(root)["source"]["train"] == 2 + 80 * 2  # config changed: rebuilt
     pair = PairedDataset(root, "cartoon", "test")[0]
     assert pair[0].shape == (3, 32, 32)
@@ -322,7 +323,7 @@ def test_default_folder_depends_on_the_whole_configuration(monkeypatch, tmp_path
     cartoon = build_default_domains(size=32, styles="cartoon", variants_per_photo=1, progress=False)
     both = build_default_domains(size=32, styles=("pencil", "cartoon"), variants_per_photo=1, progress=False)
     assert cartoon != both and cartoon.parent == both.parent == tmp_path / "domains"
-    assert both.name == "default_32px_cartoon-pencil_v1_seed0"
+    assert both.name == "default_32px_cartoon-pencil_v1_p2_seed0"  # quick mode: 2 photo patches each
     assert ds.verify_domains(cartoon) == [] and ds.verify_domains(both) == []  # neither replaced the other
 
 

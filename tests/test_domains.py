@@ -6,6 +6,7 @@ import shutil
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import pytest
 from PIL import Image
 
@@ -175,3 +176,55 @@ def test_only_photos_with_faces_take_a_place_in_the_split(photos, tmp_path):
     for seed in range(4):
         report = ds.build_domains(files, tmp_path / f"d{seed}", workers=1, **{**ARGS, "seed": seed, "variants": 1})
         assert report.counts["source"] == {"train": 1, "val": 1, "test": 1}
+
+
+# --------------------------------------------------------------------------- sharp photo patches
+
+
+def test_photo_patches_are_full_resolution_crops_of_the_photos_seeded_and_train_only(tmp_path):
+    from facestyle_utils.sample_data import PATCH_PHOTOS, load_sample
+
+    assert "grace_hopper" not in PATCH_PHOTOS  # the held-out colour face never becomes training data
+    items = ds.photo_patch_items(32, 4, seed=1, photos=("coffee", "camera"), soft_fraction=0.0)
+    assert [item.identity for item in items] == ["photo_coffee"] * 4 + ["photo_camera"] * 4
+    coffee = np.asarray(load_sample("coffee"))
+    for item in items[:4]:  # sharp patches are exact crops (possibly mirrored) of the full-size photo
+        x, y = (int(v) for v in item.origin.split("at (")[1].split(")")[0].split(", "))
+        crop = coffee[y:y + 32, x:x + 32]
+        patch = np.asarray(item.image)
+        assert patch.shape == (32, 32, 3) and (np.array_equal(patch, crop) or np.array_equal(patch, crop[:, ::-1]))
+    again = ds.photo_patch_items(32, 4, seed=1, photos=("coffee", "camera"), soft_fraction=0.0)
+    assert all(np.array_equal(np.asarray(a.image), np.asarray(b.image)) for a, b in zip(items, again))
+    other = ds.photo_patch_items(32, 4, seed=2, photos=("coffee",), soft_fraction=0.0)
+    assert not all(np.array_equal(np.asarray(a.image), np.asarray(b.image)) for a, b in zip(items, other))
+
+
+def test_soft_patches_are_blurred_or_down_up_sampled():
+    items = ds.photo_patch_items(64, 12, seed=0, photos=("astronaut",), soft_fraction=1.0)
+    kinds = {item.origin.split(", ")[-1].split(" ")[0] for item in items}
+    assert kinds == {"blur", "down-up"}
+    sharp = ds.photo_patch_items(64, 12, seed=0, photos=("astronaut",), soft_fraction=0.0)
+    # softening removes high frequencies: the mean absolute horizontal gradient drops
+    def detail(item):
+        return np.abs(np.diff(np.asarray(item.image, dtype=float), axis=1)).mean()
+    assert np.mean([detail(i) for i in items]) < 0.8 * np.mean([detail(i) for i in sharp])
+    with pytest.raises(ValueError, match="smaller than a 4096-px patch"):
+        ds.photo_patch_items(4096, 1, photos=("coffee",))
+
+
+def test_default_build_puts_patches_in_train_and_keeps_the_face_split(tmp_path):
+    plain = ds.build_default_domains(tmp_path / "faces", size=32, styles="cartoon", variants_per_photo=2,
+                                          patches_per_photo=0, progress=False)
+    patched = ds.build_default_domains(tmp_path / "patched", size=32, styles="cartoon", variants_per_photo=2,
+                                            patches_per_photo=3, progress=False)
+    def split_of(root):
+        return {(e["identity"], e["split"]) for e in ds.read_manifest(root)["files"] if e["domain"] == "source"}
+    faces, with_patches = split_of(plain), split_of(patched)
+    added = with_patches - faces
+    assert added and all(identity.startswith("photo_") and split == "train" for identity, split in added)
+    assert {pair for pair in with_patches if not pair[0].startswith("photo_")} == faces
+    manifest = ds.read_manifest(patched)
+    assert manifest["config"]["patches_per_photo"] == 3 and manifest["config"]["alignment"] >= 1
+    n_patch_files = sum(e["domain"] == "source" and e["identity"].startswith("photo_") for e in manifest["files"])
+    from facestyle_utils.sample_data import PATCH_PHOTOS
+    assert n_patch_files == 3 * len(PATCH_PHOTOS)

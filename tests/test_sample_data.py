@@ -8,7 +8,7 @@ from facestyle_utils import sample_data
 def test_every_sample_loads_as_rgb_and_has_credit():
     for sample in sample_data.list_samples():
         assert sample.path.is_file(), sample.name
-        assert sample.credit and sample.licence in {"public domain", "CC0 1.0"}
+        assert sample.credit and sample.licence in {"public domain", "CC0 1.0", "no known copyright restrictions"}
         image = sample_data.load_sample(sample.name, max_side=64)
         assert image.mode == "RGB" and max(image.size) == 64
 
@@ -40,3 +40,11 @@ def test_data_readme_credits_every_sample():
     readme = (project_root() / "data" / "README.md").read_text()
     for sample in sample_data.list_samples():
         assert sample.name in readme and sample.licence in readme
+
+
+def test_patch_photos_are_bundled_samples_and_never_the_held_out_face():
+    assert set(sample_data.PATCH_PHOTOS) <= set(sample_data.SAMPLES)
+    assert "grace_hopper" not in sample_data.PATCH_PHOTOS
+    assert {s.name for s in sample_data.list_samples("photo")} <= set(sample_data.PATCH_PHOTOS)
+    readme = (sample_data.Path(__file__).resolve().parent.parent / "data" / "README.md").read_text()
+    assert all(sample_data.SAMPLES[name].filename in readme for name in sample_data.PATCH_PHOTOS)

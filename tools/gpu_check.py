@@ -102,7 +102,7 @@ def child_recipe(steps: int) -> dict:
 
     device = runtime.pick_device()
     size, crop, batch = runtime.by_mode(quick=64, full=128), runtime.by_mode(quick=32, full=64), runtime.by_mode(quick=4, full=8)
-    build_default_domains(size=size, styles="cartoon", variants_per_photo=runtime.by_mode(quick=4, full=64), progress=False)
+    build_default_domains(size=size, styles="cartoon", progress=False)
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
     start = time.perf_counter()
