@@ -1,13 +1,13 @@
 """What the studio of lesson 06 reads and writes, kept apart from its widgets.
 
-The model files a folder offers (with what their headers say), photos arriving as uploads or
-from the Colab webcam, PNG bytes for display, and numbered file names for saving. None of it
-needs a browser, so each piece is tested on its own.
+The model files a folder offers (with what their headers say, and only those of the current
+quick/full mode), photos arriving as uploads or from the Colab webcam, PNG bytes for display,
+and results saved under new numbered names. None of it needs a browser, so each piece is tested
+on its own.
 """
 from __future__ import annotations
 
 import base64
-import importlib
 import io
 import re
 from dataclasses import dataclass
@@ -17,6 +17,11 @@ from typing import Any
 from PIL import Image
 
 from .checkpoints import CheckpointError, read_model_file
+from .image_io import save_image
+from .runtime import quick_mode
+
+#: The end of a quick-mode model file's name (see :func:`~facestyle_utils.checkpoints.default_model_path`).
+QUICK_SUFFIX = "_quick.pt"
 
 
 @dataclass(frozen=True)
@@ -41,21 +46,21 @@ def _short(value: Any) -> str:
     return f"{value:.4g}" if isinstance(value, float) else str(value)
 
 
-def _register_model_kinds() -> None:
-    """Import the modules that register the student (lesson 05) and DRN (lesson 04) model kinds."""
-    for module in ("student", "drn"):
-        try:
-            importlib.import_module(f"{__package__}.{module}")
-        except ImportError:  # pragma: no cover - a course checkout without that lesson yet
-            pass
+def find_models(folder: str | Path, quick: bool | None = None) -> tuple[list[ModelChoice], list[str]]:
+    """The model files of one mode in ``folder`` that :func:`read_model_file` accepts, and a note per rejected one.
 
-
-def find_models(folder: str | Path) -> tuple[list[ModelChoice], list[str]]:
-    """Model files (``*.pt``) in ``folder`` that :func:`read_model_file` accepts, and a note per rejected file."""
-    _register_model_kinds()
+    Quick-mode runs (tests, CI) save ``<name>_quick.pt`` beside the full-mode ``<name>.pt``
+    (:func:`~facestyle_utils.checkpoints.default_model_path`): with ``quick`` True only ``*_quick.pt`` files
+    are considered, with False only the others; None means the current mode (:func:`runtime.quick_mode`).
+    Returns (choices sorted by file name, ``"skipped <file>: <reason>"`` notes); a missing folder gives
+    two empty lists.
+    """
+    quick = quick_mode() if quick is None else quick
     folder = Path(folder)
     found, rejected = [], []
     for path in sorted(folder.glob("*.pt")) if folder.is_dir() else []:
+        if path.name.endswith(QUICK_SUFFIX) != quick:
+            continue  # the other mode's file: a quick model must never be offered in full mode
         try:
             data = read_model_file(path)
         except CheckpointError as err:
@@ -79,6 +84,20 @@ def next_free_path(folder: Path, stem: str, suffix: str = ".png") -> Path:
     while (folder / f"{stem}_{number:03d}{suffix}").exists():
         number += 1
     return folder / f"{stem}_{number:03d}{suffix}"
+
+
+def save_new(image: Image.Image, folder: Path, stem: str, tries: int = 100) -> Path:
+    """Save ``image`` as ``folder/<stem>_NNN.png`` under the first free number; never overwrites a file.
+
+    Another process may take the same number between the check and the write: then the next number is
+    tried, up to ``tries`` times (FileExistsError after that). Returns the path written.
+    """
+    for _ in range(tries):
+        try:
+            return save_image(image, next_free_path(folder, stem))
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"Could not find a free file name in {folder}")
 
 
 def uploaded_files(value: Any) -> list[tuple[str, bytes]]:

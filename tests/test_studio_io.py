@@ -1,9 +1,14 @@
-"""studio_io without widgets: which model files a folder offers, and why the others are skipped."""
+"""studio_io without widgets: which model files a folder offers (of the current mode), why the others are
+skipped, uploads, and saving under new names."""
+import numpy as np
+import pytest
 import torch
+from PIL import Image
 
-from facestyle_utils.checkpoints import atomic_save, safe_load, save_model
+from facestyle_utils import studio_io
+from facestyle_utils.checkpoints import atomic_save, default_model_path, safe_load, save_model
 from facestyle_utils.student import FastStudent, StudentConfig
-from facestyle_utils.studio_io import find_models
+from facestyle_utils.studio_io import QUICK_SUFFIX, find_models, next_free_path, save_new, uploaded_files
 
 
 def test_one_bad_model_file_is_skipped_and_never_breaks_the_listing(tmp_path):
@@ -17,7 +22,7 @@ def test_one_bad_model_file_is_skipped_and_never_breaks_the_listing(tmp_path):
     (tmp_path / "f_image.pt").write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(20))
     torch.save(FastStudent(StudentConfig(base_channels=4, residual_blocks=1)), tmp_path / "g_whole.pt")
     (tmp_path / "h_folder.pt").mkdir()
-    found, rejected = find_models(tmp_path)
+    found, rejected = find_models(tmp_path, quick=False)
     assert [(choice.path.name, choice.kind, choice.metadata) for choice in found] == [
         ("a_good.pt", "student", {"style": "cartoon"}), ("d_none.pt", "student", {})]
     assert found[0].label == "a_good (student, style: cartoon)"
@@ -31,3 +36,46 @@ def test_one_bad_model_file_is_skipped_and_never_breaks_the_listing(tmp_path):
         "re-save the weights with checkpoints.save_model(model, path)",
         "skipped h_folder.pt: is a folder, not a checkpoint file",
     ]
+
+
+def test_only_the_current_modes_files_are_offered(tmp_path, monkeypatch):
+    """Issue 19: quick runs (tests, CI) write <name>_quick.pt beside <name>.pt; neither mode sees the other's."""
+    student = FastStudent(StudentConfig(base_channels=4, residual_blocks=1))
+    for name in ("dcnn_cartoon.pt", "dcnn_cartoon_quick.pt", "drn_quick.pt", "student_cartoon.pt"):
+        save_model(student, tmp_path / name, kind="student")
+    (tmp_path / "broken_quick.pt").write_bytes(b"<html></html>")
+    full, full_rejected = find_models(tmp_path, quick=False)
+    quick, quick_rejected = find_models(tmp_path, quick=True)
+    assert [c.path.name for c in full] == ["dcnn_cartoon.pt", "student_cartoon.pt"] and full_rejected == []
+    assert [c.path.name for c in quick] == ["dcnn_cartoon_quick.pt", "drn_quick.pt"]
+    assert [note.split(":")[0] for note in quick_rejected] == ["skipped broken_quick.pt"]
+    monkeypatch.setenv("FACESTYLE_OUTPUT_DIR", str(tmp_path))
+    for flag, expected in (("1", quick), ("0", full)):  # None follows FACESTYLE_QUICK, as the lessons' files do
+        monkeypatch.setenv("FACESTYLE_QUICK", flag)
+        assert find_models(tmp_path)[0] == expected
+        assert default_model_path("x").name.endswith(QUICK_SUFFIX) == (flag == "1")
+    assert find_models(tmp_path / "missing") == ([], [])
+
+
+def test_save_new_never_overwrites(tmp_path, monkeypatch):
+    image = Image.new("RGB", (8, 8), (200, 10, 10))
+    assert next_free_path(tmp_path, "x").name == "x_001.png"
+    (tmp_path / "x_001.png").write_bytes(b"somebody else's file")
+    (tmp_path / "x_002.png").touch()
+    assert next_free_path(tmp_path, "x").name == "x_003.png"
+    assert save_new(image, tmp_path, "x").name == "x_003.png"
+    assert save_new(image, tmp_path, "x").name == "x_004.png"
+    assert (tmp_path / "x_001.png").read_bytes() == b"somebody else's file"
+    assert np.array_equal(np.asarray(Image.open(tmp_path / "x_004.png")), np.asarray(image))
+    # another process keeps taking the number between the check and the write
+    monkeypatch.setattr(studio_io, "next_free_path", lambda folder, stem: folder / "x_001.png")
+    with pytest.raises(FileExistsError, match="Could not find a free file name"):
+        save_new(image, tmp_path, "x", tries=3)
+
+
+def test_upload_formats():
+    old_style = {"a.png": {"metadata": {"name": "a.png"}, "content": b"123"}}  # ipywidgets 7
+    assert uploaded_files(old_style) == [("a.png", b"123")]
+    new_style = ({"name": "b.png", "content": memoryview(b"45")},)  # ipywidgets 8
+    assert uploaded_files(new_style) == [("b.png", b"45")]
+    assert uploaded_files(()) == [] and uploaded_files(None) == []
