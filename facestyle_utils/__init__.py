@@ -41,8 +41,10 @@ Inference (lessons 05 and 06)
 - ``student``: the distilled fast student network
 - ``video``: demo clips and video stylization with OpenCV
 - ``cli``: ``python -m facestyle_utils stylize ...`` and ``... train ...``
-- ``widgets``: the interactive studio app
-- ``studio_io``: what the studio reads and writes (model files, uploads, webcam, saved PNGs)
+- ``studio``: the studio's pipeline as plain functions (crop the face, stylize, blend at a strength)
+- ``latest_wins``: "latest request wins", the studio's responsiveness (tickets, one job at a time, debounce)
+- ``studio_io``: what the studio reads and writes (this mode's model files, uploads, webcam, saved PNGs)
+- ``widgets``: the interactive studio app (``build_studio``), ipywidgets wired to the three above
 
 Scaling up (lesson 07)
 - ``distributed``: data parallel training with DDP under torchrun (batch shares, all-reduce, rank-0 files)
