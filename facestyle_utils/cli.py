@@ -4,7 +4,7 @@
 videos. Exit status: 0 when everything was stylized, 1 when some inputs failed or nothing was
 stylized (each is reported), 2 for a usage error or an unusable model.
 
-``train --model dcnn|drn|student [--photos FOLDER | --data DOMAINS] ...``: lesson 03's, 04's or 05's
+``train --model dcnn|drn|student [--photos FOLDER|lfw | --data DOMAINS] ...``: lesson 03's, 04's or 05's
 training run (:mod:`facestyle_utils.recipes`) with checkpoints and exact resume; writes a model
 file for ``stylize``, the studio and ``load_model``. Under ``torchrun`` it trains data parallel
 (:mod:`facestyle_utils.distributed`). Exit status: 0 when the model file was written, 1 for bad
@@ -60,7 +60,10 @@ def _add_train_parser(commands) -> None:
     train.add_argument("--style", action="append", default=None,
                        help=f"target style (default cartoon; the DRN: {', '.join(DRN_STYLES)}); repeat for the DRN")
     source = train.add_mutually_exclusive_group()
-    source.add_argument("--photos", type=Path, help="a folder of face photos: the domains are built from it first")
+    source.add_argument("--photos", type=lambda text: text if text == "lfw" else Path(text),  # "./lfw": a folder
+                        help="a folder of face photos: the domains are built from it first; 'lfw' downloads "
+                             "Labeled Faces in the Wild in colour once (optional, needs internet; md5-checked) "
+                             "and builds from one photo of each of its 5,749 people (a folder named lfw: ./lfw)")
     source.add_argument("--data", type=Path, help="a domains folder built by lesson 01 (build_domains)")
     train.add_argument("--size", type=int, default=128, help="side of the square face images, px (default 128)")
     train.add_argument("--crop", type=int, default=64, help="side of the random training crops, px (default 64)")
@@ -214,6 +217,10 @@ def _train_domains(args: argparse.Namespace, recipe) -> Path:
         if missing := [style for style in recipe.styles if style not in styles]:
             raise ValueError(f"{args.data}: has no {', '.join(missing)} domain (it has {', '.join(styles) or 'none'})")
         return args.data
+    if args.photos == "lfw":  # the word as typed (a folder named lfw is a Path: ./lfw)
+        from .domains import domains_from
+
+        return domains_from("lfw", size=args.size, styles=recipe.styles, progress=not args.quiet)
     if args.photos is not None:
         name = "".join(c if c.isalnum() or c in "-_" else "_" for c in args.photos.resolve().name)
         root = runtime.output_dir("domains") / f"photos_{name}_{args.size}px_{'-'.join(recipe.styles)}"
@@ -273,7 +280,7 @@ def _train_usage_problem(args: argparse.Namespace, recipe, out: Path) -> str | N
     from .checkpoints import default_model_path
 
     for option, folder in (("--data", args.data), ("--photos", args.photos)):
-        if folder is not None and not folder.is_dir():
+        if folder is not None and folder != "lfw" and not folder.is_dir():
             return f"{option} {folder}: no such folder"
     if recipe.model == "student":
         teacher = Path(recipe.teacher) if recipe.teacher else default_model_path(f"dcnn_{recipe.styles[0]}")

@@ -995,3 +995,64 @@ def verify_domains(root: str | os.PathLike) -> list[str]:
 def domain_sizes(root: str | os.PathLike) -> dict[str, dict[str, int]]:
     """Files per domain and split, from the manifest."""
     return read_manifest(root)["counts"]
+
+
+# --------------------------------------------------------------------------- domains_from: bundled, LFW or your photos
+
+#: The words :func:`domains_from` understands as a source; anything else is a folder of photos.
+SOURCES = ("bundled", "lfw")
+
+
+def domains_from(source: str | os.PathLike = "bundled", *, size: int = 256,
+                 styles: str | Sequence[str] | None = None, root: str | os.PathLike | None = None,
+                 max_people: int | None = None, photos_per_person: int | None = 1, progress: bool = True,
+                 **options) -> Path:
+    """Build (or reuse) the source and target domains from one of three sources; returns the domains root.
+
+    ``source``:
+
+    - ``"bundled"``: the offline default faces and sharp photo patches (:func:`build_default_domains`);
+    - ``"lfw"``: Labeled Faces in the Wild in colour (G. B. Huang et al., University of Massachusetts
+      Amherst, 2007), downloaded once and checked by md5 with torchvision
+      (:func:`facestyle_utils.online.lfw_colour_folder`; ``max_people`` and ``photos_per_person``
+      choose how much of it; other sources ignore them, so one lesson cell serves all three), then
+      built with :func:`build_domains`; needs internet the first time. LFW photos are 250 px with the
+      face about 110 px across, so 256-px crops of them are upsampled about 2x;
+    - any other string or path: a folder of your own photos, any format the loader reads, subfolders
+      included (:func:`build_domains`). A folder literally named ``lfw`` or ``bundled`` is passed as
+      ``"./lfw"`` or a ``Path``.
+
+    Faces are aligned and cropped to ``size`` x ``size`` px (default 256) and written with every
+    style in ``styles`` (default: all of ``TARGET_STYLES``). ``root`` defaults to a folder under
+    ``build/domains/`` named after the source, size and styles (for a folder the same one
+    ``python -m facestyle_utils train --photos`` uses), so asking again reuses the build.
+    ``options`` go to :func:`build_default_domains` for ``"bundled"``, to :func:`build_domains` otherwise.
+
+    Raises FileNotFoundError / NotADirectoryError naming the path when a folder is missing or is a
+    file, :class:`EmptyDomainError` (with a table of each file and why it was skipped) when no photo
+    gives a face, ``online.DownloadError`` (one line) when LFW cannot be fetched, KeyError for an
+    unknown style (before any download or build).
+    """
+    from .runtime import output_dir
+
+    styles = [styles] if isinstance(styles, str) else list(styles or TARGET_STYLES)
+    _check_styles(styles)
+    keyword = source.strip().lower() if isinstance(source, str) and source.strip().lower() in SOURCES else None
+    if keyword == "bundled":
+        return build_default_domains(root, size=size, styles=styles, progress=progress, **options)
+    if keyword == "lfw":
+        from .online import lfw_colour_folder
+
+        folder = lfw_colour_folder(max_people=max_people, photos_per_person=photos_per_person)
+        root = Path(root) if root is not None else output_dir("domains") / (
+            f"lfw_{folder.name}_{size}px_{'-'.join(styles)}")
+    else:
+        folder = Path(source).expanduser()
+        if not folder.exists():
+            raise FileNotFoundError(f"{folder}: no such folder; the source is 'bundled', 'lfw' or a folder of photos")
+        if not folder.is_dir():
+            raise NotADirectoryError(f"{folder}: is a file, not a folder; put your photos in a folder and pass that")
+        name = "".join(c if c.isalnum() or c in "-_" else "_" for c in folder.resolve().name)
+        root = Path(root) if root is not None else output_dir("domains") / f"photos_{name}_{size}px_{'-'.join(styles)}"
+    build_domains(folder, root, size=size, styles=styles, progress=progress, **options)
+    return root
