@@ -24,11 +24,10 @@ import json
 import warnings
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from facestyle_utils import painting, runtime
-from facestyle_utils.benchmark import measure, ran_on, slow_to_time, speed_verdict, time_call
+from facestyle_utils.benchmark import measure, measure_magenta, ran_on, slow_to_time, speed_verdict
 from facestyle_utils.checkpoints import default_model_path, load_model
 from facestyle_utils.export import onnx_available
 from facestyle_utils.inference import SPEED_PATHS, agrees, difference, make_runner
@@ -51,15 +50,13 @@ PEER_STYLE = painting.STYLES["painting_bold_strokes"].index
 
 def peer_rows(size: int, repeats: int, plain: float | None) -> list[dict]:
     """Magenta's multi-style network on one random size x size image, ONNX Runtime on 1 thread and on all cores."""
-    rgb = np.random.default_rng(0).integers(0, 256, (size, size, 3), dtype=np.uint8)  # speed does not depend on content
     rows = []
     for threads, label in ((1, "1 thread"), (None, "all cores")):
-        seconds = time_call(lambda _: painting.paint(rgb, PEER_STYLE, threads=threads), torch.empty(0),
-                            warmup=2, repeats=repeats)
-        latency = 1000 * seconds
+        timing = measure_magenta(size, PEER_STYLE, threads=threads, warmup=2, repeats=repeats)
+        latency = timing["latency (ms)"]
         rows.append({"path": f"{PEER} ({label})", "size": f"{size}x{size}",
-                     "ran on": f"onnxruntime CPU, {label}", "agrees with plain": "n/a (peer)",
-                     "largest difference": "n/a", "latency (ms)": latency, "images/s @ batch 1": 1 / seconds}
+                     "ran on": timing["ran on"], "agrees with plain": "n/a (peer)",
+                     "largest difference": "n/a", "latency (ms)": latency, "images/s @ batch 1": timing["images/s @ batch 1"]}
                     | ({"speed-up vs plain": plain / latency} if plain else {}))
         print(f"  {rows[-1]['path']:<24} {size}x{size}: {latency:.0f} ms", flush=True)
     return rows

