@@ -26,6 +26,7 @@ image arrives (array, tensor, PIL image of any mode, file, metrics input):
 """
 from __future__ import annotations
 
+import functools
 import io
 import math
 import os
@@ -71,9 +72,26 @@ def _open_path(path: Path, max_side: int | None) -> Image.Image:
     return _open_bytes(path.read_bytes(), str(path), max_side)
 
 
+_HEIF_BRANDS = (b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"mif1", b"msf1", b"avif")
+
+
+@functools.cache
+def heif_support() -> bool:
+    """Register pillow-heif's opener once if it is installed (iPhone HEIC/HEIF photos); True if it is."""
+    try:
+        import pillow_heif
+    except ImportError:
+        return False
+    pillow_heif.register_heif_opener()
+    return True
+
+
 def _open_bytes(data: bytes, name: str, max_side: int | None) -> Image.Image:
     if len(data) == 0:
         raise _problem(name, "no data (0 bytes)")
+    if data[4:8] == b"ftyp" and data[8:12] in _HEIF_BRANDS and not heif_support():
+        raise _problem(name, "is a HEIC/HEIF photo (iPhone); install pillow-heif (pip install pillow-heif) "
+                             "to read it, or export it as JPEG")
     try:
         image = Image.open(io.BytesIO(data))
         if max_side is not None and image.format == "JPEG":

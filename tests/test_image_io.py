@@ -477,3 +477,13 @@ def test_tiff_no_decoder_can_read_names_the_cause_quietly(tmp_path, monkeypatch,
     with pytest.raises(ImageLoadError, match="not an image file PIL or OpenCV can read .*tifffile: .*imagecodecs"):
         load_image(path)
     assert "ERROR" not in capfd.readouterr().err  # once "[ERROR:0@...] ... sample_format is 3"
+
+
+def test_heic_photo_without_pillow_heif_names_the_file_and_the_fix(tmp_path, monkeypatch):
+    from facestyle_utils import image_io
+
+    monkeypatch.setattr(image_io, "heif_support", lambda: False)
+    path = tmp_path / "IMG_0001.HEIC"
+    path.write_bytes(b"\0\0\0\x18ftypheic\0\0\0\0mif1heic" + b"\0" * 64)  # the header an iPhone writes
+    with pytest.raises(image_io.ImageLoadError, match=r"IMG_0001\.HEIC.*HEIC/HEIF photo.*pip install pillow-heif"):
+        image_io.load_image(path)
