@@ -85,7 +85,7 @@ class LatestWins:
                 except Superseded:
                     return
                 except Exception as err:  # the caller turns it into a message
-                    self.publish(ticket, lambda: failed(err))
+                    self.publish(ticket, lambda error=err: failed(error))  # bound now: `err` ends with the block
                     return
                 self.publish(ticket, lambda: done(result))
 
