@@ -29,9 +29,8 @@ import time
 import torch
 
 from facestyle_utils import runtime, sample_data
-from facestyle_utils.gatys import GatysLoss, GatysSettings, compare_speed, fast_settings, total_loss
+from facestyle_utils.gatys import GatysLoss, GatysSettings, compare_speed, fast_settings, resize_tensor, total_loss
 from facestyle_utils.image_io import image_to_tensor
-from facestyle_utils.gatys import resize_tensor
 from facestyle_utils.vgg import load_vgg19
 
 

@@ -56,7 +56,8 @@ def peer_rows(size: int, repeats: int, plain: float | None) -> list[dict]:
         latency = timing["latency (ms)"]
         rows.append({"path": f"{PEER} ({label})", "size": f"{size}x{size}",
                      "ran on": timing["ran on"], "agrees with plain": "n/a (peer)",
-                     "largest difference": "n/a", "latency (ms)": latency, "images/s @ batch 1": timing["images/s @ batch 1"]}
+                     "largest difference": "n/a", "latency (ms)": latency,
+                     "images/s @ batch 1": timing["images/s @ batch 1"]}
                     | ({"speed-up vs plain": plain / latency} if plain else {}))
         print(f"  {rows[-1]['path']:<24} {size}x{size}: {latency:.0f} ms", flush=True)
     return rows
@@ -101,7 +102,8 @@ def main() -> None:
                    "agrees with plain": "yes" if agrees(output, reference, path) else "NO",
                    "largest difference": difference(output, reference)[0]}
             batches = (1,) if reason else tuple(args.batches)
-            row.update(measure(run, size, batches, device, warmup=1 if reason else 2, repeats=1 if reason else args.repeats))
+            row.update(measure(run, size, batches, device, warmup=1 if reason else 2,
+                               repeats=1 if reason else args.repeats))
             plain = plain or row["latency (ms)"]
             row["speed-up vs plain"] = plain / row["latency (ms)"]
             rows.append(row)

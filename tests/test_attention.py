@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from facestyle_utils.attention import (CrossAttention, SelfAttention, chunked_attention, mean_variance_norm)
+from facestyle_utils.attention import CrossAttention, SelfAttention, chunked_attention, mean_variance_norm
 
 
 @pytest.fixture(autouse=True)

@@ -7,9 +7,20 @@ import torch
 from torch import nn
 
 from facestyle_utils import checkpoints as ckpt
-from facestyle_utils.checkpoints import (CheckpointError, CheckpointManager, atomic_save, config_fingerprint,
-                                         load_model, load_model_state, model_state, rng_states, safe_load,
-                                         save_model, set_rng_states, unwrap_model)
+from facestyle_utils.checkpoints import (
+    CheckpointError,
+    CheckpointManager,
+    atomic_save,
+    config_fingerprint,
+    load_model,
+    load_model_state,
+    model_state,
+    rng_states,
+    safe_load,
+    save_model,
+    set_rng_states,
+    unwrap_model,
+)
 from facestyle_utils.nets import DCNNConfig, DCNNStylizer
 from facestyle_utils.student import FastStudent, StudentConfig
 from facestyle_utils.training import BatchStream, TrainConfig, train

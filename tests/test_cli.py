@@ -222,7 +222,8 @@ def test_an_odd_video_switched_to_avi_never_lands_on_another_input(model_file, t
 def test_recursive_run_never_reads_its_own_output_folder(model_file, tmp_path, capsys):
     (tmp_path / "faces" / "p1").mkdir(parents=True)
     Image.new("RGB", (8, 8), (5, 6, 7)).save(tmp_path / "faces" / "p1" / "x.png")
-    args = [tmp_path / "faces", "--model", model_file, "--out", tmp_path / "faces" / "out", "--recursive", "--overwrite"]
+    args = [tmp_path / "faces", "--model", model_file, "--out", tmp_path / "faces" / "out",
+            "--recursive", "--overwrite"]
     assert _run(args, capsys)[0] == 0
     assert _run(args, capsys)[0] == 0
     assert sorted(p.name for p in (tmp_path / "faces").rglob("*.png")) == ["x.png", "x_stylized.png"]
@@ -275,4 +276,5 @@ def test_a_model_file_error_names_the_file_once_without_quotes(tmp_path, capsys)
     bad = atomic_save(data, tmp_path / "meta.pt")
     Image.new("RGB", (8, 8)).save(tmp_path / "f.png")
     code, _, err = _run([tmp_path / "f.png", "--model", bad, "--out", tmp_path / "o"], capsys)
-    assert code == 2 and err == f"error: cannot use model {bad}: metadata is str 'hello', expected a dict of plain values\n"
+    assert code == 2 and err == (f"error: cannot use model {bad}: "
+                                 "metadata is str 'hello', expected a dict of plain values\n")

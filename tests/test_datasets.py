@@ -11,9 +11,21 @@ import torch
 from PIL import Image
 
 from facestyle_utils import domains as ds
-from facestyle_utils.datasets import (PairedDataset, PairedTransform, UnpairedDataset, channel_stats, identity_subset,
-                                      make_loader)
-from facestyle_utils.domains import EmptyDomainError, build_default_domains, build_domains, split_identities, verify_domains
+from facestyle_utils.datasets import (
+    PairedDataset,
+    PairedTransform,
+    UnpairedDataset,
+    channel_stats,
+    identity_subset,
+    make_loader,
+)
+from facestyle_utils.domains import (
+    EmptyDomainError,
+    build_default_domains,
+    build_domains,
+    split_identities,
+    verify_domains,
+)
 from facestyle_utils.files import sha256_file
 from facestyle_utils.image_io import image_to_tensor
 from facestyle_utils.sample_data import load_sample
@@ -190,7 +202,8 @@ def test_unpaired_target_folder(photo_folder, tmp_path):
     assert sum(report.counts["target/anime"].values()) == 5
     assert any(i.path == "broken.png" and i.status == "skipped" for i in report.issues)
     assert ds.read_manifest(report.root)["styles"] == {"anime": "unpaired"}
-    unpaired = UnpairedDataset.from_folders(report.root / "source" / "train", report.root / "target" / "anime" / "train")
+    unpaired = UnpairedDataset.from_folders(report.root / "source" / "train",
+                                            report.root / "target" / "anime" / "train")
     source, target = unpaired[0]
     assert source.shape == target.shape == (3, SIZE, SIZE)
     empty = tmp_path / "empty_style"

@@ -75,7 +75,8 @@ def test_encoder_is_frozen_and_left_out_of_the_state(model):
 
 def test_self_attention_starts_as_the_identity_inside_the_model(model, vgg):
     assert isinstance(model.self_attention, SelfAttention) and model.self_attention.gamma.item() == 0.0
-    face, style = model.scaled(model.encode(torch.rand(1, 3, 32, 32))), model.scaled(model.encode(torch.rand(1, 3, 32, 32)))
+    face = model.scaled(model.encode(torch.rand(1, 3, 32, 32)))
+    style = model.scaled(model.encode(torch.rand(1, 3, 32, 32)))
     without = DRNStylizer(DRNConfig(width=0.25, self_attention=False), vgg=vgg)
     without.load_state_dict({k: v for k, v in model.state_dict().items() if not k.startswith("self_attention")})
     with torch.no_grad():

@@ -4,8 +4,14 @@ import torch
 from torch import nn
 
 from facestyle_utils import export
-from facestyle_utils.export import OnnxRunError, OnnxRunner, export_onnx, input_padding, onnx_available, \
-    requested_providers
+from facestyle_utils.export import (
+    OnnxRunError,
+    OnnxRunner,
+    export_onnx,
+    input_padding,
+    onnx_available,
+    requested_providers,
+)
 from facestyle_utils.inference import Stylizer, agrees, difference
 from facestyle_utils.nets import DCNNConfig, DCNNStylizer
 from facestyle_utils.student import FastStudent, StudentConfig

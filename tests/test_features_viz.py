@@ -3,8 +3,15 @@ import numpy as np
 import pytest
 import torch
 
-from facestyle_utils.features_viz import (apply_kernels, feature_grid, filter_grid, reconstruct_content,
-                                          sobel_kernels, synthesise_texture, to_gray)
+from facestyle_utils.features_viz import (
+    apply_kernels,
+    feature_grid,
+    filter_grid,
+    reconstruct_content,
+    sobel_kernels,
+    synthesise_texture,
+    to_gray,
+)
 from facestyle_utils.image_io import ImageLoadError
 
 

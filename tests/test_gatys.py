@@ -6,8 +6,14 @@ import torch
 
 from facestyle_utils import runtime
 from facestyle_utils.colour import rgb_to_ycbcr
-from facestyle_utils.gatys import (GatysLoss, GatysSettings, compare_speed, fast_settings, stylize_by_optimisation,
-                                   total_loss)
+from facestyle_utils.gatys import (
+    GatysLoss,
+    GatysSettings,
+    compare_speed,
+    fast_settings,
+    stylize_by_optimisation,
+    total_loss,
+)
 from facestyle_utils.image_io import ImageLoadError
 
 

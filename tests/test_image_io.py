@@ -8,8 +8,17 @@ import pytest
 import torch
 from PIL import Image
 
-from facestyle_utils.image_io import (ImageLoadError, image_to_tensor, load_image, resize_image, save_image,
-                                      tensor_to_image, to_array, to_float_batch, to_unit_float)
+from facestyle_utils.image_io import (
+    ImageLoadError,
+    image_to_tensor,
+    load_image,
+    resize_image,
+    save_image,
+    tensor_to_image,
+    to_array,
+    to_float_batch,
+    to_unit_float,
+)
 
 
 def _png_bytes(image: Image.Image, fmt: str = "PNG", **kwargs) -> bytes:
@@ -221,7 +230,8 @@ def test_one_half_is_128_whichever_way_it_comes(tmp_path):
     Image.fromarray(half).save(path)  # mode "F": once loaded almost black (value 1)
     sources = [half, half.astype(np.float64), half.astype(np.float16), Image.fromarray(half), path,
                _tiff_bytes(half), _tiff_bytes(np.dstack([half] * 3)),  # an RGB float TIFF that Pillow cannot open
-               torch.from_numpy(half)[None], torch.from_numpy(half)[None].half(), torch.from_numpy(half)[None].bfloat16()]
+               torch.from_numpy(half)[None], torch.from_numpy(half)[None].half(),
+               torch.from_numpy(half)[None].bfloat16()]
     for source in sources:
         assert (_pixels(source) == 128).all(), type(source)
 

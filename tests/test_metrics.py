@@ -6,8 +6,16 @@ import pytest
 import torch
 from skimage.metrics import structural_similarity
 
-from facestyle_utils.metrics import (evaluate_methods, format_table, image_filter_method, psnr, psnr_per_image,
-                                    psnr_validator, ssim, ssim_per_image)
+from facestyle_utils.metrics import (
+    evaluate_methods,
+    format_table,
+    image_filter_method,
+    psnr,
+    psnr_per_image,
+    psnr_validator,
+    ssim,
+    ssim_per_image,
+)
 
 
 def test_psnr_of_a_known_error():

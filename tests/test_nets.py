@@ -3,8 +3,16 @@ import pytest
 import torch
 from torch import nn
 
-from facestyle_utils.nets import (ENCODER_LAYERS, DCNNConfig, DCNNStylizer, Decoder, describe_layers,
-                                  pad_to_multiple, skip_layer_names, truncated_vgg)
+from facestyle_utils.nets import (
+    ENCODER_LAYERS,
+    DCNNConfig,
+    DCNNStylizer,
+    Decoder,
+    describe_layers,
+    pad_to_multiple,
+    skip_layer_names,
+    truncated_vgg,
+)
 
 
 @pytest.fixture(scope="module")

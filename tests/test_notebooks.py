@@ -36,4 +36,5 @@ def test_notebook_follows_the_lesson_template(path):
     code = "\n".join("".join(c["source"]) for c in notebook["cells"] if c["cell_type"] == "code")
     # Only exercise stubs (my_...), their solutions (solution_...) and self-checks (check_...) live here.
     defined = re.findall(r"^\s*def (\w+)", code, flags=re.M)
-    assert all(name.startswith(("my_", "solution_", "check_")) for name in defined), f"move {defined} to facestyle_utils"
+    assert all(name.startswith(("my_", "solution_", "check_")) for name in defined), \
+        f"move {defined} to facestyle_utils"

