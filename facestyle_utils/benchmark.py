@@ -143,5 +143,6 @@ def measure_magenta(size: int, style: int, *, threads: int | None = 1, warmup: i
     rgb = np.random.default_rng(0).integers(0, 256, (size, size, 3), dtype=np.uint8)
     seconds = time_call(lambda _: painting.paint(rgb, style, threads=threads), torch.empty(0),
                         warmup=warmup, repeats=repeats)
-    return {"ran on": f"onnxruntime CPU, {'all cores' if threads is None else f'{threads} thread' + 's' * (threads > 1)}",
+    cores = "all cores" if threads is None else f"{threads} thread" + "s" * (threads > 1)
+    return {"ran on": f"onnxruntime CPU, {cores}",
             "latency (ms)": 1000 * seconds, "images/s @ batch 1": 1 / seconds}

@@ -21,7 +21,6 @@ import warnings
 from pathlib import Path
 
 
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m facestyle_utils",
                                      description="Stylize faces with a model trained in the course.")
@@ -70,12 +69,14 @@ def _add_train_parser(commands) -> None:
     train.add_argument("--batch", type=int, help=f"global batch, shared out over processes ({per_model('batch')})")
     train.add_argument("--steps", type=int, help=f"optimizer steps ({per_model('steps')})")
     train.add_argument("--lr", type=float, help=f"peak learning rate ({per_model('lr')})")
-    train.add_argument("--teacher", type=Path, help="the student's teacher model (default build/models/dcnn_<style>.pt)")
+    train.add_argument("--teacher", type=Path,
+                       help="the student's teacher model (default build/models/dcnn_<style>.pt)")
     train.add_argument("--device", default=None, help="cuda, mps or cpu (default: the best available)")
     train.add_argument("--out", type=Path, help="model file to write (default build/models/<model>_<style>.pt; "
                                                 "<model>_<style>_quick.pt in quick mode, FACESTYLE_QUICK=1)")
     train.add_argument("--overwrite", action="store_true", help="replace an existing model file")
-    train.add_argument("--checkpoints", type=Path, help="checkpoint folder (default: one per settings under build/train)")
+    train.add_argument("--checkpoints", type=Path,
+                       help="checkpoint folder (default: one per settings under build/train)")
     train.add_argument("--no-resume", action="store_true", help="start again instead of resuming from checkpoints")
     train.add_argument("--stop-after", type=int, help="stop after this many steps (to try resuming)")
     train.add_argument("--quiet", action="store_true", help="no progress bars")

@@ -17,8 +17,8 @@ import torchvision.transforms.functional as TF
 from PIL import Image
 from torch.utils.data import DataLoader, Dataset, Subset
 
-from .domains import IMAGE_SUFFIXES, SPLITS, EmptyDomainError
-from .image_io import image_to_tensor, load_image
+from .domains import SPLITS, EmptyDomainError
+from .image_io import IMAGE_SUFFIXES, image_to_tensor, load_image
 
 
 class PairedTransform:
@@ -61,7 +61,8 @@ class PairedTransform:
         if params["flip"]:
             tensor = TF.hflip(tensor)
         brightness, contrast, saturation = params["colour"]
-        tensor = TF.adjust_saturation(TF.adjust_contrast(TF.adjust_brightness(tensor, brightness), contrast), saturation)
+        tensor = TF.adjust_contrast(TF.adjust_brightness(tensor, brightness), contrast)
+        tensor = TF.adjust_saturation(tensor, saturation)
         return tensor.clamp(0, 1)
 
     def __call__(self, *images: Image.Image) -> torch.Tensor | tuple[torch.Tensor, ...]:

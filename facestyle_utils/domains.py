@@ -42,7 +42,7 @@ from PIL import Image, ImageFilter
 from . import faces as facelib
 from .files import atomic_write, sha256_file
 from .filters import TARGET_STYLES, apply_style, style_function
-from .image_io import IMAGE_SUFFIXES, ImageLoadError, load_image
+from .image_io import ImageLoadError, load_image
 
 FORMAT = "facestyle-domains/1"
 SPLITS = ("train", "val", "test")
@@ -212,8 +212,8 @@ def faces_from_photos(files: Iterable[str | os.PathLike], size: int, report: Bui
                 continue
         for index, box in enumerate(boxes):
             name = identity if len(boxes) == 1 else f"{identity}_face{index}"
-            items += augmented_crops(image, box, size, name, variants, seed=seed, margin=0.0 if already_cropped else margin,
-                                     origin=label)
+            items += augmented_crops(image, box, size, name, variants, seed=seed,
+                                     margin=0.0 if already_cropped else margin, origin=label)
     return items
 
 
@@ -455,7 +455,8 @@ def write_domains(items: Sequence[FaceItem], root: str | os.PathLike, *, styles:
     first_stem: dict[str, str] = {}
     for item in items:
         first_stem.setdefault(item.identity, item.stem)
-    items = [item for item in items if assignment[item.identity] in variants_in or item.stem == first_stem[item.identity]]
+    items = [item for item in items
+             if assignment[item.identity] in variants_in or item.stem == first_stem[item.identity]]
     root.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=root.parent, prefix=f".{root.name}.tmp-"))
     files = []
@@ -467,8 +468,9 @@ def write_domains(items: Sequence[FaceItem], root: str | os.PathLike, *, styles:
             target_split = split_identities(names, seed, fractions)
             for stem, image in images:
                 rel = Path("target", name, target_split[stem], f"{stem}.png")
-                files.append({"path": rel.as_posix(), "sha256": _write_png(image, tmp / rel), "domain": f"target/{name}",
-                              "split": target_split[stem], "identity": stem, "origin": stem, "gray": False})
+                files.append({"path": rel.as_posix(), "sha256": _write_png(image, tmp / rel),
+                              "domain": f"target/{name}", "split": target_split[stem], "identity": stem,
+                              "origin": stem, "gray": False})
         counts = _write_manifest(tmp, config=config, styles=styles, unpaired=list(unpaired or {}), files=files,
                                  issues=report.issues)
         _install(tmp, root)
@@ -632,7 +634,10 @@ def process_photo(job: PhotoJob, settings: PhotoSettings, folder: Path) -> Photo
 
 
 def _write_style_image(image: Image.Image, job: PhotoJob, size: int, folder: Path) -> list[dict]:
-    """An image of an unpaired target folder: centre-cropped to ``size`` and written as ``<domain>/<split>/<id>.png``."""
+    """An image of an unpaired target folder.
+
+    Centre-cropped to ``size`` and written as ``<domain>/<split>/<id>.png``.
+    """
     rel = Path(job.domain, job.split, f"{job.identity}.png")
     crop = facelib.align_face(image, job.boxes[0], size, margin=0.0)
     return [{"path": rel.as_posix(), "sha256": _write_png(crop, folder / rel), "domain": job.domain,
@@ -742,7 +747,10 @@ def run_jobs(stage: str, jobs: Sequence[PhotoJob], settings: PhotoSettings, work
 
 
 def _prune(folder: Path, keep: set[str]) -> None:
-    """Delete files under ``folder`` not in ``keep`` (relative POSIX paths; the records are kept), then empty folders."""
+    """Delete files under ``folder`` not in ``keep``, then empty folders.
+
+    ``keep`` holds relative POSIX paths; the records are kept.
+    """
     for path in sorted(folder.rglob("*"), reverse=True):
         rel = path.relative_to(folder).as_posix()
         if rel == RECORDS or rel.startswith(RECORDS + "/") or rel in keep:
@@ -916,8 +924,9 @@ DEFAULT_PINNED = {"astronaut": "train", "grace_hopper": "test"}
 
 
 def build_default_domains(root: str | os.PathLike | None = None, *, size: int = 128,
-                          styles: str | Sequence[str] | None = None, seed: int = 0, variants_per_photo: int | None = None,
-                          patches_per_photo: int | None = None, backend: str | None = None,
+                          styles: str | Sequence[str] | None = None, seed: int = 0,
+                          variants_per_photo: int | None = None, patches_per_photo: int | None = None,
+                          backend: str | None = None,
                           progress: bool = True) -> Path:
     """The offline paired dataset used by lessons 03 and 04; builds once, then reuses the build.
 
@@ -931,9 +940,7 @@ def build_default_domains(root: str | os.PathLike | None = None, *, size: int = 
     Hopper to test; LFW faces are split 80/10/10 by identity, with the same split whatever the patches.
     Returns the folder; an existing build is reused when its manifest's config matches.
     """
-    from .runtime import output_dir
-
-    from .runtime import by_mode
+    from .runtime import by_mode, output_dir
 
     styles = [styles] if isinstance(styles, str) else list(styles or TARGET_STYLES)
     backend = backend or facelib.available_backends()[0]

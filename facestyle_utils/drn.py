@@ -99,7 +99,9 @@ class DRNStylizer(nn.Module):
     @property
     def largest_matrix(self) -> int:
         """Entries of the largest attention matrix formed by the last forward pass."""
-        blocks = [*self.cross.values()] + ([self.self_attention] if isinstance(self.self_attention, SelfAttention) else [])
+        blocks = [*self.cross.values()]
+        if isinstance(self.self_attention, SelfAttention):
+            blocks.append(self.self_attention)
         return max(block.largest_matrix for block in blocks)
 
     def encode(self, image: torch.Tensor, layers: Sequence[str] | None = None,
@@ -243,7 +245,8 @@ class UnpairedLoss:
         if too_deep:
             raise ValueError(f"this VGG19 stops before {too_deep}; pass a deeper one (e.g. load_vgg19())")
 
-    def __call__(self, model: nn.Module, batch: tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
+    def __call__(self, model: nn.Module,
+                 batch: tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
         faces, styles = batch[0], batch[1]
         _check_batches({"face batch": faces, "style batch": styles}, model)
         identity = bool(self.weights.identity_pixel or self.weights.identity_feature)
@@ -278,7 +281,8 @@ class UnpairedLoss:
         stride = getattr(model, "stride", None)
         return (isinstance(model, DRNStylizer) and faces.shape == styles.shape
                 and all(side % stride == 0 and side >= 2 * stride for side in faces.shape[-2:])
-                and self.vgg.weights_name == model.config.vgg_weights and len(self.vgg.layers) >= len(model.encoder.layers)
+                and self.vgg.weights_name == model.config.vgg_weights
+                and len(self.vgg.layers) >= len(model.encoder.layers)
                 and all(a is b for a, b in zip(self.vgg.layers, model.encoder.layers)))
 
     def compare(self, faces: torch.Tensor, styles: torch.Tensor, output: torch.Tensor,

@@ -157,7 +157,10 @@ def _find_yunet_model() -> Path | None:
 
 
 def available_backends() -> list[str]:
-    """Backends usable here, best first: YuNet (model installed), OpenCV's Haar cascades (4.x only), scikit-image's LBP."""
+    """Backends usable here, best first.
+
+    YuNet (model installed), OpenCV's Haar cascades (4.x only), scikit-image's LBP.
+    """
     found = []
     if hasattr(cv2, "FaceDetectorYN") and yunet_model_path() is not None:
         found.append("yunet")
@@ -459,8 +462,8 @@ def face_frame(box: FaceBox | Sequence[float], *, level_eyes: bool = True) -> tu
 
     With landmarks: the similarity transform that best maps them onto :data:`TEMPLATE` (least
     squares) gives, inverted, the centre (where the template's origin falls), the side (its
-    scale) and the angle (its rotation; 0 = eyes level). Otherwise: the box centre, the box's longer side, and the eye-line
-    angle when eyes are known. ``level_eyes=False`` gives angle 0.
+    scale) and the angle (its rotation; 0 = eyes level). Otherwise: the box centre, the box's
+    longer side, and the eye-line angle when eyes are known. ``level_eyes=False`` gives angle 0.
     """
     face = box if isinstance(box, FaceBox) else FaceBox(*map(float, box))
     if face.landmarks is not None:
@@ -533,7 +536,8 @@ def align_face(image: ImageLike, box: FaceBox | Sequence[float], size: int = 128
 LANDMARK_COLOURS = ((255, 0, 0), (255, 150, 0), (0, 200, 0), (0, 120, 255), (190, 0, 255))
 
 
-def draw_detections(image: ImageLike, faces: Sequence[FaceBox], *, colour: tuple[int, int, int] = (255, 220, 0)) -> np.ndarray:
+def draw_detections(image: ImageLike, faces: Sequence[FaceBox], *,
+                    colour: tuple[int, int, int] = (255, 220, 0)) -> np.ndarray:
     """A copy of the photo (RGB uint8 array) with each face box drawn, its eyes joined by the eye line and marked,
     and its five landmarks marked when known (colours: :data:`LANDMARK_COLOURS`)."""
     canvas = to_array(image).copy()

@@ -359,8 +359,9 @@ def stylize_by_optimisation(
     once here; ImageLoadError (a ValueError) names the image outside that rule (e.g. floats
     holding 0-255). ``result.image`` is float32 (1, 3, H, W) in [0, 1].
     Sizes are checked before the first step: ValueError names the image, its size and the
-    minimum side when VGG19 cannot reach the chosen layers (e.g. 16 px up to relu5_1). A face too small to shrink gets no coarse stage (see :func:`coarse_sizes`):
-    its coarse steps run at full size, so the number of steps stays the same.
+    minimum side when VGG19 cannot reach the chosen layers (e.g. 16 px up to relu5_1). A face
+    too small to shrink gets no coarse stage (see :func:`coarse_sizes`): its coarse steps run
+    at full size, so the number of steps stays the same.
     """
     settings = settings or GatysSettings()
     if content.ndim != 4 or content.shape[:2] != (1, 3):

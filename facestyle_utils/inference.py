@@ -28,8 +28,16 @@ from tqdm.auto import tqdm
 
 from .colour import preserve_colour
 from .files import OutputNames
-from .image_io import (IMAGE_SUFFIXES, ImageLike, ImageLoadError, image_to_tensor, load_image, save_image,
-                       tensor_to_image, to_float_batch)
+from .image_io import (
+    IMAGE_SUFFIXES,
+    ImageLike,
+    ImageLoadError,
+    image_to_tensor,
+    load_image,
+    save_image,
+    tensor_to_image,
+    to_float_batch,
+)
 from .runtime import autocast, pick_device
 
 SPEED_PATHS = ("plain", "inference_mode", "channels_last", "autocast", "compile", "onnx")
@@ -179,7 +187,8 @@ def style_image_tensor(model: nn.Module, style: ImageLike, max_side: int) -> tor
                       "using 256",
                       stacklevel=3)
         size = 256
-    image = load_image(style, max_side=4 * max_side, name=None if isinstance(style, (str, os.PathLike)) else "style image")
+    image = load_image(style, max_side=4 * max_side,
+                       name=None if isinstance(style, (str, os.PathLike)) else "style image")
     scale = min(size / min(image.size), max_side / max(image.size))  # shorter side = size, longest <= max_side
     width, height = (max(1, round(side * scale)) for side in image.size)
     return image_to_tensor(image.resize((width, height), Image.Resampling.LANCZOS))
@@ -359,7 +368,8 @@ def _nested_images_note(source: Path, destination: Path) -> list[str]:
     nested = [p for p in image_files(source, recursive=True, exclude=destination) if p.suffix.lower() in IMAGE_SUFFIXES]
     if not nested:
         hidden = [p for p in source.rglob(".*") if p.suffix.lower() in IMAGE_SUFFIXES or p.is_dir()]
-        extra = f"; hidden files and folders (names starting with '.') are left out: {len(hidden)} here" if hidden else ""
+        extra = (f"; hidden files and folders (names starting with '.') are left out: {len(hidden)} here"
+                 if hidden else "")
         return [f"no image files ({', '.join(sorted(IMAGE_SUFFIXES))}) in {source}{extra}"]
     folders = {p.parent for p in nested}
     return [f"no image files directly in {source}, but {len(nested)} in {len(folders)} subfolder(s); "

@@ -237,8 +237,9 @@ def check_image_batch(images: torch.Tensor, name: str = "images", model: nn.Modu
     The dtype must be float32, float16, bfloat16 or the float dtype of ``model``'s parameters.
     Only shape and dtype are read (no device sync), so values are not checked: they should be
     in [0, 1]. Raises TypeError for a non-tensor, and ValueError naming ``name`` and the problem
-    for another shape, an empty batch (N = 0; :func:`pad_to_multiple` reports H or W = 0), or another dtype (uint8, int64, float64, ...: the message
-    says to convert with ``image_io.to_float_batch``).
+    for another shape, an empty batch (N = 0; :func:`pad_to_multiple` reports H or W = 0), or
+    another dtype (uint8, int64, float64, ...: the message says to convert with
+    ``image_io.to_float_batch``).
     """
     if not isinstance(images, torch.Tensor):
         raise TypeError(f"{name}: expected a tensor, got a {type(images).__name__}")
@@ -246,7 +247,8 @@ def check_image_batch(images: torch.Tensor, name: str = "images", model: nn.Modu
         raise ValueError(f"{name}: expected RGB images of shape (N, 3, H, W), got {tuple(images.shape)}")
     if images.shape[0] == 0:
         raise ValueError(f"{name}: the batch is empty (shape {tuple(images.shape)}); give at least one image")
-    own = images.dtype in IMAGE_DTYPES or (model is not None and any(p.dtype == images.dtype for p in model.parameters()))
+    own = images.dtype in IMAGE_DTYPES or (model is not None
+                                           and any(p.dtype == images.dtype for p in model.parameters()))
     if not own or not images.is_floating_point():
         raise ValueError(f"{name}: got {images.dtype} images; pass float images in [0, 1], "
                          "e.g. image_io.to_float_batch(batch)")

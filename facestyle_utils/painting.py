@@ -107,7 +107,8 @@ def _check(rgb: np.ndarray) -> np.ndarray:
         raise ValueError("painting takes an RGB uint8 array of shape (H, W, 3); "
                          f"got {getattr(rgb, 'dtype', type(rgb).__name__)} {getattr(rgb, 'shape', '')}")
     if min(rgb.shape[:2]) < MIN_SIDE:
-        raise ValueError(f"image of size {rgb.shape[1]}x{rgb.shape[0]} is too small to paint (min {MIN_SIDE} px a side)")
+        raise ValueError(f"image of size {rgb.shape[1]}x{rgb.shape[0]} is too small to paint "
+                         f"(min {MIN_SIDE} px a side)")
     return rgb
 
 

@@ -16,13 +16,16 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import torch
 from torch import nn
 
 from . import runtime
 from .checkpoints import CheckpointError, default_model_path, load_model, save_model
+
+if TYPE_CHECKING:
+    from .training import BatchStream, TrainConfig
 
 #: The networks a recipe trains, with lesson 03/04/05's full-mode batch, steps, learning rate, warm-up,
 #: and how often to validate and checkpoint.
@@ -75,7 +78,8 @@ class TrainRecipe:
         from .training import TrainConfig
 
         every = min(DEFAULTS[self.model]["every"], self.steps)
-        return TrainConfig(steps=self.steps, lr=self.lr, warmup_steps=min(DEFAULTS[self.model]["warmup"], self.steps // 10),
+        return TrainConfig(steps=self.steps, lr=self.lr,
+                           warmup_steps=min(DEFAULTS[self.model]["warmup"], self.steps // 10),
                            grad_clip=1.0, val_every=every, checkpoint_every=every, seed=self.seed)
 
     def to_dict(self) -> dict[str, Any]:
@@ -129,8 +133,10 @@ def _dcnn(recipe: TrainRecipe, root: Path, device: torch.device):
     from .training import LossWeights, PairedLoss, PairedRandomCrop
 
     model = DCNNStylizer(DCNNConfig(encoder_layer="relu3_1", width=0.5, skips=True, residual=True)).to(device)
-    loss_fn = PairedLoss(model.encoder, LossWeights(pixel=1.0, perceptual=0.1, perceptual_layers=("relu1_1", "relu2_1")))
-    return model, loss_fn, PairedDataset(root, recipe.styles[0], "train", transform=PairedRandomCrop(recipe.crop)), "dcnn"
+    loss_fn = PairedLoss(model.encoder,
+                         LossWeights(pixel=1.0, perceptual=0.1, perceptual_layers=("relu1_1", "relu2_1")))
+    dataset = PairedDataset(root, recipe.styles[0], "train", transform=PairedRandomCrop(recipe.crop))
+    return model, loss_fn, dataset, "dcnn"
 
 
 def _drn(recipe: TrainRecipe, root: Path, device: torch.device):

@@ -133,7 +133,8 @@ def _build_features(pooling: str) -> nn.Sequential:
             # ReLU not in place: in-place would overwrite conv outputs that callers ask for
             layers += [nn.Conv2d(in_channels, channels, kernel_size=3, padding=1), nn.ReLU(inplace=False)]
             in_channels = channels
-        layers.append(nn.MaxPool2d(kernel_size=2, stride=2) if pooling == "max" else nn.AvgPool2d(kernel_size=2, stride=2))
+        pool = nn.MaxPool2d if pooling == "max" else nn.AvgPool2d
+        layers.append(pool(kernel_size=2, stride=2))
     return nn.Sequential(*layers)
 
 
@@ -196,7 +197,8 @@ class VGG19Features(nn.Module):
         return outputs
 
 
-def load_vgg19(weights: str = "oxford", device: torch.device | str | None = None, pooling: str = "max") -> VGG19Features:
+def load_vgg19(weights: str = "oxford", device: torch.device | str | None = None,
+               pooling: str = "max") -> VGG19Features:
     """Build the frozen VGG19 feature extractor on ``device`` (CPU if not given)."""
     return VGG19Features(weights=weights, pooling=pooling).to(device or "cpu")
 

@@ -36,8 +36,17 @@ from . import runtime
 from .image_io import ImageLoadError, load_image
 from .latest_wins import LatestWins
 from .sample_data import list_samples
-from .studio import (CROP_MODES, OPTIMISATION, STYLE_INPUT_KINDS, UPLOAD_MAX_SIDE, NoFaceError, Request,
-                     StudioPipeline, Stylized, friendly_error)
+from .studio import (
+    CROP_MODES,
+    OPTIMISATION,
+    STYLE_INPUT_KINDS,
+    UPLOAD_MAX_SIDE,
+    NoFaceError,
+    Request,
+    StudioPipeline,
+    Stylized,
+    friendly_error,
+)
 from .studio_io import ModelChoice, colab_webcam_photo, find_models, png_bytes, save_new, uploaded_files
 
 __all__ = ["build_studio", "StudioApp", "StudioControls", "OPTIMISATION", "NoFaceError", "friendly_error"]
