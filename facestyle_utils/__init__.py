@@ -33,6 +33,7 @@ Training (lessons 03 and 04)
 - ``checkpoints``: atomic checkpoints and small versioned model files
 - ``metrics``: PSNR, SSIM and evaluation tables
 - ``recipes``: the lessons' training settings in one place (lesson 03's model in one call; ``train`` command)
+- ``results``: each run's headline numbers, mode and hardware in build/results/<notebook>.json
 
 Inference (lessons 05 and 06)
 - ``inference``: the Stylizer and its speed paths; folders; a style image fixed for the DRN
