@@ -8,7 +8,7 @@ from typing import Sequence
 import matplotlib.pyplot as plt
 
 from .image_io import ImageLike, to_array
-from .runtime import output_dir
+from .runtime import output_dir, quick_mode
 
 
 def show_images(images: Sequence[ImageLike], titles: Sequence[str] | None = None, *, ncols: int | None = None,
@@ -54,8 +54,12 @@ def plot_curves(curves: dict[str, Sequence[float]], *, xlabel: str = "step", yla
 
 
 def save_figure(fig: plt.Figure, name: str, *, folder: str = "figures") -> Path:
-    """Save a figure as ``build/<folder>/<name>.png`` (replacing an older run's copy) and return the path."""
-    path = output_dir(folder) / f"{name}.png"
+    """Save a figure as ``build/<folder>/<name>.png`` (replacing an older run's copy) and return the path.
+
+    Quick mode writes to ``build/<folder>_quick/`` instead, so a test run never replaces the figures
+    of a full run.
+    """
+    path = output_dir(f"{folder}_quick" if quick_mode() else folder) / f"{name}.png"
     fig.savefig(path, dpi=100, bbox_inches="tight")
     return path
 

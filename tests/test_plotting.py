@@ -26,6 +26,7 @@ def test_show_images_checks_its_arguments():
 
 def test_plot_curves_and_save_figure(monkeypatch, tmp_path):
     monkeypatch.setenv("FACESTYLE_OUTPUT_DIR", str(tmp_path))
+    monkeypatch.delenv("FACESTYLE_QUICK", raising=False)
     fig = plot_curves({"train": [3, 2, 1], "val": [4, 3]})
     lines = fig.get_axes()[0].get_lines()
     assert [line.get_label() for line in lines] == ["train", "val"]
@@ -33,3 +34,14 @@ def test_plot_curves_and_save_figure(monkeypatch, tmp_path):
     path = save_figure(fig, "curves")
     assert path == tmp_path / "figures" / "curves.png"
     assert Image.open(path).size[0] > 100
+
+
+def test_quick_mode_figures_never_replace_full_ones(monkeypatch, tmp_path):
+    monkeypatch.setenv("FACESTYLE_OUTPUT_DIR", str(tmp_path))
+    monkeypatch.delenv("FACESTYLE_QUICK", raising=False)
+    full = save_figure(plot_curves({"train": [3, 2, 1]}), "same_name")
+    monkeypatch.setenv("FACESTYLE_QUICK", "1")
+    quick = save_figure(plot_curves({"train": [1, 1, 1]}), "same_name")
+    assert full == tmp_path / "figures" / "same_name.png"
+    assert quick == tmp_path / "figures_quick" / "same_name.png"
+    assert full.read_bytes() != quick.read_bytes()

@@ -1,7 +1,8 @@
 """Execute every notebook in notebooks/ top to bottom (what `make course` runs).
 
 Executed copies go to build/notebooks/, figures to build/figures/. Full mode by default;
-FACESTYLE_QUICK=1 runs the quick versions. Pass notebook names to run only some of them.
+FACESTYLE_QUICK=1 runs the quick versions, whose copies and figures go to build/notebooks_quick/
+and build/figures_quick/ so they never replace a full run's. Pass notebook names to run only some of them.
 """
 from __future__ import annotations
 
@@ -53,10 +54,11 @@ def main(names: list[str]) -> int:
     paths = sorted(NOTEBOOKS.glob("*.ipynb"))
     if names:
         paths = [p for p in paths if any(p.name.startswith(n) for n in names)]
-    out_dir = BUILD / "notebooks"
+    quick = os.environ.get("FACESTYLE_QUICK", "").strip().lower() in {"1", "true", "yes", "on"}  # runtime.quick_mode
+    mode, suffix = ("quick", "_quick") if quick else ("full", "")
+    out_dir = BUILD / f"notebooks{suffix}"
     out_dir.mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("MPLBACKEND", "module://matplotlib_inline.backend_inline")
-    mode = "quick" if os.environ.get("FACESTYLE_QUICK") else "full"
     print(f"Running {len(paths)} notebooks in {mode} mode; executed copies go to {out_dir.relative_to(ROOT)}/")
     failed = []
     for index, path in enumerate(paths, start=1):
@@ -68,7 +70,7 @@ def main(names: list[str]) -> int:
             print("FAILED")
             print(str(err)[-3000:], file=sys.stderr)
             failed.append(path.name)
-    print(f"\nExecuted notebooks: {out_dir.relative_to(ROOT)}/   Figures: build/figures/")
+    print(f"\nExecuted notebooks: {out_dir.relative_to(ROOT)}/   Figures: build/figures{suffix}/")
     if failed:
         print(f"{len(failed)} notebook(s) failed: {', '.join(failed)} (open the executed copy to see where)")
         return 1
