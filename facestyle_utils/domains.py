@@ -665,11 +665,6 @@ def _run_job(stage: str, job: PhotoJob, settings: PhotoSettings, work: Path) -> 
     return result
 
 
-def _box(data: dict) -> facelib.FaceBox:
-    eyes = data.get("eyes")
-    return facelib.FaceBox(**{**data, "eyes": tuple(tuple(eye) for eye in eyes) if eyes else None})
-
-
 def _load_record(work: Path, stage: str, job: PhotoJob) -> Faces | PhotoResult | None:
     """A photo's stage result from an earlier run, if its record matches and every file it wrote is intact."""
     try:
@@ -679,7 +674,8 @@ def _load_record(work: Path, stage: str, job: PhotoJob) -> Faces | PhotoResult |
     if record.get("job") != _job_key(job):
         return None
     if stage == "faces":
-        return Faces([_box(box) for box in record["boxes"]], [FileIssue(**issue) for issue in record["issues"]])
+        return Faces([facelib.FaceBox(**box) for box in record["boxes"]],  # FaceBox turns JSON lists into points
+                     [FileIssue(**issue) for issue in record["issues"]])
     for entry in record["entries"]:
         path = work / entry["path"]
         if not path.is_file() or sha256_file(path) != entry["sha256"]:
