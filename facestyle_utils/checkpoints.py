@@ -378,9 +378,9 @@ def default_model_path(name: str = "dcnn_cartoon") -> Path:
 
     Quick mode (tests, CI) uses ``<name>_quick.pt``, so a quick run never replaces a fully trained model.
     """
-    from .runtime import output_dir, quick_mode
+    from .runtime import mode_suffix, output_dir
 
-    return output_dir("models") / f"{name}{'_quick' if quick_mode() else ''}.pt"
+    return output_dir("models") / f"{name}{mode_suffix()}.pt"
 
 
 #: Value types a model file's metadata may hold (also in lists and tuples): what JSON and the studio show.

@@ -8,7 +8,7 @@ from typing import Sequence
 import matplotlib.pyplot as plt
 
 from .image_io import ImageLike, to_array
-from .runtime import output_dir, quick_mode
+from .runtime import mode_suffix, output_dir
 
 
 def show_images(images: Sequence[ImageLike], titles: Sequence[str] | None = None, *, ncols: int | None = None,
@@ -59,7 +59,7 @@ def save_figure(fig: plt.Figure, name: str, *, folder: str = "figures") -> Path:
     Quick mode writes to ``build/<folder>_quick/`` instead, so a test run never replaces the figures
     of a full run.
     """
-    path = output_dir(f"{folder}_quick" if quick_mode() else folder) / f"{name}.png"
+    path = output_dir(folder + mode_suffix()) / f"{name}.png"
     fig.savefig(path, dpi=100, bbox_inches="tight")
     return path
 

@@ -33,8 +33,7 @@ def results_path(notebook: str, quick: bool | None = None) -> Path:
     stem = Path(notebook).name.removesuffix(".ipynb")
     if not stem or stem in (".", ".."):
         raise ValueError(f"not a notebook name: {notebook!r}")
-    quick = runtime.quick_mode() if quick is None else quick
-    return runtime.output_dir("results") / f"{stem}{'_quick' if quick else ''}.json"
+    return runtime.output_dir("results") / f"{stem}{runtime.mode_suffix(quick)}.json"
 
 
 def _plain(value: Any, key: str) -> Any:
@@ -88,8 +87,9 @@ def read_results(notebook: str, quick: bool | None = None) -> dict[str, Any]:
     """
     path = results_path(notebook, quick)
     if not path.is_file():
-        raise FileNotFoundError(f"{path}: no recorded run yet; run notebooks/{path.stem.removesuffix('_quick')}.ipynb"
-                                f"{' in quick mode' if path.stem.endswith('_quick') else ''} first")
+        stem = path.stem.removesuffix(runtime.QUICK_SUFFIX)
+        mode = " in quick mode" if stem != path.stem else ""
+        raise FileNotFoundError(f"{path}: no recorded run yet; run notebooks/{stem}.ipynb{mode} first")
     try:
         record = json.loads(path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as err:

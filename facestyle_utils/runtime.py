@@ -35,6 +35,16 @@ def quick_mode() -> bool:
     return os.environ.get(QUICK_ENV, "").strip().lower() in {"1", "true", "yes", "on"}
 
 
+#: What quick mode adds to the names of the outputs it writes (model files, results, figure folders),
+#: so a quick run never replaces a full run's outputs.
+QUICK_SUFFIX = "_quick"
+
+
+def mode_suffix(quick: bool | None = None) -> str:
+    """``"_quick"`` for quick mode, ``""`` for full mode; ``quick=None`` means the current mode."""
+    return QUICK_SUFFIX if (quick_mode() if quick is None else quick) else ""
+
+
 def by_mode(*, quick: T, full: T) -> T:
     """Pick a setting for the current mode, e.g. ``SIZE = by_mode(quick=64, full=256)``."""
     return quick if quick_mode() else full

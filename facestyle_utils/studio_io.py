@@ -18,10 +18,11 @@ from PIL import Image
 
 from .checkpoints import CheckpointError, read_model_file
 from .image_io import save_image
+from .runtime import QUICK_SUFFIX as _QUICK
 from .runtime import quick_mode
 
 #: The end of a quick-mode model file's name (see :func:`~facestyle_utils.checkpoints.default_model_path`).
-QUICK_SUFFIX = "_quick.pt"
+QUICK_SUFFIX = f"{_QUICK}.pt"
 
 
 @dataclass(frozen=True)
