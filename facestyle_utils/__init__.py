@@ -49,6 +49,9 @@ Inference (lessons 05 and 06)
 
 Scaling up (lesson 07)
 - ``distributed``: data parallel training with DDP under torchrun (batch shares, all-reduce, rank-0 files)
+
+Exercises (every lesson)
+- ``exercises``: the self-check exercises' checkers and hidden reference solutions, a module per lesson
 """
 
 __version__ = "0.1.0"
