@@ -1,4 +1,4 @@
-"""The maths of style transfer: content, style (Gram and mean/std statistics), smoothness.
+"""The maths of style transfer: content, perceptual, style (Gram and mean/std statistics), smoothness.
 
 Shapes follow PyTorch: feature maps are (N, C, H, W). Every loss is normalised so that
 its size does not depend on the image size or the number of channels, which keeps the
@@ -10,43 +10,59 @@ import torch
 import torch.nn.functional as F
 
 
-class _Gram(torch.autograd.Function):
-    r"""Gram matrix of flat features (N, C, L) with a backward pass that costs one matmul, not two.
-
-    Autograd would differentiate :math:`F F^\top` through both of its factors (two matmuls
-    and a sum); by hand the gradient is :math:`(dG + dG^\top) F`. That saves about 3% of
-    each Gatys step.
-    """
-
-    @staticmethod
-    def forward(ctx, flat: torch.Tensor, scale: float) -> torch.Tensor:
-        ctx.save_for_backward(flat)
-        ctx.scale = scale
-        with torch.autocast(flat.device.type, enabled=False):  # keep the sums in float32 or better
-            return torch.bmm(flat, flat.transpose(1, 2)).mul_(scale)
-
-    @staticmethod
-    @torch.autograd.function.once_differentiable
-    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, None]:
-        (flat,) = ctx.saved_tensors
-        with torch.autocast(flat.device.type, enabled=False):
-            return torch.bmm(grad + grad.transpose(1, 2), flat).mul_(ctx.scale), None
-
-
 def gram_matrix(features: torch.Tensor) -> torch.Tensor:
-    r"""Channel correlations :math:`G = F F^\top / (C H W)`, shape (N, C, C).
+    r"""Channel correlations :math:`G = F F^\top / (C H W)` of features (N, C, H, W); shape (N, C, C).
 
-    Dividing by :math:`C H W` makes the Gram matrix independent of image size, so style
-    weights found at 128 px still work at 512 px. Computed in float32 (or float64) for stability.
+    Gatys, Ecker and Bethge (2016), "Image style transfer using convolutional neural networks":
+    entry (i, j) says how strongly channels i and j fire together, wherever in the image. Dividing
+    by :math:`C H W` makes it independent of the image size, so style weights found at 128 px
+    still work at 512 px. Computed in float32 (float64 stays float64), even under autocast.
     """
     n, c, h, w = features.shape
-    flat = features.to(torch.promote_types(features.dtype, torch.float32)).reshape(n, c, h * w)
-    return _Gram.apply(flat, 1.0 / (c * h * w))
+    flat = features.reshape(n, c, h * w).to(torch.promote_types(features.dtype, torch.float32))
+    with torch.autocast(features.device.type, enabled=False):  # keep the sums in float32 or better
+        return flat @ flat.transpose(1, 2) / (c * h * w)
 
 
 def content_loss(features: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """Mean squared difference of feature maps: how far the image's *content* is from the target."""
     return F.mse_loss(features.float(), target.float())
+
+
+def relative_loss(loss: torch.Tensor, reference: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
+    """A loss divided by the reference's energy (its mean square): about 1 when far off, 0 when right.
+
+    Raw VGG19 activations are large (inputs in 0-255 for the Oxford weights) and their size
+    differs from layer to layer, so one weight cannot serve several layers; divided this way,
+    each layer's term is a relative error and the weights carry over between layers (the
+    normalisation of Johnson et al. 2016's feature loss, taken one step further).
+
+    ``loss`` is a scalar, divided by the mean square of the whole ``reference`` (any shape); or
+    (N,) per-image losses, each divided by the mean square of its own image of the (N, ...)
+    ``reference``, and then averaged, so a batch's loss is the mean of its images' losses (what
+    data parallel training assumes when it averages the gradients of batch shares). No gradient
+    flows into the reference's energy. Returns a float32 scalar (float64 stays float64).
+    """
+    reference = reference.detach().float()
+    if loss.ndim == 0:
+        return loss / (reference.pow(2).mean() + eps)
+    if loss.shape != reference.shape[:1]:
+        raise ValueError(f"per-image losses of shape {tuple(loss.shape)} do not match a reference batch of "
+                         f"{reference.shape[0]} images")
+    energy = reference.pow(2).mean(tuple(range(1, reference.ndim)))
+    return (loss / (energy + eps)).mean()
+
+
+def perceptual_loss(features: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """VGG-feature distance of an output to its paired target image, as a relative error.
+
+    Johnson, Alahi and Fei-Fei (2016), "Perceptual losses for real-time style transfer": per
+    image, the mean squared difference of the feature maps divided by the target's energy
+    (:func:`relative_loss`), then the mean over the batch. ``features`` and ``target`` (N, C, H, W)
+    of any float dtype; returns a float32 scalar, 1 for an all-zero output and 0 for a perfect one.
+    """
+    dims = tuple(range(1, features.ndim))
+    return relative_loss((features.float() - target.float()).pow(2).mean(dims), target)
 
 
 def style_loss(features: torch.Tensor, target_gram: torch.Tensor) -> torch.Tensor:
@@ -55,17 +71,22 @@ def style_loss(features: torch.Tensor, target_gram: torch.Tensor) -> torch.Tenso
 
 
 def mean_std(features: torch.Tensor, eps: float = 1e-5) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per-channel mean and standard deviation, each of shape (N, C, 1, 1) (AdaIN statistics)."""
-    flat = features.float().flatten(2)
-    mean = flat.mean(dim=2)
-    std = (flat.var(dim=2, unbiased=False) + eps).sqrt()
-    return mean[..., None, None], std[..., None, None]
+    """Per-channel mean and standard deviation over positions: the AdaIN statistics.
+
+    Huang and Belongie (2017), "Arbitrary style transfer in real-time with adaptive instance
+    normalization" (``calc_mean_std`` in pytorch-AdaIN). ``features`` (N, C, H, W), any float
+    dtype; returns (mean, std), each (N, C, 1, 1) in that dtype. The std is the population one
+    (divided by H*W) with ``eps`` added to the variance, so it is never 0.
+    """
+    mean = features.mean(dim=(2, 3), keepdim=True)
+    std = (features.var(dim=(2, 3), keepdim=True, unbiased=False) + eps).sqrt()
+    return mean, std
 
 
 def mean_std_loss(features: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """Style as first and second moments: MSE between per-channel means plus between stds."""
-    mean_a, std_a = mean_std(features)
-    mean_b, std_b = mean_std(target)
+    mean_a, std_a = mean_std(features.float())
+    mean_b, std_b = mean_std(target.float())
     return F.mse_loss(mean_a, mean_b) + F.mse_loss(std_a, std_b)
 
 

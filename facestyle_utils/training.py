@@ -27,7 +27,7 @@ from tqdm.auto import tqdm
 
 from . import distributed
 from .checkpoints import CheckpointError, CheckpointManager, load_model_state, model_state, rng_states, set_rng_states
-from .losses import gram_matrix, style_loss
+from .losses import gram_matrix, perceptual_loss, style_loss
 from .runtime import mixed_precision_dtype, mixed_precision_pays
 from .vgg import LAYER_INDEX, LAYER_NAMES, VGG19Features
 
@@ -379,21 +379,6 @@ class LossWeights:
         return data
 
 
-def relative_feature_loss(features: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """Per image, mean squared feature difference divided by the target's mean squared activation; then
-    the mean over the batch. Features (N, C, H, W) of any float dtype; returns a float32 scalar.
-
-    Raw VGG19 activations are large (inputs in 0-255 for the Oxford weights) and differ from
-    layer to layer; dividing makes each layer's term a relative error near 1 for a random
-    output and 0 for a perfect one, so one perceptual weight works for any layer choice. Per
-    image, so a batch's loss is the mean of its images' losses, as data parallel training
-    (lesson 07) assumes when it averages the gradients of batch shares.
-    """
-    dims = tuple(range(1, features.ndim))
-    error = (features.float() - target.float()).pow(2).mean(dims)
-    return (error / (target.float().pow(2).mean(dims) + 1e-8)).mean()
-
-
 class PairedLoss:
     """Loss of a stylizer on a batch of (source, target) pairs: weighted pixel + perceptual + style.
 
@@ -430,7 +415,7 @@ class PairedLoss:
                 target_features = self.vgg(target, self.layers)
             features = self.vgg(output, self.layers)
             if w.perceptual:
-                perceptual = sum(relative_feature_loss(features[k], target_features[k]) for k in w.perceptual_layers)
+                perceptual = sum(perceptual_loss(features[k], target_features[k]) for k in w.perceptual_layers)
                 total = total + w.perceptual * perceptual
                 parts["perceptual"] = float(perceptual.detach())
             if w.style:

@@ -2,7 +2,16 @@
 import pytest
 import torch
 
-from facestyle_utils.losses import content_loss, gram_matrix, mean_std, mean_std_loss, style_loss, total_variation
+from facestyle_utils.losses import (
+    content_loss,
+    gram_matrix,
+    mean_std,
+    mean_std_loss,
+    perceptual_loss,
+    relative_loss,
+    style_loss,
+    total_variation,
+)
 
 
 @pytest.fixture
@@ -108,3 +117,46 @@ def test_total_variation_of_one_pixel_wide_images_is_finite(size, expected):
     value.backward()
     assert value.item() == pytest.approx(expected)
     assert torch.isfinite(image.grad).all()
+
+
+def test_perceptual_loss_of_a_batch_is_the_mean_over_its_images():
+    torch.manual_seed(0)
+    features = torch.rand(4, 3, 5, 5)
+    target = torch.rand(4, 3, 5, 5) * torch.tensor([1.0, 5.0, 0.2, 2.0]).view(4, 1, 1, 1)
+    each = [perceptual_loss(features[i:i + 1], target[i:i + 1]) for i in range(4)]
+    assert perceptual_loss(features, target).item() == pytest.approx(torch.stack(each).mean().item(), rel=1e-6)
+
+
+def test_perceptual_loss_is_scale_free():
+    target, features = torch.rand(1, 8, 4, 4) + 0.5, torch.rand(1, 8, 4, 4)
+    assert perceptual_loss(features * 100, target * 100).item() == pytest.approx(
+        perceptual_loss(features, target).item(), rel=1e-5)
+    assert perceptual_loss(torch.zeros_like(target), target).item() == pytest.approx(1.0)
+    assert perceptual_loss(target, target).item() == 0
+
+
+def test_relative_loss_divides_by_the_reference_mean_square():
+    reference = torch.tensor([[1.0, 3.0]])  # mean square 5
+    assert relative_loss(torch.tensor(10.0), reference).item() == pytest.approx(2.0)
+    per_image = torch.tensor([2.0, 8.0])
+    references = torch.tensor([[1.0, 1.0], [2.0, 2.0]])  # mean squares 1 and 4
+    assert relative_loss(per_image, references).item() == pytest.approx((2.0 + 2.0) / 2)
+    with pytest.raises(ValueError, match="do not match a reference batch of 2 images"):
+        relative_loss(torch.tensor([1.0, 2.0, 3.0]), references)
+
+
+def test_relative_loss_sends_no_gradient_into_the_reference():
+    reference = torch.tensor([2.0, 2.0], requires_grad=True)
+    loss = torch.tensor(4.0, requires_grad=True)
+    relative_loss(loss, reference).backward()
+    assert reference.grad is None
+    assert loss.grad.item() == pytest.approx(1 / (4 + 1e-8))
+
+
+def test_mean_std_keeps_the_dtype_and_matches_instance_norm():
+    torch.manual_seed(2)
+    features = torch.randn(2, 4, 6, 5, dtype=torch.float64) * 3 + 1
+    mean, std = mean_std(features)
+    assert mean.dtype == std.dtype == torch.float64 and mean.shape == std.shape == (2, 4, 1, 1)
+    normed = torch.nn.functional.instance_norm(features, eps=1e-5)
+    assert torch.allclose((features - mean) / std, normed, atol=1e-6)

@@ -17,7 +17,6 @@ from facestyle_utils.training import (
     lr_factor,
     memory_format_of,
     precision_for,
-    relative_feature_loss,
     seeded,
     train,
 )
@@ -198,21 +197,6 @@ def test_paired_loss_is_zero_for_a_perfect_output_and_counts_each_term(vgg):
     shallow = DCNNStylizer(DCNNConfig(width=0.25), vgg=vgg).encoder
     with pytest.raises(ValueError, match="stops at relu3_1"):
         PairedLoss(shallow, LossWeights(style=1.0, style_layers=("relu4_1",)))
-
-
-def test_relative_feature_loss_of_a_batch_is_the_mean_over_its_images():
-    torch.manual_seed(0)
-    features = torch.rand(4, 3, 5, 5)
-    target = torch.rand(4, 3, 5, 5) * torch.tensor([1.0, 5.0, 0.2, 2.0]).view(4, 1, 1, 1)
-    each = [relative_feature_loss(features[i:i + 1], target[i:i + 1]) for i in range(4)]
-    assert relative_feature_loss(features, target).item() == pytest.approx(torch.stack(each).mean().item(), rel=1e-6)
-
-
-def test_relative_feature_loss_is_scale_free():
-    target, features = torch.rand(1, 8, 4, 4) + 0.5, torch.rand(1, 8, 4, 4)
-    assert relative_feature_loss(features * 100, target * 100).item() == pytest.approx(
-        relative_feature_loss(features, target).item(), rel=1e-5)
-    assert relative_feature_loss(torch.zeros_like(target), target).item() == pytest.approx(1.0)
 
 
 def test_non_finite_loss_stops_training_with_a_clear_message():
