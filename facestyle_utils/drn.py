@@ -21,7 +21,7 @@ Memory: the attention matrices grow with (H*W)^2; every block keeps each one und
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Any, Mapping, Sequence
+from typing import Any, Mapping, NamedTuple, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -222,6 +222,16 @@ def _check_batches(batches: Mapping[str, torch.Tensor], model: nn.Module | None 
         check_image_batch(images, name, model)
 
 
+class LossFeatures(NamedTuple):
+    """The VGG19 features :meth:`UnpairedLoss.compare` reads, by layer name: of the faces, the style
+    images, the outputs and (None without an identity term) the identity outputs ``model(styles, styles)``."""
+
+    face: Mapping[str, torch.Tensor]
+    style: Mapping[str, torch.Tensor]
+    output: Mapping[str, torch.Tensor]
+    identity: Mapping[str, torch.Tensor] | None = None
+
+
 class UnpairedLoss:
     """Loss of a DRN on a batch ``(faces, styles)`` drawn independently: content + style + identity.
 
@@ -235,92 +245,130 @@ class UnpairedLoss:
     not padded: ValueError when faces or styles have a side below what VGG19 needs to reach the
     loss's layers (:func:`facestyle_utils.vgg.min_side`: 8 px up to relu4_1), and naming the batch
     when it is not a float (N, 3, H, W) batch with N >= 1 (:func:`~facestyle_utils.nets.check_image_batch`).
+
+    ``share_encoder`` (a speed option, on by default): when the model's frozen encoder *is* the loss's
+    VGG19 and the batch needs no padding (:func:`can_share_encoder`), run VGG19 once on faces and
+    styles together and hand those features to the model (:meth:`DRNStylizer.stylize`) instead of
+    letting it encode the same images again: about a third less work, the same loss within float
+    rounding. Otherwise, and with ``share_encoder=False``, the plain path runs.
     """
 
-    def __init__(self, vgg: VGG19Features, weights: UnpairedWeights | None = None) -> None:
-        self.vgg, self.weights = vgg, weights or UnpairedWeights()
+    def __init__(self, vgg: VGG19Features, weights: UnpairedWeights | None = None, *,
+                 share_encoder: bool = True) -> None:
+        self.vgg, self.weights, self.share_encoder = vgg, weights or UnpairedWeights(), share_encoder
         w = self.weights
         self.layers = list(dict.fromkeys([*w.content_layers, *w.style_layers]))
         too_deep = [name for name in self.layers if LAYER_INDEX[name] >= len(vgg.layers)]
         if too_deep:
             raise ValueError(f"this VGG19 stops before {too_deep}; pass a deeper one (e.g. load_vgg19())")
 
+    @property
+    def identity(self) -> bool:
+        """Whether the identity term counts (either of its weights is not 0): ``model(styles, styles)`` is needed."""
+        return bool(self.weights.identity_pixel or self.weights.identity_feature)
+
     def __call__(self, model: nn.Module,
                  batch: tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
+        """The loss of ``model`` on ``batch = (faces, styles)`` and its unweighted parts (see :meth:`compare`)."""
         faces, styles = batch[0], batch[1]
         _check_batches({"face batch": faces, "style batch": styles}, model)
-        identity = bool(self.weights.identity_pixel or self.weights.identity_feature)
-        layers = list(dict.fromkeys([*self.layers, *(model.feature_layers if isinstance(model, DRNStylizer) else [])]))
-        with torch.no_grad():
-            face_features, style_features = self._features({"face batch": faces, "style batch": styles}, layers)
-        if self._can_share(model, faces, styles, layers):
-            # one VGG19 pass serves both the model's encoder and the loss (about a third less work)
-            output = model.stylize(face_features, style_features, tuple(faces.shape[-2:]))
-            same = model.stylize(style_features, style_features, tuple(styles.shape[-2:])) if identity else None
-        else:
-            output = model(faces, styles)
-            same = model(styles, styles) if identity else None
-        return self.compare(faces, styles, output, same, reference=(face_features, style_features))
-
-    def _features(self, batches: Mapping[str, torch.Tensor], layers: Sequence[str]) -> list[dict[str, torch.Tensor]]:
-        """VGG19 features of each named batch: one pass when all have the same size, else one pass each.
-
-        Not padded (padding would change the statistics compared): ValueError naming the batch
-        when a side is too small for ``layers``.
-        """
-        for name, batch in batches.items():
-            check_side(batch, layers, name)
-        images = list(batches.values())
-        if any(image.shape[1:] != images[0].shape[1:] for image in images):
-            return [self.vgg(image, layers) for image in images]
-        joined = {k: v.split([len(image) for image in images]) for k, v in self.vgg(torch.cat(images), layers).items()}
-        return [{k: parts[index] for k, parts in joined.items()} for index in range(len(images))]
-
-    def _can_share(self, model: nn.Module, faces: torch.Tensor, styles: torch.Tensor, layers: Sequence[str]) -> bool:
-        """The loss's VGG19 features can stand in for the model's encoder: same weights, no padding needed."""
-        stride = getattr(model, "stride", None)
-        return (isinstance(model, DRNStylizer) and faces.shape == styles.shape
-                and all(side % stride == 0 and side >= 2 * stride for side in faces.shape[-2:])
-                and self.vgg.weights_name == model.config.vgg_weights
-                and len(self.vgg.layers) >= len(model.encoder.layers)
-                and all(a is b for a, b in zip(self.vgg.layers, model.encoder.layers)))
+        if self.share_encoder and can_share_encoder(self.vgg, model, faces, styles):
+            return self.shared_encoder_loss(model, faces, styles)
+        self._check_sides({"face batch": faces, "style batch": styles}, self.layers)
+        output = model(faces, styles)  # the face drawn in the style
+        identity_output = model(styles, styles) if self.identity else None  # the style image as its own style
+        return self.compare(faces, styles, output, identity_output)
 
     def compare(self, faces: torch.Tensor, styles: torch.Tensor, output: torch.Tensor,
                 identity_output: torch.Tensor | None = None,
-                reference: tuple[Mapping[str, torch.Tensor], Mapping[str, torch.Tensor]] | None = None
-                ) -> tuple[torch.Tensor, dict[str, float]]:
+                features: LossFeatures | None = None) -> tuple[torch.Tensor, dict[str, float]]:
         """The loss of outputs for (faces, styles), and each term's value (unweighted).
 
         Faces and outputs (N, 3, H, W), styles and identity outputs (N, 3, H', W'), all float in
         [0, 1] (ValueError naming the batch otherwise, as in :class:`UnpairedLoss`).
-        ``reference``: the VGG19 features of the faces and of the styles, if already computed.
+        ``features``: their VGG19 features, if already computed (:meth:`shared_encoder_loss` does).
         """
         w = self.weights
         _check_batches({"face batch": faces, "style batch": styles, "output": output})
-        if reference is None:
-            with torch.no_grad():
-                reference = self._features({"face batch": faces, "style batch": styles}, self.layers)
-        face_ref, style_ref = reference
-        pair = {"output": output} if identity_output is None else {"output": output, "identity output": identity_output}
-        out, *identity = self._features(pair, self.layers)
-
-        content = sum(F.mse_loss(mean_variance_norm(out[k]), mean_variance_norm(face_ref[k])) for k in w.content_layers)
-        style = sum(self._style(out[k], style_ref[k]) for k in w.style_layers)
-        total = w.content * content + w.style * style
-        parts = {"content": float(content.detach()), "style": float(style.detach())}
+        face, style, out, same = features or self.features(faces, styles, output, identity_output)
+        content = sum(F.mse_loss(mean_variance_norm(out[k]), mean_variance_norm(face[k])) for k in w.content_layers)
+        style_term = sum(self._style(out[k], style[k]) for k in w.style_layers)
+        total = w.content * content + w.style * style_term
+        parts = {"content": float(content.detach()), "style": float(style_term.detach())}
         if identity_output is not None:
-            same = identity[0]
             pixel = F.l1_loss(identity_output, styles)
-            feature = sum(_relative(F.mse_loss(same[k], style_ref[k]), style_ref[k]) for k in w.style_layers)
+            feature = sum(_relative(F.mse_loss(same[k], style[k]), style[k]) for k in w.style_layers)
             total = total + w.identity_pixel * pixel + w.identity_feature * feature
             parts.update(identity_pixel=float(pixel.detach()), identity_feature=float(feature.detach()))
         return total, parts
+
+    def features(self, faces: torch.Tensor, styles: torch.Tensor, output: torch.Tensor,
+                 identity_output: torch.Tensor | None = None) -> LossFeatures:
+        """VGG19 features at the loss's layers: one pass per batch, gradients only through the outputs.
+
+        Not padded (padding would change the statistics compared): ValueError naming the batch when
+        a side is too small for the loss's layers.
+        """
+        named = {"face batch": faces, "style batch": styles, "output": output, "identity output": identity_output}
+        self._check_sides({name: images for name, images in named.items() if images is not None}, self.layers)
+        with torch.no_grad():
+            face, style = self.vgg(faces, self.layers), self.vgg(styles, self.layers)
+        same = self.vgg(identity_output, self.layers) if identity_output is not None else None
+        return LossFeatures(face, style, self.vgg(output, self.layers), same)
 
     def _style(self, features: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         if self.weights.style_kind == "gram":
             goal = gram_matrix(target)
             return _relative(F.mse_loss(gram_matrix(features), goal), goal)
         return _relative(mean_std_loss(features, target), target)
+
+    @staticmethod
+    def _check_sides(batches: Mapping[str, torch.Tensor], layers: Sequence[str]) -> None:
+        for name, images in batches.items():
+            check_side(images, layers, name)
+
+    # ------------------------------------------------------------------ the speed option: share the encoder
+    def shared_encoder_loss(self, model: "DRNStylizer", faces: torch.Tensor,
+                            styles: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
+        """The loss of :meth:`__call__` with one VGG19 pass serving the model's encoder and the loss.
+
+        Needs :func:`can_share_encoder`. Faces and styles go through VGG19 together (at the loss's
+        layers and the model's), the model stylizes from those features, and outputs and identity
+        outputs go through VGG19 together as well: the same values as the plain path within float rounding.
+        """
+        layers = list(dict.fromkeys([*self.layers, *model.feature_layers]))
+        self._check_sides({"face batch": faces, "style batch": styles}, layers)
+        with torch.no_grad():
+            face, style = _one_pass(self.vgg, [faces, styles], layers)
+        output = model.stylize(face, style, tuple(faces.shape[-2:]))
+        if not self.identity:
+            return self.compare(faces, styles, output, None, LossFeatures(face, style, self.vgg(output, self.layers)))
+        identity_output = model.stylize(style, style, tuple(styles.shape[-2:]))
+        out, same = _one_pass(self.vgg, [output, identity_output], self.layers)
+        return self.compare(faces, styles, output, identity_output, LossFeatures(face, style, out, same))
+
+
+def can_share_encoder(vgg: VGG19Features, model: nn.Module, faces: torch.Tensor, styles: torch.Tensor) -> bool:
+    """Whether ``vgg``'s features of (faces, styles) can stand in for ``model``'s encoder (the speed option of
+    :class:`UnpairedLoss`): a :class:`DRNStylizer` whose encoder is ``vgg``'s first layers (same weights),
+    faces and styles of one shape, and sides that need no padding (multiples of the stride, at least two strides).
+    """
+    if not isinstance(model, DRNStylizer) or faces.shape != styles.shape:
+        return False
+    stride = model.stride
+    return (all(side % stride == 0 and side >= 2 * stride for side in faces.shape[-2:])
+            and vgg.weights_name == model.config.vgg_weights
+            and len(vgg.layers) >= len(model.encoder.layers)
+            and all(a is b for a, b in zip(vgg.layers, model.encoder.layers)))
+
+
+def _one_pass(vgg: VGG19Features, batches: Sequence[torch.Tensor],
+              layers: Sequence[str]) -> list[dict[str, torch.Tensor]]:
+    """VGG19 features of batches of one image size, in one pass over them concatenated, split back per batch."""
+    joined = vgg(torch.cat(list(batches)), layers)
+    sizes = [len(batch) for batch in batches]
+    parts = {name: value.split(sizes) for name, value in joined.items()}
+    return [{name: pieces[index] for name, pieces in parts.items()} for index in range(len(batches))]
 
 
 def content_style_losses(loss: UnpairedLoss, faces: torch.Tensor, styles: torch.Tensor,
@@ -331,5 +379,5 @@ def content_style_losses(loss: UnpairedLoss, faces: torch.Tensor, styles: torch.
     return parts
 
 
-__all__ = ["ATTENTION_LAYERS", "DRNConfig", "DRNStylizer", "UnpairedLoss", "UnpairedWeights",
-           "content_style_losses"]
+__all__ = ["ATTENTION_LAYERS", "DRNConfig", "DRNStylizer", "LossFeatures", "UnpairedLoss", "UnpairedWeights",
+           "can_share_encoder", "content_style_losses"]

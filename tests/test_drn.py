@@ -4,8 +4,16 @@ import torch
 
 from facestyle_utils.attention import SelfAttention
 from facestyle_utils.checkpoints import MODEL_KINDS, load_model, model_state, read_model_file, save_model
-from facestyle_utils.drn import DRNConfig, DRNStylizer, UnpairedLoss, UnpairedWeights, content_style_losses
+from facestyle_utils.drn import (
+    DRNConfig,
+    DRNStylizer,
+    UnpairedLoss,
+    UnpairedWeights,
+    can_share_encoder,
+    content_style_losses,
+)
 from facestyle_utils.nets import truncated_vgg
+from facestyle_utils.vgg import load_vgg19
 
 SHALLOW = UnpairedWeights(content_layers=["relu3_1"], style_layers=["relu1_1", "relu2_1", "relu3_1"])
 
@@ -109,7 +117,7 @@ def test_loss_shares_the_vgg_pass_and_agrees_with_the_plain_forward(model):
     torch.manual_seed(1)
     faces, styles = torch.rand(2, 3, 32, 32), torch.rand(2, 3, 32, 32)
     loss_fn = UnpairedLoss(model.encoder, SHALLOW)
-    assert loss_fn._can_share(model, faces, styles, loss_fn.layers)
+    assert loss_fn.share_encoder and can_share_encoder(loss_fn.vgg, model, faces, styles)
     with torch.no_grad():
         shared, parts = loss_fn(model, (faces, styles))
         plain, plain_parts = loss_fn.compare(faces, styles, model(faces, styles), model(styles, styles))
@@ -119,6 +127,41 @@ def test_loss_shares_the_vgg_pass_and_agrees_with_the_plain_forward(model):
     # a face given as its own style, through a perfect model, has no content or style loss
     perfect = content_style_losses(loss_fn, faces, faces, faces)
     assert perfect["content"] == pytest.approx(0, abs=1e-6) and perfect["style"] == pytest.approx(0, abs=1e-6)
+
+
+@pytest.mark.parametrize("weights", [SHALLOW, UnpairedWeights(), UnpairedWeights(style_kind="gram"),
+                                     UnpairedWeights(identity_pixel=0, identity_feature=0, content_layers=["relu3_1"])])
+def test_shared_and_plain_paths_give_the_same_loss_and_gradients(vgg, weights):
+    torch.manual_seed(3)
+    net = DRNStylizer(DRNConfig(width=0.25), vgg=vgg).train()
+    with torch.no_grad():
+        net.self_attention.gamma.fill_(0.3)  # self-attention takes part in the output
+    faces, styles = torch.rand(2, 3, 32, 32), torch.rand(2, 3, 32, 32).pow(2)
+    results = {}
+    for share in (True, False):
+        loss_fn = UnpairedLoss(vgg, weights, share_encoder=share)
+        net.zero_grad()
+        loss, parts = loss_fn(net, (faces, styles))
+        loss.backward()
+        gradients = [p.grad.clone() for p in net.parameters() if p.requires_grad and p.grad is not None]
+        results[share] = loss.item(), parts, gradients
+    assert results[True][0] == pytest.approx(results[False][0], rel=1e-5)
+    assert results[True][1] == pytest.approx(results[False][1], rel=1e-5)
+    assert len(results[True][2]) == len(results[False][2]) > 0
+    for shared, plain in zip(results[True][2], results[False][2]):
+        assert torch.allclose(shared, plain, rtol=1e-3, atol=1e-6)
+    assert set(results[True][1]) == ({"content", "style"} if weights.identity_pixel == 0
+                                     else {"content", "style", "identity_pixel", "identity_feature"})
+
+
+def test_the_encoder_is_shared_only_when_it_can_be(model, vgg):
+    faces = torch.rand(2, 3, 32, 32)
+    assert can_share_encoder(vgg, model, faces, torch.rand(2, 3, 32, 32))
+    assert not can_share_encoder(vgg, model, faces, torch.rand(2, 3, 32, 40))  # faces and styles differ
+    assert not can_share_encoder(vgg, model, torch.rand(2, 3, 36, 36), torch.rand(2, 3, 36, 36))  # would be padded
+    assert not can_share_encoder(vgg, model, torch.rand(2, 3, 8, 8), torch.rand(2, 3, 8, 8))  # below two strides
+    assert not can_share_encoder(load_vgg19(), model, faces, faces)  # same weights, but another network
+    assert not can_share_encoder(vgg, torch.nn.Identity(), faces, faces)  # not a DRN
 
 
 def test_loss_refuses_a_vgg_that_stops_too_early(vgg):
