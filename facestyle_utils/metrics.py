@@ -14,13 +14,13 @@ Anything else (0-255 floats, [-1, 1] data, NaN) raises ``ImageLoadError``, a ``V
 from __future__ import annotations
 
 import math
-import time
 from typing import Callable, Mapping, Sequence, Union
 
 import numpy as np
 import torch
 from skimage.metrics import structural_similarity
 
+from .benchmark import timed
 from .image_io import tensor_to_image, to_float_batch, to_unit_float
 
 ArrayLike = Union[torch.Tensor, np.ndarray]
@@ -99,11 +99,8 @@ def evaluate_methods(methods: Mapping[str, Method], sources: torch.Tensor, targe
         outputs, seconds = [], 0.0
         with torch.inference_mode():
             for start in range(0, len(sources), batch_size):
-                begin = time.perf_counter()
-                out = method(sources[start: start + batch_size])
-                if out.device.type == "cuda":
-                    torch.cuda.synchronize()
-                seconds += time.perf_counter() - begin
+                out, took = timed(method, sources[start: start + batch_size], device=sources.device)
+                seconds += took
                 outputs.append(out.detach().cpu())  # values are read by psnr/ssim's rule, any dtype
         output = torch.cat(outputs)
         rows.append({"method": name, "PSNR (dB)": psnr(output, targets.cpu()), "SSIM": ssim(output, targets.cpu()),
