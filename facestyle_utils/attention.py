@@ -11,24 +11,43 @@ Memory: an attention matrix has (H*W)^2 entries for self-attention; a 128x128 ma
 need 1 GiB in float32. Both blocks therefore process queries in chunks so that no matrix
 formed holds more than ``max_elements`` entries, and, if even one row of keys is too long,
 average-pool the keys and values first. ``largest_matrix`` records the biggest one formed.
+
+For figures: :meth:`CrossAttention.attention_map` gives the full matrix of a small image (with the
+learned projections, or ``projected=False`` for the raw normalised features), and
+:func:`attention_at_points` picks out the rows of chosen face points as style-sized heat maps.
 """
 from __future__ import annotations
 
 import math
+from typing import Mapping
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from .losses import mean_std
 
 #: Default cap on the entries of one attention matrix: 2**24 floats = 64 MiB in float32.
 DEFAULT_MAX_ELEMENTS = 2**24
 
 
 def mean_variance_norm(features: torch.Tensor, eps: float = 1e-5) -> torch.Tensor:
-    """Normalise each channel to zero mean and unit variance over positions (instance norm without affine)."""
-    mean = features.mean(dim=(2, 3), keepdim=True)
-    std = (features.var(dim=(2, 3), keepdim=True, unbiased=False) + eps).sqrt()
+    """Features (N, C, H, W) with each channel at zero mean and unit variance over positions (same shape, dtype).
+
+    Instance normalisation without affine, with the AdaIN statistics :func:`~facestyle_utils.losses.mean_std`
+    (SANet's ``mean_variance_norm``): what is left is the *pattern* of a position's features, not their level.
+    """
+    mean, std = mean_std(features, eps)
     return (features - mean) / std
+
+
+def attention_weights(queries: torch.Tensor, keys: torch.Tensor, scale: torch.Tensor | float) -> torch.Tensor:
+    """softmax(scale * Q^T K) for queries (N, C, Lq) and keys (N, C, Lk): (N, Lq, Lk), rows sum to one.
+
+    Row i says how much query position i takes from each key position (Vaswani et al. 2017, without
+    the 1/sqrt(C) scale: the blocks pass their own ``scale``).
+    """
+    return torch.softmax(scale * torch.bmm(queries.transpose(1, 2), keys), dim=-1)
 
 
 def _pool_keys(keys: torch.Tensor, values: torch.Tensor, max_keys: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -56,7 +75,7 @@ def chunked_attention(queries: torch.Tensor, keys: torch.Tensor, values: torch.T
     outputs, largest = [], 0
     for start in range(0, length_q, chunk):
         q = queries[:, :, start:start + chunk]
-        weights = torch.softmax(scale * torch.bmm(q.transpose(1, 2), keys), dim=-1)  # (N, chunk, Lk)
+        weights = attention_weights(q, keys, scale)  # (N, chunk, Lk)
         largest = max(largest, weights.shape[1] * weights.shape[2])
         outputs.append(torch.bmm(values, weights.transpose(1, 2)))  # (N, Cv, chunk)
     return torch.cat(outputs, dim=2), largest
@@ -77,8 +96,7 @@ class SelfAttention(nn.Module):
 
     def attention_map(self, x: torch.Tensor) -> torch.Tensor:
         """The full (N, HW, HW) attention matrix, for looking at small maps only."""
-        q, k = self.query(x).flatten(2), self.key(x).flatten(2)
-        return torch.softmax(torch.bmm(q.transpose(1, 2), k), dim=-1)
+        return attention_weights(self.query(x).flatten(2), self.key(x).flatten(2), 1.0)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         keys, values = _pool_keys(self.key(x), self.value(x), self.max_elements)
@@ -104,20 +122,34 @@ class CrossAttention(nn.Module):
         self.max_elements = max_elements
         self.largest_matrix = 0
 
-    def _project(self, content: torch.Tensor, style: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Unit-length query and key vectors, so their dot product is the cosine similarity."""
-        q = F.normalize(self.query(mean_variance_norm(content)), dim=1)
-        k = F.normalize(self.key(mean_variance_norm(style)), dim=1)
-        return q, k
+    def _project(self, content: torch.Tensor, style: torch.Tensor,
+                 projected: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+        """Unit-length query and key vectors, so their dot product is the cosine similarity.
 
-    def similarity(self, content: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
-        """Cosine similarities (N, Hc*Wc, Hs*Ws) between every face and every style position."""
-        q, k = self._project(content, style)
+        ``projected=False`` skips the learned 1x1 projections: the normalised VGG19 features themselves.
+        """
+        content, style = mean_variance_norm(content), mean_variance_norm(style)
+        if projected:
+            content, style = self.query(content), self.key(style)
+        return F.normalize(content, dim=1), F.normalize(style, dim=1)
+
+    def similarity(self, content: torch.Tensor, style: torch.Tensor, projected: bool = True) -> torch.Tensor:
+        """Cosine similarities (N, Hc*Wc, Hs*Ws) in [-1, 1] between every face and every style position.
+
+        ``content`` (N, C, Hc, Wc) and ``style`` (N, C, Hs, Ws) features; ``projected=False``: of the raw
+        normalised features (what the block sees before training has shaped its projections).
+        """
+        q, k = self._project(content, style, projected)
         return torch.bmm(q.flatten(2).transpose(1, 2), k.flatten(2))
 
-    def attention_map(self, content: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
-        """Rows: face positions; columns: where in the style image each one looks (rows sum to 1)."""
-        return torch.softmax(self.log_inverse_temperature.exp() * self.similarity(content, style), dim=-1)
+    def attention_map(self, content: torch.Tensor, style: torch.Tensor, projected: bool = True) -> torch.Tensor:
+        """Rows: face positions; columns: where in the style image each one looks (N, Hc*Wc, Hs*Ws), rows sum to 1.
+
+        The block's learned temperature in both cases; ``projected`` as in :meth:`similarity`. Forms the
+        full matrix (no memory cap): for figures of small images.
+        """
+        q, k = self._project(content, style, projected)
+        return attention_weights(q.flatten(2), k.flatten(2), self.log_inverse_temperature.exp())
 
     def forward(self, content: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
         q, k = self._project(content, style)
@@ -126,3 +158,29 @@ class CrossAttention(nn.Module):
         attended, self.largest_matrix = chunked_attention(
             q.flatten(2), k.flatten(2), v.flatten(2), self.log_inverse_temperature.exp(), self.max_elements)
         return content + self.out(attended.view_as(content))
+
+
+def attention_at_points(attention: torch.Tensor, points: Mapping[str, tuple[float, float]],
+                        face_shape: tuple[int, int], style_shape: tuple[int, int],
+                        stride: int) -> dict[str, torch.Tensor]:
+    """The attention rows of chosen face points, each as a heat map over the style image's feature map.
+
+    ``attention`` (Hf*Wf, Hs*Ws): rows are face positions in raster order (one image of
+    :meth:`CrossAttention.attention_map`, or ``DRNStylizer.attention_maps(...)["attention"]``);
+    ``points`` maps a name to its (x, y) in face-image pixels (x to the right, y down; a point
+    beyond the last feature position counts as the last one); ``face_shape`` (Hf, Wf) and
+    ``style_shape`` (Hs, Ws) are the feature-map sizes and ``stride`` the pixels per feature position.
+    Returns name -> (Hs, Ws) tensor of weights that sum to one. ValueError when the matrix does not
+    match the shapes or a point lies left of or above the image.
+    """
+    (face_h, face_w), (style_h, style_w) = face_shape, style_shape
+    if tuple(attention.shape) != (face_h * face_w, style_h * style_w):
+        raise ValueError(f"attention of shape {tuple(attention.shape)} does not match face positions {face_shape} "
+                         f"x style positions {style_shape}")
+    rows = {}
+    for name, (x, y) in points.items():
+        if x < 0 or y < 0:
+            raise ValueError(f"point {name!r} at ({x}, {y}) lies outside the face image")
+        row, column = min(int(y) // stride, face_h - 1), min(int(x) // stride, face_w - 1)
+        rows[name] = attention[row * face_w + column].reshape(style_h, style_w)
+    return rows

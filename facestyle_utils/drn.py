@@ -28,7 +28,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .attention import DEFAULT_MAX_ELEMENTS, CrossAttention, SelfAttention, mean_variance_norm
-from .losses import gram_matrix, mean_std_loss
+from .losses import gram_matrix, mean_std_loss, relative_loss
 from .nets import FEATURE_RMS, TORCHVISION_INPUT_RATIO, Decoder, check_image_batch, pad_to_multiple, truncated_vgg
 from .vgg import LAYER_INDEX, VGG19Features, check_side
 
@@ -167,8 +167,10 @@ class DRNStylizer(nn.Module):
     def attention_maps(self, face: torch.Tensor, style: torch.Tensor, layer: str = "relu3_1") -> dict[str, Any]:
         """For figures: cosine similarities and attention rows at ``layer`` for one face and one style image.
 
-        Returns ``similarity`` and ``attention`` (Lf, Ls) plus the face and style feature-map shapes
-        (rows are face positions in raster order; reshape a row to ``style_shape`` to see it as an image).
+        Returns ``similarity`` and ``attention`` (Lf, Ls) of the trained block, ``raw_attention`` (Lf, Ls)
+        of the raw normalised VGG19 features (no learned projection, the same temperature), plus the
+        face and style feature-map shapes and the layer's ``stride`` (rows are face positions in raster
+        order; :func:`~facestyle_utils.attention.attention_at_points` turns chosen rows into heat maps).
         Forms the full matrix: meant for small images (128 px gives 1024 x 1024 at relu3_1).
         """
         block = self.cross[layer]
@@ -176,6 +178,7 @@ class DRNStylizer(nn.Module):
             f = self.scaled(self.encode(face[:1], name="face"))[layer]
             s = self.scaled(self.encode(style[:1], name="style"))[layer]
             return {"similarity": block.similarity(f, s)[0], "attention": block.attention_map(f, s)[0],
+                    "raw_attention": block.attention_map(f, s, projected=False)[0],
                     "face_shape": tuple(f.shape[-2:]), "style_shape": tuple(s.shape[-2:]),
                     "stride": ATTENTION_LAYERS[layer][0]}
 
@@ -209,11 +212,6 @@ class UnpairedWeights:
         data = asdict(self)
         data["content_layers"], data["style_layers"] = list(self.content_layers), list(self.style_layers)
         return data
-
-
-def _relative(loss: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
-    """A loss divided by the reference's mean square: about 1 when far off, 0 when right, for any layer."""
-    return loss / (reference.detach().float().pow(2).mean() + 1e-8)
 
 
 def _check_batches(batches: Mapping[str, torch.Tensor], model: nn.Module | None = None) -> None:
@@ -297,7 +295,7 @@ class UnpairedLoss:
         parts = {"content": float(content.detach()), "style": float(style_term.detach())}
         if identity_output is not None:
             pixel = F.l1_loss(identity_output, styles)
-            feature = sum(_relative(F.mse_loss(same[k], style[k]), style[k]) for k in w.style_layers)
+            feature = sum(relative_loss(F.mse_loss(same[k], style[k]), style[k]) for k in w.style_layers)
             total = total + w.identity_pixel * pixel + w.identity_feature * feature
             parts.update(identity_pixel=float(pixel.detach()), identity_feature=float(feature.detach()))
         return total, parts
@@ -319,8 +317,8 @@ class UnpairedLoss:
     def _style(self, features: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         if self.weights.style_kind == "gram":
             goal = gram_matrix(target)
-            return _relative(F.mse_loss(gram_matrix(features), goal), goal)
-        return _relative(mean_std_loss(features, target), target)
+            return relative_loss(F.mse_loss(gram_matrix(features), goal), goal)
+        return relative_loss(mean_std_loss(features, target), target)
 
     @staticmethod
     def _check_sides(batches: Mapping[str, torch.Tensor], layers: Sequence[str]) -> None:

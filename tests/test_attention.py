@@ -2,7 +2,14 @@
 import pytest
 import torch
 
-from facestyle_utils.attention import CrossAttention, SelfAttention, chunked_attention, mean_variance_norm
+from facestyle_utils.attention import (
+    CrossAttention,
+    SelfAttention,
+    attention_at_points,
+    attention_weights,
+    chunked_attention,
+    mean_variance_norm,
+)
 
 
 @pytest.fixture(autouse=True)
@@ -97,3 +104,37 @@ def test_tiny_maps_of_different_sizes_keep_the_face_shape_under_a_tight_cap(face
     assert out_cross.shape == out_self.shape == content.shape
     assert torch.isfinite(out_cross).all() and torch.isfinite(out_self).all()
     assert cross.largest_matrix <= 2 and self_block.largest_matrix <= 2
+
+
+def test_attention_weights_is_the_softmax_of_scaled_dot_products():
+    q, k = torch.randn(2, 4, 6), torch.randn(2, 4, 5)
+    weights = attention_weights(q, k, 2.0)
+    expected = torch.exp(2.0 * torch.einsum("nci,ncj->nij", q, k))
+    assert torch.allclose(weights, expected / expected.sum(-1, keepdim=True), atol=1e-6)
+
+
+def test_unprojected_attention_uses_the_normalised_features_themselves():
+    block = CrossAttention(8)
+    face, style = torch.randn(1, 8, 3, 4) * 5 + 2, torch.randn(1, 8, 2, 5)
+    q = torch.nn.functional.normalize(mean_variance_norm(face), dim=1).flatten(2)
+    k = torch.nn.functional.normalize(mean_variance_norm(style), dim=1).flatten(2)
+    cosine = q.transpose(1, 2) @ k
+    assert torch.allclose(block.similarity(face, style, projected=False), cosine, atol=1e-6)
+    raw = block.attention_map(face, style, projected=False)
+    assert torch.allclose(raw, torch.softmax(cosine / 0.05, dim=-1), atol=1e-5)  # temperature 0.05 at the start
+    assert not torch.allclose(raw, block.attention_map(face, style), atol=1e-3)  # the projections change it
+
+
+def test_attention_at_points_picks_the_rows_of_the_feature_positions_under_the_points():
+    face_shape, style_shape, stride = (3, 4), (2, 5), 4
+    attention = torch.softmax(torch.randn(12, 10), dim=-1)
+    rows = attention_at_points(attention, {"a": (0, 0), "b": (13.9, 5), "far": (500, 500)}, face_shape, style_shape,
+                               stride)
+    assert list(rows) == ["a", "b", "far"] and all(heat.shape == (2, 5) for heat in rows.values())
+    assert torch.equal(rows["a"].flatten(), attention[0])
+    assert torch.equal(rows["b"].flatten(), attention[1 * 4 + 3])  # row 5 // 4 = 1, column 13 // 4 = 3
+    assert torch.equal(rows["far"].flatten(), attention[11])  # clamped to the last position
+    with pytest.raises(ValueError, match=r"does not match face positions \(3, 3\)"):
+        attention_at_points(attention, {"a": (0, 0)}, (3, 3), style_shape, stride)
+    with pytest.raises(ValueError, match="point 'a' at \\(-1, 0\\) lies outside"):
+        attention_at_points(attention, {"a": (-1, 0)}, face_shape, style_shape, stride)

@@ -45,3 +45,34 @@ def test_quick_mode_figures_never_replace_full_ones(monkeypatch, tmp_path):
     assert full == tmp_path / "figures" / "same_name.png"
     assert quick == tmp_path / "figures_quick" / "same_name.png"
     assert full.read_bytes() != quick.read_bytes()
+
+
+def test_attention_points_figure_draws_a_row_per_kind_and_a_panel_per_point():
+    from facestyle_utils.plotting_attention import plot_attention_points
+
+    heat = torch.zeros(4, 5)
+    heat[1, 3] = 1.0  # the peak: feature row 1, column 3 of a 16 x 20 style image (stride 4)
+    points = {"eye": (3, 4), "lips": (10, 12)}
+    rows = {"trained": {"eye": heat, "lips": heat / 2}, "raw": {"eye": heat, "lips": heat}}
+    fig = plot_attention_points(torch.rand(3, 16, 16), torch.rand(3, 16, 20), rows, points)
+    axes = fig.get_axes()
+    assert len(axes) == 6 and axes[0].get_title() == "trained:\nface points"
+    assert axes[1].get_title() == "eye\ntop weight 1.000" and axes[2].get_title() == "lips\ntop weight 0.500"
+    cross = axes[1].lines[0]
+    assert (cross.get_xdata()[0], cross.get_ydata()[0]) == (13.5, 5.5)  # centre of pixels 12-15 and 4-7
+    with pytest.raises(ValueError, match=r"attention row 'raw' has no heat map for \['lips'\]"):
+        plot_attention_points(torch.rand(3, 16, 16), torch.rand(3, 16, 20), {"raw": {"eye": heat}}, points)
+
+
+def test_similarity_figure_pools_the_whole_matrix_and_zooms_on_one_row_pair():
+    from facestyle_utils.plotting_attention import plot_similarity
+
+    similarity = torch.linspace(-0.5, 0.5, 64 * 48).reshape(64, 48)  # face 8 x 8, style 6 x 8 positions
+    fig = plot_similarity(similarity, (8, 8), (6, 8), face_row=2, style_row=5, max_cells=16)
+    whole, zoom = fig.get_axes()[:2]
+    assert whole.images[0].get_array().shape == (16, 12)  # 4 x 4 block means
+    assert "means of 4x4 blocks" in whole.get_title()
+    assert np.allclose(zoom.images[0].get_array(), similarity[16:24, 40:48].numpy())
+    assert whole.images[0].get_clim() == pytest.approx((-0.5, 0.5))
+    with pytest.raises(ValueError, match="does not match face positions"):
+        plot_similarity(similarity, (8, 7), (6, 8), face_row=0, style_row=0)
