@@ -34,7 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
                          help="style image, for models that take one (lesson 04's DRN)")
     stylize.add_argument("--out", required=True, type=Path, help="output folder (created if needed)")
     stylize.add_argument("--device", default=None, help="cuda, mps or cpu (default: the best available)")
-    stylize.add_argument("--size", type=int, default=None,
+    stylize.add_argument("--max-side", type=int, default=None,
                          help="longest side processed, in pixels; larger images are shrunk (default: per device)")
     stylize.add_argument("--strength", type=float, default=1.0, help="0 = original, 1 = full style (default 1)")
     stylize.add_argument("--keep-colour", action="store_true", help="keep the input's colours")
@@ -95,8 +95,8 @@ def _print_warnings(caught: list[warnings.WarningMessage]) -> None:
 def _usage_problem(args: argparse.Namespace) -> str | None:
     if not 0 <= args.strength <= 1:
         return f"--strength must be between 0 and 1, got {args.strength}"
-    if args.size is not None and args.size < 1:
-        return f"--size must be a positive number of pixels, got {args.size}"
+    if args.max_side is not None and args.max_side < 1:
+        return f"--max-side must be a positive number of pixels, got {args.max_side}"
     if args.style is not None and not args.style.is_file():
         return f"--style {args.style}: no such image file"
     return None
@@ -156,7 +156,7 @@ def _stylize_one(stylizer, source: Path, target: Path, args: argparse.Namespace)
     result = stylizer.stylize(before, **options)
     out = save_image(result, target, overwrite=args.overwrite)
     note = size_note(source, before.size, result.size)
-    print(f"{source} -> {out}" + (f"\n  note: {note}; pass --size {max(before.size)} to keep it" if note else ""))
+    print(f"{source} -> {out}" + (f"\n  note: {note}; pass --max-side {max(before.size)} to keep it" if note else ""))
     return 1, 0
 
 
@@ -170,7 +170,7 @@ def _stylize(args: argparse.Namespace) -> int:
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            stylizer = Stylizer.from_file(args.model, device=args.device, speed=args.speed, max_side=args.size,
+            stylizer = Stylizer.from_file(args.model, device=args.device, speed=args.speed, max_side=args.max_side,
                                           style=args.style)
         _print_warnings(caught)
     except (CheckpointError, FileNotFoundError, ImportError, RuntimeError, ValueError) as err:
@@ -210,24 +210,22 @@ def _train_recipe(args: argparse.Namespace):
 
 def _train_domains(args: argparse.Namespace, recipe) -> Path:
     """The domains to train on: given (--data), built from --photos, or the bundled faces."""
-    from . import runtime
-    from .domains import build_default_domains, build_domains, read_manifest
+    from .domains import DomainConfig, build_default_domains, build_domains, domains_from, photos_root, read_manifest
 
     if args.data is not None:
         styles = read_manifest(args.data).get("styles", {})  # FileNotFoundError / ValueError for a wrong folder
         if missing := [style for style in recipe.styles if style not in styles]:
             raise ValueError(f"{args.data}: has no {', '.join(missing)} domain (it has {', '.join(styles) or 'none'})")
         return args.data
+    config = DomainConfig(size=args.size, styles=recipe.styles)
     if args.photos == "lfw":  # the word as typed (a folder named lfw is a Path: ./lfw)
-        from .domains import domains_from
-
-        return domains_from("lfw", size=args.size, styles=recipe.styles, progress=not args.quiet)
+        return domains_from("lfw", config, progress=not args.quiet)
     if args.photos is not None:
-        name = "".join(c if c.isalnum() or c in "-_" else "_" for c in args.photos.resolve().name)
-        root = runtime.output_dir("domains") / f"photos_{name}_{args.size}px_{'-'.join(recipe.styles)}"
-        build_domains(args.photos, root, size=args.size, styles=recipe.styles, progress=not args.quiet)
+        root = photos_root(args.photos, config)
+        build_domains(args.photos, root, config, progress=not args.quiet)
         return root
-    return build_default_domains(size=args.size, styles=list(recipe.styles), progress=not args.quiet)
+    return build_default_domains(config=DomainConfig.bundled(size=args.size, styles=recipe.styles),
+                                 progress=not args.quiet)
 
 
 def _train_run(args: argparse.Namespace, recipe, out: Path, device) -> int:

@@ -31,15 +31,17 @@ import multiprocessing
 import os
 import shutil
 import tempfile
+import warnings
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Any, Iterable, Sequence
 
 import numpy as np
 from PIL import Image, ImageFilter
 
 from . import faces as facelib
+from .faces import FaceCrop
 from .files import atomic_write, sha256_file
 from .filters import TARGET_STYLES, apply_style, style_function
 from .image_io import ImageLoadError, load_image
@@ -58,6 +60,144 @@ MAX_DEFAULT_WORKERS = 8
 PHOTOS_PER_WORKER = 32
 #: Inside a work folder: one JSON record per finished photo (what it wrote), dropped once the build is in place.
 RECORDS = ".records"
+#: Splits that keep every augmented copy; the others keep each identity's first crop only (distinct faces).
+VARIANTS_IN = ("train",)
+
+
+# --------------------------------------------------------------------------- the build's settings
+
+
+@dataclass(frozen=True)
+class DomainConfig:
+    """Every setting of a domain build, checked when made; the manifest stores it as is (:func:`read_config`).
+
+    - ``size``: side of the square face crops, pixels (at least 8).
+    - ``styles``: the paired target styles (``filters.style_names()``); a single name is accepted.
+    - ``seed``: the seed of the augmentation draws and of the train/val/test split (an int >= 0).
+    - ``variants_per_photo``: crops per training face: the aligned crop plus ``variants_per_photo - 1``
+      augmented copies (val/test keep the aligned crop only).
+    - ``patches_per_photo``: sharp photo patches per bundled photo (:func:`photo_patch_items`); bundled
+      build only, 0 for a folder of photos.
+    - ``margin``: face sides of margin on each side of the face (:func:`faces.align_face`).
+    - ``backend``: face detector (``faces.BACKENDS``); None: the first available, filled in by the build.
+    - ``already_cropped``: the photos are face crops already: centre squares, no detection (folder builds).
+    - ``min_side``: photos whose shorter side is below this many pixels are refused (folder builds).
+    - ``fractions``: (train, val, test) shares of the identities, summing to 1.
+    - ``target_folders``: name -> folder of your own style images, each an unpaired target domain
+      (folder builds).
+
+    A wrong value raises ValueError (TypeError for a wrong type) naming the field and the value.
+    ``DomainConfig()`` holds the folder build's defaults (:func:`build_domains`);
+    :meth:`bundled` those of the offline default build (:func:`build_default_domains`).
+    """
+
+    size: int = 128
+    styles: tuple[str, ...] = ("cartoon",)
+    seed: int = 0
+    variants_per_photo: int = 1
+    patches_per_photo: int = 0
+    margin: float = facelib.DEFAULT_MARGIN
+    backend: str | None = None
+    already_cropped: bool = False
+    min_side: int = MIN_IMAGE_SIDE
+    fractions: tuple[float, float, float] = (0.8, 0.1, 0.1)
+    target_folders: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        styles = (self.styles,) if isinstance(self.styles, str) else tuple(self.styles)
+        object.__setattr__(self, "styles", styles)
+        object.__setattr__(self, "fractions", tuple(self.fractions))
+        object.__setattr__(self, "target_folders", {str(k): str(v) for k, v in dict(self.target_folders).items()})
+        _check_int(self, "size", 8)
+        _check_int(self, "seed", 0)
+        _check_int(self, "variants_per_photo", 1)
+        _check_int(self, "patches_per_photo", 0)
+        _check_int(self, "min_side", 1)
+        if not all(isinstance(style, str) and style for style in styles):
+            raise TypeError(f"DomainConfig.styles must be style names, got {self.styles!r}")
+        if len(set(styles)) != len(styles):
+            raise ValueError(f"DomainConfig.styles lists a style twice: {styles}")
+        if not isinstance(self.margin, (int, float)) or isinstance(self.margin, bool) or not 0 <= self.margin <= 2:
+            raise ValueError(f"DomainConfig.margin must be a number of face sides from 0 to 2, got {self.margin!r}")
+        if self.backend is not None and self.backend not in facelib.BACKENDS:
+            raise ValueError(f"DomainConfig.backend must be one of {facelib.BACKENDS} or None, got {self.backend!r}")
+        if not isinstance(self.already_cropped, bool):
+            raise TypeError(f"DomainConfig.already_cropped must be True or False, got {self.already_cropped!r}")
+        shares = self.fractions
+        if (len(shares) != 3 or not all(isinstance(f, (int, float)) and 0 <= f <= 1 for f in shares)
+                or abs(sum(shares) - 1) > 1e-6):
+            raise ValueError(f"DomainConfig.fractions must be three shares (train, val, test) from 0 to 1 adding up "
+                             f"to 1, got {self.fractions!r}")
+        for name in self.target_folders:
+            if not name or "/" in name or "\\" in name or name in styles or name == "source":
+                raise ValueError(f"DomainConfig.target_folders: {name!r} cannot name a target domain (empty, a path, "
+                                 "'source' or one of the styles)")
+
+    @classmethod
+    def bundled(cls, **settings: Any) -> "DomainConfig":
+        """The offline default build's settings: every style of ``TARGET_STYLES``, 64 variants and 32 patches
+        per photo (4 and 2 in quick mode), then ``settings`` (a setting given as None keeps its default)."""
+        from .runtime import by_mode
+
+        defaults = cls(styles=TARGET_STYLES, variants_per_photo=by_mode(quick=4, full=64),
+                       patches_per_photo=by_mode(quick=2, full=32))
+        return defaults.with_settings(**settings)
+
+    def with_settings(self, **settings: Any) -> "DomainConfig":
+        """A copy with some fields changed (checked again); a setting given as None keeps this config's value.
+        An unknown name is a TypeError listing the fields."""
+        settings = _legacy_names(settings)
+        names = {f.name for f in fields(self)}
+        if unknown := sorted(set(settings) - names):
+            raise TypeError(f"DomainConfig has no setting {', '.join(unknown)}; "
+                            f"its settings: {', '.join(sorted(names))}")
+        return replace(self, **{k: v for k, v in settings.items() if v is not None})
+
+    def to_json(self) -> dict:
+        """The config as JSON values (tuples become lists): what the manifest stores."""
+        return json.loads(json.dumps(asdict(self)))
+
+    @classmethod
+    def from_json(cls, values: dict, where: str = "<config>") -> "DomainConfig":
+        """The config back from :meth:`to_json`'s values; ValueError naming ``where`` if they are not a config."""
+        names = {f.name for f in fields(cls)}
+        if not isinstance(values, dict) or set(values) != names:
+            found = sorted(values) if isinstance(values, dict) else type(values).__name__
+            raise ValueError(f"{where}: not a DomainConfig (fields {found}); it was written by an older "
+                             "facestyle_utils: build the domains again")
+        return cls(**values)
+
+
+def _check_int(config: DomainConfig, name: str, least: int) -> None:
+    value = getattr(config, name)
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise TypeError(f"DomainConfig.{name} must be an int, got {value!r}")
+    if value < least:
+        raise ValueError(f"DomainConfig.{name} must be at least {least}, got {value}")
+
+
+#: Old keyword spellings still accepted (with a DeprecationWarning) so existing calls keep working.
+_LEGACY = {"variants": "variants_per_photo", "verbose": None}
+
+
+def _legacy_names(settings: dict) -> dict:
+    """``settings`` with old keyword spellings turned into the new ones (``verbose``: now ``progress``, dropped)."""
+    settings = dict(settings)
+    for old, new in _LEGACY.items():
+        if old in settings:
+            value = settings.pop(old)
+            warnings.warn(f"domains: {old}= is now " + (f"{new}=" if new else "part of progress= (bars and the "
+                          "problem table)"), DeprecationWarning, stacklevel=4)
+            if new:
+                settings[new] = value
+    return settings
+
+
+def _config(config: DomainConfig | None, settings: dict, default: DomainConfig | None = None) -> DomainConfig:
+    """``config`` (or ``default``, else ``DomainConfig()``) with keyword ``settings`` applied."""
+    if config is not None and not isinstance(config, DomainConfig):
+        raise TypeError(f"config must be a DomainConfig, got {type(config).__name__}")
+    return (config or default or DomainConfig()).with_settings(**settings)
 
 
 class EmptyDomainError(ValueError):
@@ -158,33 +298,21 @@ def list_images(folder: str | os.PathLike) -> list[Path]:
                                                                           for part in p.relative_to(folder).parts))
 
 
-# --------------------------------------------------------------------------- face items
+# --------------------------------------------------------------------------- face crops (faces.FaceCrop)
 
 
-@dataclass
-class FaceItem:
-    """One source face ready to write: an identity (for splitting), a file stem and the crop."""
+def faces_from_photos(files: Iterable[str | os.PathLike], report: BuildReport, config: DomainConfig | None = None, *,
+                      base: Path | None = None, progress: bool = False) -> list[FaceCrop]:
+    """Load photos, skip and report bad or duplicate files, detect/align faces (or centre-crop crops), in memory.
 
-    identity: str
-    stem: str
-    image: Image.Image
-    origin: str  # where it came from, for the manifest
-    gray: bool = False
-
-
-def faces_from_photos(files: Iterable[str | os.PathLike], size: int, report: BuildReport, *,
-                      base: Path | None = None, margin: float = facelib.DEFAULT_MARGIN,
-                      backend: str | None = None, already_cropped: bool = False,
-                      min_side: int = MIN_IMAGE_SIDE, variants: int = 1, seed: int = 0,
-                      progress: bool = False) -> list[FaceItem]:
-    """Load photos, skip and report bad or duplicate files, detect/align faces (or centre-crop crops).
-
-    ``variants > 1`` adds augmented crops of each face (small rotation, zoom, shift, flip), all
-    with the photo's identity so they land in the same split.
+    ``config.variants_per_photo > 1`` adds augmented crops of each face (small rotation, zoom, shift,
+    flip), all with the photo's identity so they land in the same split. Uses ``config``'s size,
+    seed, margin, backend, already_cropped and min_side (default ``DomainConfig()``).
     """
     from tqdm.auto import tqdm
 
-    items: list[FaceItem] = []
+    config = config or DomainConfig()
+    items: list[FaceCrop] = []
     seen: dict[str, str] = {}
     taken: set[str] = set()
     files = list(files)
@@ -196,24 +324,23 @@ def faces_from_photos(files: Iterable[str | os.PathLike], size: int, report: Bui
             if digest in seen:
                 report.issues.append(FileIssue(label, "skipped", f"duplicate of {seen[digest]} (same sha256)"))
                 continue
-            image, notes = load_checked(path, min_side=min_side)
+            image, notes = load_checked(path, min_side=config.min_side)
         except (ImageLoadError, OSError) as err:
             report.issues.append(FileIssue(label, "skipped", _reason(err, path)))
             continue
         seen[digest] = label
         report.issues += [FileIssue(label, "converted", note) for note in notes]
         identity = _identity_name(label, taken)
-        if already_cropped:
+        if config.already_cropped:
             boxes = [_centre_box(image)]
         else:
-            boxes = facelib.detect_faces(image, backend=backend)
+            boxes = facelib.detect_faces(image, backend=config.backend)
             if not boxes:
                 report.issues.append(FileIssue(label, "skipped", "no face found (crop it by hand with align_face)"))
                 continue
         for index, box in enumerate(boxes):
             name = identity if len(boxes) == 1 else f"{identity}_face{index}"
-            items += augmented_crops(image, box, size, name, variants, seed=seed,
-                                     margin=0.0 if already_cropped else margin, origin=label)
+            items += augmented_crops(image, box, name, config, origin=label)
     return items
 
 
@@ -245,28 +372,42 @@ def _centre_box(image: Image.Image) -> facelib.FaceBox:
     return facelib.FaceBox((image.width - side) / 2, (image.height - side) / 2, side, side)
 
 
-def augmented_crops(image: Image.Image, box: facelib.FaceBox, size: int, identity: str, count: int, *,
-                    seed: int = 0, margin: float = facelib.DEFAULT_MARGIN, origin: str = "",
-                    max_rotate: float = 10.0, zoom_range: tuple[float, float] = (0.9, 1.1),
-                    max_shift: float = 0.06) -> list[FaceItem]:
-    """The aligned crop plus ``count - 1`` randomly perturbed copies (rotation, zoom, shift, flip).
+@dataclass(frozen=True)
+class Jitter:
+    """How far an augmented crop may move from the aligned one: rotation (degrees, either way), zoom
+    (a factor range) and shift (fractions of the face side, each axis, either way)."""
 
-    Perturbations are drawn from a generator seeded by ``seed`` and the identity, so they do not
-    change when other photos are added or removed.
+    max_rotate: float = 10.0
+    zoom_range: tuple[float, float] = (0.9, 1.1)
+    max_shift: float = 0.06
+
+
+def augmented_crops(image: Image.Image, box: facelib.FaceBox, identity: str, config: DomainConfig | None = None, *,
+                    origin: str = "", jitter: Jitter = Jitter()) -> list[FaceCrop]:
+    """The aligned crop plus ``config.variants_per_photo - 1`` randomly perturbed copies (rotation, zoom, shift, flip).
+
+    Crops are ``config.size`` pixels square with ``config.margin`` (no margin when ``already_cropped``).
+    Perturbations are drawn from a generator seeded by ``config.seed`` and the identity, so they do
+    not change when other photos are added or removed.
     """
-    rng = np.random.default_rng([seed, int(hashlib.sha256(identity.encode()).hexdigest()[:8], 16)])
-    items = [FaceItem(identity, f"{identity}_v000", facelib.align_face(image, box, size, margin=margin), origin)]
-    for k in range(1, count):
-        rotate = float(rng.uniform(-max_rotate, max_rotate))
-        zoom = float(rng.uniform(*zoom_range))
-        shift = (float(rng.uniform(-max_shift, max_shift)), float(rng.uniform(-max_shift, max_shift)))
+    config = config or DomainConfig()
+    margin = 0.0 if config.already_cropped else config.margin
+    rng = np.random.default_rng([config.seed, int(hashlib.sha256(identity.encode()).hexdigest()[:8], 16)])
+    aligned = facelib.align_face(image, box, config.size, margin=margin)
+    items = [FaceCrop(identity, f"{identity}_v000", aligned, origin, box=box)]
+    for k in range(1, config.variants_per_photo):
+        rotate = float(rng.uniform(-jitter.max_rotate, jitter.max_rotate))
+        zoom = float(rng.uniform(*jitter.zoom_range))
+        shift = (float(rng.uniform(-jitter.max_shift, jitter.max_shift)),
+                 float(rng.uniform(-jitter.max_shift, jitter.max_shift)))
         flip = bool(rng.random() < 0.5)
-        crop = facelib.align_face(image, box, size, margin=margin, rotate=rotate, zoom=zoom, shift=shift, flip=flip)
-        items.append(FaceItem(identity, f"{identity}_v{k:03d}", crop, origin))
+        crop = facelib.align_face(image, box, config.size, margin=margin,
+                                  perturb=facelib.Perturbation(rotate, zoom, shift, flip))
+        items.append(FaceCrop(identity, f"{identity}_v{k:03d}", crop, origin, box=box))
     return items
 
 
-def lfw_items(size: int, *, mirror: bool = True) -> list[FaceItem]:
+def lfw_items(size: int, *, mirror: bool = True) -> list[FaceCrop]:
     """The 100 bundled LFW crops (25x25, gray) upscaled to ``size``, plus mirrored copies.
 
     They are already face crops, so no detection; they stay gray (``gray=True`` in the manifest),
@@ -279,9 +420,9 @@ def lfw_items(size: int, *, mirror: bool = True) -> list[FaceItem]:
         gray = Image.fromarray((face * 255.0).round().astype(np.uint8)).resize((size, size), Image.Resampling.BICUBIC)
         rgb = gray.convert("RGB")
         identity = f"lfw{index:03d}"
-        items.append(FaceItem(identity, f"{identity}_v000", rgb, "lfw_subset", gray=True))
+        items.append(FaceCrop(identity, f"{identity}_v000", rgb, "lfw_subset", gray=True))
         if mirror:
-            items.append(FaceItem(identity, f"{identity}_v001", rgb.transpose(Image.Transpose.FLIP_LEFT_RIGHT),
+            items.append(FaceCrop(identity, f"{identity}_v001", rgb.transpose(Image.Transpose.FLIP_LEFT_RIGHT),
                                   "lfw_subset (mirrored)", gray=True))
     return items
 
@@ -301,7 +442,7 @@ def _soften(patch: Image.Image, rng: np.random.Generator, soft_fraction: float) 
 
 
 def photo_patch_items(size: int, per_photo: int, *, seed: int = 0, soft_fraction: float = 0.5,
-                      photos: Sequence[str] | None = None) -> list[FaceItem]:
+                      photos: Sequence[str] | None = None) -> list[FaceCrop]:
     """``per_photo`` random ``size``-px patches of each sharp bundled photo, at full resolution.
 
     The target filters are local operators: a network can learn them from any sharp photo, not
@@ -325,7 +466,7 @@ def photo_patch_items(size: int, per_photo: int, *, seed: int = 0, soft_fraction
             patch, how = _soften(photo.crop((x, y, x + size, y + size)), rng, soft_fraction)
             if rng.random() < 0.5:
                 patch = patch.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
-            items.append(FaceItem(f"photo_{name}", f"photo_{name}_p{k:03d}", patch,
+            items.append(FaceCrop(f"photo_{name}", f"photo_{name}_p{k:03d}", patch,
                                   f"sample:{name} patch at ({x}, {y}), {how}"))
     return items
 
@@ -381,7 +522,7 @@ def _check_styles(styles: Sequence[str]) -> None:
         style_function(style)
 
 
-def _write_face(item: FaceItem, split: str, styles: Sequence[str], folder: Path) -> list[dict]:
+def _write_face(item: FaceCrop, split: str, styles: Sequence[str], folder: Path) -> list[dict]:
     """Write one source crop and its partner in every paired style under ``folder``; returns their manifest entries."""
     rel = Path("source", split, f"{item.stem}.png")
     entry = {"path": rel.as_posix(), "sha256": _write_png(item.image, folder / rel), "domain": "source",
@@ -395,12 +536,15 @@ def _write_face(item: FaceItem, split: str, styles: Sequence[str], folder: Path)
     return files
 
 
-def _write_manifest(folder: Path, *, config: dict | None, styles: Sequence[str], unpaired: Sequence[str],
-                    files: list[dict], issues: Sequence[FileIssue]) -> dict[str, dict[str, int]]:
+def _write_manifest(folder: Path, config: DomainConfig, inputs: dict, files: list[dict],
+                    issues: Sequence[FileIssue]) -> dict[str, dict[str, int]]:
     """Write ``folder/manifest.json`` (files sorted by path, so the bytes never depend on processing order).
 
-    Returns the counts: domain -> split -> files, domains in the order source, paired styles, unpaired.
+    The manifest holds ``config`` as is (:meth:`DomainConfig.to_json`) and ``inputs``: what was built
+    from (for a folder, every file's name and one digest of their contents). Returns the counts:
+    domain -> split -> files, domains in the order source, paired styles, unpaired (``config.target_folders``).
     """
+    styles, unpaired = config.styles, list(config.target_folders)
     order = ["source", *(f"target/{s}" for s in styles), *(f"target/{n}" for n in unpaired)]
     present = {entry["domain"] for entry in files}
     counts = {domain: {s: 0 for s in SPLITS} for domain in order if domain in present}
@@ -408,7 +552,8 @@ def _write_manifest(folder: Path, *, config: dict | None, styles: Sequence[str],
         counts[entry["domain"]][entry["split"]] += 1
     manifest = {
         "format": FORMAT,
-        "config": config or {},
+        "config": config.to_json(),
+        "inputs": inputs,
         "layout": "source/<split>/<id>.png; target/<style>/<split>/<id>.png (same <id> = a pair)",
         "styles": {s: "paired" for s in styles} | {n: "unpaired" for n in unpaired},
         "counts": counts,
@@ -427,52 +572,44 @@ def _install(folder: Path, root: Path) -> None:
     os.replace(folder, root)
 
 
-def write_domains(items: Sequence[FaceItem], root: str | os.PathLike, *, styles: Sequence[str] = ("cartoon",),
-                  seed: int = 0, fractions: tuple[float, float, float] = (0.8, 0.1, 0.1),
-                  pinned: dict[str, str] | None = None, config: dict | None = None,
-                  report: BuildReport | None = None, unpaired: dict[str, list[tuple[str, Image.Image]]] | None = None,
-                  variants_in: Sequence[str] = ("train",), progress: bool = False) -> BuildReport:
-    """Write faces held in memory and their stylized targets to ``root`` (built in a temporary folder, then moved in).
+def write_domains(items: Sequence[FaceCrop], root: str | os.PathLike, config: DomainConfig | None = None, *,
+                  pinned: dict[str, str] | None = None, inputs: dict | None = None,
+                  progress: bool = False) -> BuildReport:
+    """Write crops held in memory and their stylized targets to ``root`` (built in a temporary folder, then moved in).
 
     For small sets (the bundled faces); :func:`build_domains` streams a folder of photos instead.
-    Augmented copies are a training device: identities split outside ``variants_in`` keep only
+    Uses ``config``'s styles, seed and fractions; ``pinned`` fixes some identities' splits
+    (:func:`split_identities`); ``inputs`` is what the manifest records as the build's inputs.
+    Augmented copies are a training device: identities split outside ``VARIANTS_IN`` keep only
     their first crop, so val/test measure distinct faces, not 64 near-copies of one.
 
     An existing ``root`` is replaced only if it is a previous build (has our manifest); anything
-    else there is refused, so a wrong path can never delete your files.
+    else there is refused, so a wrong path can never delete your files. No crops is an
+    :class:`EmptyDomainError`.
     """
     from tqdm.auto import tqdm
 
-    root = Path(root)
-    report = report or BuildReport(root)
-    report.root = root
+    root, config = Path(root), config or DomainConfig()
+    report = BuildReport(root)
     if not items:
-        raise EmptyDomainError(f"source domain for {root} is empty: no usable face images"
-                               + (f"\n{report.table()}" if report.issues else ""))
-    _check_styles(styles)
+        raise EmptyDomainError(f"source domain for {root} is empty: no usable face images")
+    if config.target_folders:
+        raise ValueError(f"{root}: write_domains writes paired styles only; build target_folders with build_domains")
+    _check_styles(config.styles)
     _refuse_foreign(root)
-    assignment = split_identities([item.identity for item in items], seed, fractions, pinned)
+    assignment = split_identities([item.identity for item in items], config.seed, config.fractions, pinned)
     first_stem: dict[str, str] = {}
     for item in items:
         first_stem.setdefault(item.identity, item.stem)
     items = [item for item in items
-             if assignment[item.identity] in variants_in or item.stem == first_stem[item.identity]]
+             if assignment[item.identity] in VARIANTS_IN or item.stem == first_stem[item.identity]]
     root.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=root.parent, prefix=f".{root.name}.tmp-"))
     files = []
     try:
         for item in tqdm(items, desc="writing domains", disable=not progress):
-            files += _write_face(item, assignment[item.identity], styles, tmp)
-        for name, images in (unpaired or {}).items():
-            names = sorted(n for n, _ in images)
-            target_split = split_identities(names, seed, fractions)
-            for stem, image in images:
-                rel = Path("target", name, target_split[stem], f"{stem}.png")
-                files.append({"path": rel.as_posix(), "sha256": _write_png(image, tmp / rel),
-                              "domain": f"target/{name}", "split": target_split[stem], "identity": stem,
-                              "origin": stem, "gray": False})
-        counts = _write_manifest(tmp, config=config, styles=styles, unpaired=list(unpaired or {}), files=files,
-                                 issues=report.issues)
+            files += _write_face(item, assignment[item.identity], config.styles, tmp)
+        counts = _write_manifest(tmp, config, inputs or {}, files, report.issues)
         _install(tmp, root)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -502,21 +639,6 @@ class PhotoJob:
     order: int
     split: str = ""
     boxes: tuple[facelib.FaceBox, ...] = ()  # faces found (or the centre square), in the loaded image's pixels
-
-
-@dataclass(frozen=True)
-class PhotoSettings:
-    """What every photo of one build is processed with; all of it is in the build's config."""
-
-    size: int
-    styles: tuple[str, ...]
-    seed: int
-    variants: int
-    margin: float
-    backend: str
-    already_cropped: bool
-    min_side: int
-    variants_in: tuple[str, ...] = ("train",)
 
 
 @dataclass
@@ -593,43 +715,42 @@ def plan_photos(files: Sequence[str | os.PathLike], domain: str = "source", *, b
     return plan
 
 
-def _load(job: PhotoJob, settings: PhotoSettings) -> tuple[Image.Image, list[str]]:
-    return load_checked(job.path, min_side=settings.min_side if job.domain == "source" else MIN_IMAGE_SIDE)
+def _load(job: PhotoJob, config: DomainConfig) -> tuple[Image.Image, list[str]]:
+    return load_checked(job.path, min_side=config.min_side if job.domain == "source" else MIN_IMAGE_SIDE)
 
 
-def find_faces(job: PhotoJob, settings: PhotoSettings) -> Faces:
+def find_faces(job: PhotoJob, config: DomainConfig) -> Faces:
     """The face pass over one photo: load it and find its faces (a target-folder image, or an ``already_cropped``
     photo, is its centre square). Unusable files and photos without a face come back as skipped issues."""
     try:
-        image, notes = _load(job, settings)
+        image, notes = _load(job, config)
     except (ImageLoadError, OSError) as err:
         return Faces([], [FileIssue(job.label, "skipped", _reason(err, Path(job.path)))])
     issues = [FileIssue(job.label, "converted", note) for note in notes]
-    if job.domain != "source" or settings.already_cropped:
+    if job.domain != "source" or config.already_cropped:
         return Faces([_centre_box(image)], issues)
-    boxes = facelib.detect_faces(image, backend=settings.backend)
+    boxes = facelib.detect_faces(image, backend=config.backend)
     if not boxes:
         issues.append(FileIssue(job.label, "skipped", "no face found (crop it by hand with align_face)"))
     return Faces(boxes, issues)
 
 
-def process_photo(job: PhotoJob, settings: PhotoSettings, folder: Path) -> PhotoResult:
+def process_photo(job: PhotoJob, config: DomainConfig, folder: Path) -> PhotoResult:
     """Load one photo again, crop its faces (``job.boxes``), stylize, and write the PNGs under ``folder``.
 
     Runs in a worker process. Only the result goes back: a few hundred bytes of manifest entries
     per file written, which is what keeps a build's memory independent of the number of photos.
     """
-    image, _ = _load(job, settings)
+    image, _ = _load(job, config)
     if job.domain != "source":
-        return PhotoResult(_write_style_image(image, job, settings.size, folder))
-    count = settings.variants if job.split in settings.variants_in else 1  # val/test keep distinct faces only
-    margin = 0.0 if settings.already_cropped else settings.margin
+        return PhotoResult(_write_style_image(image, job, config.size, folder))
+    if job.split not in VARIANTS_IN:  # val/test keep distinct faces only
+        config = replace(config, variants_per_photo=1)
     entries = []
     for index, box in enumerate(job.boxes):
         name = job.identity if len(job.boxes) == 1 else f"{job.identity}_face{index}"
-        for item in augmented_crops(image, box, settings.size, name, count, seed=settings.seed, margin=margin,
-                                    origin=job.label):
-            entries += _write_face(item, job.split, settings.styles, folder)
+        for item in augmented_crops(image, box, name, config, origin=job.label):
+            entries += _write_face(item, job.split, config.styles, folder)
     return PhotoResult(entries)
 
 
@@ -657,9 +778,9 @@ def _job_key(job: PhotoJob) -> dict:
     return json.loads(json.dumps({k: v for k, v in asdict(job).items() if k != "path"}))
 
 
-def _run_job(stage: str, job: PhotoJob, settings: PhotoSettings, work: Path) -> Faces | PhotoResult:
+def _run_job(stage: str, job: PhotoJob, config: DomainConfig, work: Path) -> Faces | PhotoResult:
     """One stage of one photo, then its record: written last and atomically, so a record means finished."""
-    result = find_faces(job, settings) if stage == "faces" else process_photo(job, settings, work)
+    result = find_faces(job, config) if stage == "faces" else process_photo(job, config, work)
     with atomic_write(_record_path(work, stage, job)) as handle:
         handle.write(json.dumps({"job": _job_key(job), **asdict(result)}).encode())
     return result
@@ -711,11 +832,15 @@ def _worker_init() -> None:
     cv2.setNumThreads(1)
 
 
-def run_jobs(stage: str, jobs: Sequence[PhotoJob], settings: PhotoSettings, work: Path, *,
-             workers: int | None = None, progress: bool = False, desc: str = "faces") -> dict[int, object]:
+def run_jobs(stage: str, jobs: Sequence[PhotoJob], config: DomainConfig, work: Path, *,
+             workers: int | None = None, progress: bool = False) -> dict[int, object]:
     """Results of one stage (``"faces"`` or ``"write"``) for every job, by its ``order``: finished ones read
-    from their records, the rest run. ``workers > 1`` runs them in a process pool; results do not depend on it."""
+    from their records, the rest run. ``workers > 1`` runs them in a process pool; results do not depend on it.
+    ``config`` must name its backend (the build fills it in), so every worker detects with the same one."""
     from tqdm.auto import tqdm
+
+    domain = jobs[0].domain if jobs else "source"
+    desc = "writing domains" if stage == "write" else f"finding {'faces' if domain == 'source' else domain}"
 
     results, pending = {}, []
     for job in jobs:
@@ -728,12 +853,12 @@ def run_jobs(stage: str, jobs: Sequence[PhotoJob], settings: PhotoSettings, work
     with tqdm(total=len(jobs), initial=len(results), desc=desc, disable=not progress) as bar:
         if workers == 1:
             for job in pending:
-                results[job.order] = _run_job(stage, job, settings, work)
+                results[job.order] = _run_job(stage, job, config, work)
                 bar.update()
             return results
         pool = ProcessPoolExecutor(workers, mp_context=_mp_context(), initializer=_worker_init)
         try:
-            futures = {pool.submit(_run_job, stage, job, settings, work): job for job in pending}
+            futures = {pool.submit(_run_job, stage, job, config, work): job for job in pending}
             for future in as_completed(futures):
                 results[futures[future].order] = future.result()
                 bar.update()
@@ -773,37 +898,35 @@ def _empty_error(plan: FolderPlan, report: BuildReport) -> EmptyDomainError:
     return EmptyDomainError(f"target domain {name!r}: no usable images in {plan.where}\n{report.table()}")
 
 
-def _plan_build(photos, report: BuildReport, target_folders: dict, *, min_side: int,
-                progress: bool) -> tuple[list[Path], Path | None, list[FolderPlan]]:
+def _plan_build(photos, report: BuildReport, config: DomainConfig, *,
+                progress: bool) -> list[FolderPlan]:
     """The first pass over the photos, then every target folder; raises EmptyDomainError before any heavy work."""
     files, base = _input_files(photos)
-    plans = [plan_photos(files, "source", base=base, min_side=min_side, progress=progress)]
-    for name, folder in target_folders.items():
+    plans = [plan_photos(files, "source", base=base, min_side=config.min_side, progress=progress)]
+    for name, folder in config.target_folders.items():
         plans.append(plan_photos(list_images(folder), f"target/{name}", base=Path(folder),
                                  start=sum(len(plan.seen) for plan in plans)))
     for plan in plans:  # problems are reported in this order: source, then each target folder
         report.issues += [issue for _, issue in plan.skipped]
         if not plan.jobs:
             raise _empty_error(plan, report)
-    return files, base, plans
+    return plans
 
 
-def _build_config(settings: PhotoSettings, fractions, files: list[Path], base: Path | None,
-                  plans: list[FolderPlan]) -> dict:
-    """Everything the output depends on, inputs' contents included (as one digest), so a match means the same build."""
+def _folder_inputs(plans: list[FolderPlan]) -> dict:
+    """What a folder build read, for its manifest: every file's name (relative to its folder) and one digest
+    of all their contents, so a build is reused only when its inputs are the same files."""
     seen = [item for plan in plans for item in plan.seen]
-    targets = {plan.domain.removeprefix("target/"): plan for plan in plans[1:]}
-    return {"size": settings.size, "styles": list(settings.styles), "seed": settings.seed,
-            "variants": settings.variants, "margin": settings.margin, "backend": settings.backend,
-            "already_cropped": settings.already_cropped, "min_side": settings.min_side, "fractions": list(fractions),
-            "inputs": [str(f.relative_to(base)) if base else f.name for f in files],
-            "target_folders": {name: [label for _, label, _ in plan.seen] for name, plan in targets.items()},
-            "inputs_sha256": hashlib.sha256(json.dumps(seen).encode()).hexdigest()}
+    return {"kind": "photos", "photos": [label for _, label, _ in plans[0].seen],
+            "target_folders": {plan.domain.removeprefix("target/"): [label for _, label, _ in plan.seen]
+                               for plan in plans[1:]},
+            "sha256": hashlib.sha256(json.dumps(seen).encode()).hexdigest()}
 
 
-def _work_folder(root: Path, config: dict) -> Path:
+def _work_folder(root: Path, config: DomainConfig, inputs: dict) -> Path:
     """Where a build with this config is assembled: next to ``root``, named by the config's hash, kept across runs."""
-    digest = hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()[:16]
+    digest = hashlib.sha256(json.dumps({"config": config.to_json(), "inputs": inputs},
+                                       sort_keys=True).encode()).hexdigest()[:16]
     return root.parent / f".{root.name}.partial-{digest}"
 
 
@@ -814,12 +937,11 @@ def _reused(root: Path) -> BuildReport:
                        reused=True)
 
 
-def _finish(work: Path, root: Path, config: dict, settings: PhotoSettings, unpaired: list[str],
-            files: list[dict], issues: list[FileIssue]) -> dict[str, dict[str, int]]:
+def _finish(work: Path, root: Path, config: DomainConfig, inputs: dict, files: list[dict],
+            issues: list[FileIssue]) -> dict[str, dict[str, int]]:
     """Write the manifest, drop anything not in it, move the build into place, remove work folders left for ``root``."""
     _prune(work, {entry["path"] for entry in files})
-    counts = _write_manifest(work, config=config, styles=settings.styles, unpaired=unpaired, files=files,
-                             issues=issues)
+    counts = _write_manifest(work, config, inputs, files, issues)
     _install(work, root)
     shutil.rmtree(root / RECORDS, ignore_errors=True)
     # Unfinished builds of other configs for this root: their photos would have to be processed again anyway.
@@ -828,64 +950,65 @@ def _finish(work: Path, root: Path, config: dict, settings: PhotoSettings, unpai
     return counts
 
 
-def build_domains(photos: str | os.PathLike | Sequence[str | os.PathLike], root: str | os.PathLike, *,
-                  size: int = 128, styles: Sequence[str] = ("cartoon",), seed: int = 0,
-                  target_folders: dict[str, str | os.PathLike] | None = None, variants: int = 1,
-                  backend: str | None = None, margin: float = facelib.DEFAULT_MARGIN,
-                  already_cropped: bool = False, min_side: int = MIN_IMAGE_SIDE,
-                  fractions: tuple[float, float, float] = (0.8, 0.1, 0.1), progress: bool = True,
-                  verbose: bool = True, workers: int | None = None) -> BuildReport:
+def build_domains(photos: str | os.PathLike | Sequence[str | os.PathLike], root: str | os.PathLike,
+                  config: DomainConfig | None = None, *, progress: bool = True, workers: int | None = None,
+                  **settings: Any) -> BuildReport:
     """Build source and target domains from a folder (or list) of face photos; returns the report.
+
+    ``config`` (:class:`DomainConfig`, default ``DomainConfig()``) holds every setting of the build;
+    keyword ``settings`` are a shorthand for some of its fields (``build_domains(folder, root,
+    size=256)``). The manifest stores the config with the backend filled in.
 
     Streams: memory stays at a few photos whatever their number; ``workers`` processes share the
     photos (default: the cores, for builds big enough to pay for starting them; 1 = this process),
     with identical files whatever their number. An interrupted build, rerun with the same
-    arguments, skips the photos it finished; a finished build with the same config (inputs'
-    contents included) is reused as it is (``report.reused``). Bad files are reported (and printed
-    when ``verbose``) and skipped; the build goes on. An empty source domain, or an empty
-    ``target_folders`` entry, raises :class:`EmptyDomainError`; a ``root`` holding anything but
-    an earlier build raises FileExistsError.
+    config, skips the photos it finished; a finished build with the same config (inputs'
+    contents included) is reused as it is (``report.reused``). Bad files are reported (and, with
+    ``progress``, printed as a table after the progress bars) and skipped; the build goes on. An
+    empty source domain, or an empty ``target_folders`` entry, raises :class:`EmptyDomainError`; a
+    ``root`` holding anything but an earlier build raises FileExistsError; a wrong setting
+    raises ValueError or TypeError before any work.
     """
-    root = Path(root)
-    _check_styles(styles)
+    root, config = Path(root), _config(config, settings)
+    if config.patches_per_photo:
+        raise ValueError(f"patches_per_photo={config.patches_per_photo}: photo patches belong to the bundled build "
+                         "(build_default_domains); use 0 for a folder of photos")
+    _check_styles(config.styles)
     _refuse_foreign(root)
     _worker_count(workers, 1)  # a bad value fails now, not after the first pass
+    config = replace(config, backend=config.backend or facelib.available_backends()[0])
     report = BuildReport(root)
-    files, base, plans = _plan_build(photos, report, dict(target_folders or {}), min_side=min_side, progress=progress)
-    settings = PhotoSettings(size, tuple(styles), seed, variants, margin, backend or facelib.available_backends()[0],
-                             already_cropped, min_side)
-    config = _build_config(settings, fractions, files, base, plans)
-    if _manifest_matches(root, config):
+    plans = _plan_build(photos, report, config, progress=progress)
+    if _manifest_matches(root, config, _folder_inputs(plans)):
         report = _reused(root)
     else:
-        _build(plans, root, config, settings, fractions, report, workers=workers, progress=progress)
-    if verbose and report.issues:
+        _build(plans, root, config, report, workers=workers, progress=progress)
+    if progress and report.issues:
         print(report.table())
     return report
 
 
-def _build(plans: list[FolderPlan], root: Path, config: dict, settings: PhotoSettings, fractions,
-           report: BuildReport, *, workers: int | None, progress: bool) -> None:
+def _build(plans: list[FolderPlan], root: Path, config: DomainConfig, report: BuildReport, *,
+           workers: int | None, progress: bool) -> None:
     """The face pass per folder (target folders first: they are small and may turn out empty), the split of the
     photos that gave faces, the write pass, then the build moved into place; fills ``report``."""
-    work = _work_folder(root, config)
+    inputs = _folder_inputs(plans)
+    work = _work_folder(root, config, inputs)
     found: dict[int, Faces] = {}
     writes = []
     for plan in plans[1:] + plans[:1]:
-        found |= run_jobs("faces", plan.jobs, settings, work, workers=workers, progress=progress,
-                          desc=f"finding {'faces' if plan.domain == 'source' else plan.domain}")
+        found |= run_jobs("faces", plan.jobs, config, work, workers=workers, progress=progress)
         report.issues = _issues_in_order(plans, found)
         usable = [job for job in plan.jobs if found[job.order].boxes]
         if not usable:
             shutil.rmtree(work, ignore_errors=True)  # a finished outcome, not an interruption: nothing to resume
             raise _empty_error(plan, report)
-        splits = split_identities([job.identity for job in usable], settings.seed, fractions)
+        splits = split_identities([job.identity for job in usable], config.seed, config.fractions)
         writes += [replace(job, split=splits[job.identity], boxes=tuple(found[job.order].boxes)) for job in usable]
     writes.sort(key=lambda job: job.order)
-    results = run_jobs("write", writes, settings, work, workers=workers, progress=progress, desc="writing domains")
+    results = run_jobs("write", writes, config, work, workers=workers, progress=progress)
     files = [entry for order in sorted(results) for entry in results[order].entries]
-    unpaired = [plan.domain.removeprefix("target/") for plan in plans[1:]]
-    report.counts = _finish(work, root, config, settings, unpaired, files, report.issues)
+    report.counts = _finish(work, root, config, inputs, files, report.issues)
 
 
 def _issues_in_order(plans: list[FolderPlan], found: dict[int, Faces]) -> list[FileIssue]:
@@ -898,68 +1021,68 @@ def _issues_in_order(plans: list[FolderPlan], found: dict[int, Faces]) -> list[F
 # --------------------------------------------------------------------------- the default offline domains
 
 
-def default_face_items(size: int = 128, *, variants_per_photo: int = 64, seed: int = 0,
-                       backend: str | None = None, progress: bool = False) -> list[FaceItem]:
-    """The bundled faces as items: each photo's face with augmented copies, then the LFW crops."""
+def default_face_items(config: DomainConfig | None = None) -> list[FaceCrop]:
+    """The bundled faces as crops: each photo's face with augmented copies (``config.variants_per_photo``
+    crops of ``config.size`` px), then the LFW crops. RuntimeError if a bundled photo does not give one face."""
     from .sample_data import sample_faces
 
-    report = BuildReport(Path("."))
+    config = config or DomainConfig.bundled()
     items = []
     for name, photo in sample_faces().items():
-        boxes = facelib.detect_faces(photo, backend=backend)
+        boxes = facelib.detect_faces(photo, backend=config.backend)
         if len(boxes) != 1:
             raise RuntimeError(f"expected one face in the bundled photo {name!r}, found {len(boxes)}")
-        items += augmented_crops(photo, boxes[0], size, name, variants_per_photo, seed=seed, origin=f"sample:{name}")
-    if report.issues:  # pragma: no cover - bundled data is known good
-        raise RuntimeError(report.table())
-    return items + lfw_items(size)
+        items += augmented_crops(photo, boxes[0], name, config, origin=f"sample:{name}")
+    return items + lfw_items(config.size)
 
 
 #: Where the two colour photos go: the astronaut teaches colour in training, Grace Hopper is a held-out colour face.
 DEFAULT_PINNED = {"astronaut": "train", "grace_hopper": "test"}
 
 
-def build_default_domains(root: str | os.PathLike | None = None, *, size: int = 128,
-                          styles: str | Sequence[str] | None = None, seed: int = 0,
-                          variants_per_photo: int | None = None, patches_per_photo: int | None = None,
-                          backend: str | None = None,
-                          progress: bool = True) -> Path:
+def build_default_domains(root: str | os.PathLike | None = None, config: DomainConfig | None = None, *,
+                          progress: bool = True, **settings: Any) -> Path:
     """The offline paired dataset used by lessons 03 and 04; builds once, then reuses the build.
 
-    Source faces: the astronaut and Grace Hopper photos (``variants_per_photo`` aligned, augmented
-    crops each; default 64, 4 in quick mode) and the 100 LFW crops (gray, upscaled, each also
-    mirrored). Augmented copies are kept for training identities only, so 64 variants give 224 train,
-    10 val and 11 test faces. ``patches_per_photo`` sharp patches of each photo in
-    ``sample_data.PATCH_PHOTOS`` join the training split (:func:`photo_patch_items`; default 32,
-    2 in quick mode; 0 for faces only). Targets: every style in
-    ``styles`` (default: all of ``TARGET_STYLES``). The astronaut is pinned to train and Grace
-    Hopper to test; LFW faces are split 80/10/10 by identity, with the same split whatever the patches.
-    Returns the folder; an existing build is reused when its manifest's config matches.
+    ``config`` defaults to :meth:`DomainConfig.bundled`; keyword ``settings`` change some of its
+    fields (a setting given as None keeps its default), e.g. ``build_default_domains(size=64,
+    styles="cartoon")``. Source faces: the astronaut and Grace Hopper photos (``variants_per_photo``
+    aligned, augmented crops each; default 64, 4 in quick mode) and the 100 LFW crops (gray,
+    upscaled, each also mirrored). Augmented copies are kept for training identities only, so 64
+    variants give 224 train, 10 val and 11 test faces. ``patches_per_photo`` sharp patches of each
+    photo in ``sample_data.PATCH_PHOTOS`` join the training split (:func:`photo_patch_items`;
+    default 32, 2 in quick mode; 0 for faces only). Targets: every style in ``styles`` (default:
+    all of ``TARGET_STYLES``). The astronaut is pinned to train and Grace Hopper to test; LFW faces
+    are split by ``fractions`` (80/10/10) by identity, with the same split whatever the patches.
+    Returns the folder (default ``build/domains/default_<size>px_<styles>_v<variants>[_p<patches>]_seed<seed>``);
+    an existing build is reused when its manifest's config matches. ``target_folders``,
+    ``already_cropped`` or ``min_side`` set for this build are a ValueError (they are for folders of photos).
     """
-    from .runtime import by_mode, output_dir
+    from .runtime import output_dir
 
-    styles = [styles] if isinstance(styles, str) else list(styles or TARGET_STYLES)
-    backend = backend or facelib.available_backends()[0]
-    variants_per_photo = by_mode(quick=4, full=64) if variants_per_photo is None else variants_per_photo
-    patches_per_photo = by_mode(quick=2, full=32) if patches_per_photo is None else patches_per_photo
+    config = _config(config, settings, default=DomainConfig.bundled())
+    folder_only = DomainConfig()
+    for name in ("target_folders", "already_cropped", "min_side"):
+        if getattr(config, name) != getattr(folder_only, name):
+            raise ValueError(f"{name}={getattr(config, name)!r} is for a folder of photos (build_domains), "
+                             "not for the bundled faces")
+    config = replace(config, styles=tuple(sorted(config.styles)),
+                     backend=config.backend or facelib.available_backends()[0])
     # One folder per configuration: lessons asking for different styles must not rebuild each other's data.
-    patches = f"_p{patches_per_photo}" if patches_per_photo else ""
-    name = f"default_{size}px_{'-'.join(sorted(styles))}_v{variants_per_photo}{patches}_seed{seed}"
+    patches = f"_p{config.patches_per_photo}" if config.patches_per_photo else ""
+    name = (f"default_{config.size}px_{'-'.join(config.styles)}_v{config.variants_per_photo}{patches}"
+            f"_seed{config.seed}")
     root = Path(root) if root is not None else output_dir("domains") / name
-    config = {"kind": "default", "size": size, "styles": sorted(styles), "seed": seed,
-              "variants_per_photo": variants_per_photo, "patches_per_photo": patches_per_photo,
-              "backend": backend, "alignment": facelib.ALIGNMENT_VERSION, "pinned": DEFAULT_PINNED}
-    if _manifest_matches(root, config):
+    inputs = {"kind": "bundled", "alignment": facelib.ALIGNMENT_VERSION, "pinned": DEFAULT_PINNED}
+    if _manifest_matches(root, config, inputs):
         return root
-    items = default_face_items(size, variants_per_photo=variants_per_photo, seed=seed, backend=backend,
-                               progress=progress)
+    items = default_face_items(config)
     pinned = dict(DEFAULT_PINNED)
-    if patches_per_photo:
-        patch_items = photo_patch_items(size, patches_per_photo, seed=seed)
+    if config.patches_per_photo:
+        patch_items = photo_patch_items(config.size, config.patches_per_photo, seed=config.seed)
         pinned.update({item.identity: "train" for item in patch_items})
         items += patch_items
-    write_domains(items, root, styles=sorted(styles), seed=seed, pinned=pinned, config=config,
-                  progress=progress)
+    write_domains(items, root, config, pinned=pinned, inputs=inputs, progress=progress)
     return root
 
 
@@ -974,12 +1097,22 @@ def read_manifest(root: str | os.PathLike) -> dict:
     return manifest
 
 
-def _manifest_matches(root: Path, config: dict) -> bool:
+def read_config(root: str | os.PathLike) -> DomainConfig:
+    """The :class:`DomainConfig` a build was made with, read back from its manifest.
+
+    FileNotFoundError / ValueError naming the file if ``root`` is not a build, or if its manifest
+    was written before configs were stored whole (build it again).
+    """
+    return DomainConfig.from_json(read_manifest(root).get("config"), where=str(Path(root) / "manifest.json"))
+
+
+def _manifest_matches(root: Path, config: DomainConfig, inputs: dict) -> bool:
+    """True when ``root`` holds a finished build of this config and these inputs (an older manifest never matches)."""
     try:
         manifest = read_manifest(root)
     except (FileNotFoundError, ValueError):
         return False
-    if manifest["config"] != json.loads(json.dumps(config)):
+    if manifest["config"] != config.to_json() or manifest.get("inputs") != json.loads(json.dumps(inputs)):
         return False
     return all((root / entry["path"]).is_file() for entry in manifest["files"])
 
@@ -1006,10 +1139,9 @@ def domain_sizes(root: str | os.PathLike) -> dict[str, dict[str, int]]:
 SOURCES = ("bundled", "lfw")
 
 
-def domains_from(source: str | os.PathLike = "bundled", *, size: int = 256,
-                 styles: str | Sequence[str] | None = None, root: str | os.PathLike | None = None,
-                 max_people: int | None = None, photos_per_person: int | None = 1, progress: bool = True,
-                 **options) -> Path:
+def domains_from(source: str | os.PathLike = "bundled", config: DomainConfig | None = None, *,
+                 root: str | os.PathLike | None = None, max_people: int | None = None,
+                 photos_per_person: int | None = 1, progress: bool = True) -> Path:
     """Build (or reuse) the source and target domains from one of three sources; returns the domains root.
 
     ``source``:
@@ -1025,37 +1157,42 @@ def domains_from(source: str | os.PathLike = "bundled", *, size: int = 256,
       included (:func:`build_domains`). A folder literally named ``lfw`` or ``bundled`` is passed as
       ``"./lfw"`` or a ``Path``.
 
-    Faces are aligned and cropped to ``size`` x ``size`` px (default 256) and written with every
-    style in ``styles`` (default: all of ``TARGET_STYLES``). ``root`` defaults to a folder under
-    ``build/domains/`` named after the source, size and styles (for a folder the same one
-    ``python -m facestyle_utils train --photos`` uses), so asking again reuses the build.
-    ``options`` go to :func:`build_default_domains` for ``"bundled"``, to :func:`build_domains` otherwise.
+    ``config`` defaults to 256-px crops (``size=256``) with every style of ``TARGET_STYLES``, on top
+    of :meth:`DomainConfig.bundled` for ``"bundled"`` and of ``DomainConfig()`` otherwise. ``root``
+    defaults to a folder under ``build/domains/`` named after the source, size and styles (for a
+    folder the same one ``python -m facestyle_utils train --photos`` uses), so asking again reuses the build.
 
     Raises FileNotFoundError / NotADirectoryError naming the path when a folder is missing or is a
     file, :class:`EmptyDomainError` (with a table of each file and why it was skipped) when no photo
     gives a face, ``online.DownloadError`` (one line) when LFW cannot be fetched, KeyError for an
     unknown style (before any download or build).
     """
-    from .runtime import output_dir
-
-    styles = [styles] if isinstance(styles, str) else list(styles or TARGET_STYLES)
-    _check_styles(styles)
     keyword = source.strip().lower() if isinstance(source, str) and source.strip().lower() in SOURCES else None
+    start = DomainConfig.bundled() if keyword == "bundled" else DomainConfig()
+    config = _config(config, {}, default=start.with_settings(size=256, styles=TARGET_STYLES))
+    _check_styles(config.styles)
     if keyword == "bundled":
-        return build_default_domains(root, size=size, styles=styles, progress=progress, **options)
+        return build_default_domains(root, config, progress=progress)
     if keyword == "lfw":
         from .online import lfw_colour_folder
 
         folder = lfw_colour_folder(max_people=max_people, photos_per_person=photos_per_person)
-        root = Path(root) if root is not None else output_dir("domains") / (
-            f"lfw_{folder.name}_{size}px_{'-'.join(styles)}")
+        root = Path(root) if root is not None else photos_root(folder, config, prefix="lfw")
     else:
         folder = Path(source).expanduser()
         if not folder.exists():
             raise FileNotFoundError(f"{folder}: no such folder; the source is 'bundled', 'lfw' or a folder of photos")
         if not folder.is_dir():
             raise NotADirectoryError(f"{folder}: is a file, not a folder; put your photos in a folder and pass that")
-        name = "".join(c if c.isalnum() or c in "-_" else "_" for c in folder.resolve().name)
-        root = Path(root) if root is not None else output_dir("domains") / f"photos_{name}_{size}px_{'-'.join(styles)}"
-    build_domains(folder, root, size=size, styles=styles, progress=progress, **options)
+        root = Path(root) if root is not None else photos_root(folder, config)
+    build_domains(folder, root, config, progress=progress)
     return root
+
+
+def photos_root(folder: str | os.PathLike, config: DomainConfig, prefix: str = "photos") -> Path:
+    """Where a build of a folder of photos goes by default: ``build/domains/<prefix>_<folder name>_<size>px_<styles>``,
+    the same for :func:`domains_from` and ``python -m facestyle_utils train --photos``."""
+    from .runtime import output_dir
+
+    name = "".join(c if c.isalnum() or c in "-_" else "_" for c in Path(folder).resolve().name)
+    return output_dir("domains") / f"{prefix}_{name}_{config.size}px_{'-'.join(config.styles)}"

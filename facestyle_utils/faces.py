@@ -264,14 +264,16 @@ def _gray_small(image: ImageLike) -> tuple[np.ndarray, float]:
     return cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY), back
 
 
-def _face_canvas(rgb: np.ndarray, cx: float, cy: float, side: float, angle: float, canvas: int,
+def _face_canvas(rgb: np.ndarray, frame: tuple[float, float, float, float], canvas: int,
                  face_px: float) -> tuple[np.ndarray, np.ndarray]:
     """A ``canvas`` x ``canvas`` view of the photo with the face centre in the middle, ``face_px`` pixels per face
-    side, turned by ``angle`` degrees; returns (view, the 2x3 matrix from photo to view).
+    side, turned by the angle; ``frame`` is (centre x, centre y, face side, angle in degrees) as
+    :func:`face_frame` gives it. Returns (view, the 2x3 matrix from photo to view).
 
     When this shrinks the photo, the region around the face is first shrunk with area averaging
     (a plain warp would alias), so a face in a 4000-pixel photo costs no more than one in a small one.
     """
+    cx, cy, side, angle = frame
     scale = face_px / side
     matrix = cv2.getRotationMatrix2D((cx, cy), angle, scale)
     matrix[:, 2] += (canvas / 2 - cx, canvas / 2 - cy)
@@ -303,7 +305,7 @@ def _refine_landmarks(rgb: np.ndarray, face: FaceBox, detector: "_YuNet") -> Fac
     canvas = 2 * REFINE_FACE_PX
     for step in range(REFINE_PASSES):
         cx, cy, side, angle = face_frame(face)
-        view, matrix = _face_canvas(rgb, cx, cy, side, angle if step > 0 else 0.0, canvas, REFINE_FACE_PX)
+        view, matrix = _face_canvas(rgb, (cx, cy, side, angle if step > 0 else 0.0), canvas, REFINE_FACE_PX)
         found = detector(cv2.cvtColor(view, cv2.COLOR_RGB2BGR))
         if len(found) == 0:
             break
@@ -484,49 +486,63 @@ def template_points(size: int, *, margin: float = DEFAULT_MARGIN) -> np.ndarray:
     return size / 2 + TEMPLATE * size / (1 + 2 * margin)
 
 
+@dataclass(frozen=True)
+class Perturbation:
+    """How an augmented crop differs from the aligned one: ``rotate`` (degrees, counter-clockwise on screen),
+    ``zoom`` (>1 = closer), ``shift`` (fractions of the face side, in photo directions) and ``flip``
+    (mirror the crop left-right). The default changes nothing."""
+
+    rotate: float = 0.0
+    zoom: float = 1.0
+    shift: Point = (0.0, 0.0)
+    flip: bool = False
+
+
+#: The aligned crop itself: no perturbation.
+NO_PERTURBATION = Perturbation()
+
+
 def face_transform(box: FaceBox | Sequence[float], size: int, *, margin: float = DEFAULT_MARGIN,
-                   rotate: float = 0.0, zoom: float = 1.0, shift: Point = (0.0, 0.0),
-                   level_eyes: bool = True) -> np.ndarray:
+                   perturb: Perturbation = NO_PERTURBATION, level_eyes: bool = True) -> np.ndarray:
     """The 2x3 affine matrix (float64) taking the photo to a ``size`` x ``size`` crop around the face.
 
     The crop is ``(1 + 2 * margin)`` face sides wide and centred on the face (:func:`face_frame`).
     With landmarks it is the similarity transform that puts them on :func:`template_points`
     (eyes level); without, it is centred on the box and rotated by the eye line when the eyes are
-    known. ``rotate`` (degrees, counter-clockwise on screen), ``zoom`` (>1 = closer) and ``shift``
-    (fractions of the face side, in photo directions) perturb it for augmentation. A box without a
-    positive size is a ValueError.
+    known. ``perturb``'s rotation, zoom and shift move it for augmentation (its ``flip`` acts on the
+    crop's pixels, in :func:`align_face`). A box without a positive size is a ValueError.
     """
     cx, cy, side, angle = face_frame(box, level_eyes=level_eyes)
-    crop_side = side * (1 + 2 * margin) / zoom
+    crop_side = side * (1 + 2 * margin) / perturb.zoom
     scale = size / crop_side
-    cx, cy = cx + shift[0] * side, cy + shift[1] * side
-    matrix = cv2.getRotationMatrix2D((cx, cy), angle + rotate, scale)  # rotate about the face centre
+    cx, cy = cx + perturb.shift[0] * side, cy + perturb.shift[1] * side
+    matrix = cv2.getRotationMatrix2D((cx, cy), angle + perturb.rotate, scale)  # rotate about the face centre
     matrix[:, 2] += (size / 2 - cx, size / 2 - cy)  # then move the face centre to the crop centre
     return matrix
 
 
 def align_face(image: ImageLike, box: FaceBox | Sequence[float], size: int = 128, *,
-               margin: float = DEFAULT_MARGIN, rotate: float = 0.0, zoom: float = 1.0,
-               shift: Point = (0.0, 0.0), flip: bool = False, level_eyes: bool = True) -> Image.Image:
+               margin: float = DEFAULT_MARGIN, perturb: Perturbation = NO_PERTURBATION,
+               level_eyes: bool = True) -> Image.Image:
     """Square RGB crop of a face (PIL image, ``size`` x ``size``, uint8), eyes levelled when known.
 
     ``box`` may be a FaceBox (with landmarks: aligned onto :data:`TEMPLATE` by a similarity
-    transform) or a hand-drawn (x, y, w, h). ``margin``, ``rotate``, ``zoom`` and ``shift`` are as
-    in :func:`face_transform`; ``flip`` mirrors the crop left-right. The photo is not modified.
+    transform) or a hand-drawn (x, y, w, h) in photo pixels. ``margin`` and ``perturb`` are as in
+    :func:`face_transform`; ``perturb.flip`` mirrors the crop left-right. The photo is not modified.
     Parts of the crop outside the photo are filled by reflecting the border, so rotated or shifted
     crops near an edge have no black corners. A size below 8 or an empty box is a ValueError.
     """
     if size < 8:
         raise ValueError(f"crop size must be at least 8 pixels, got {size}")
     rgb = to_array(image)
-    matrix = face_transform(box, size, margin=margin, rotate=rotate, zoom=zoom, shift=shift, level_eyes=level_eyes)
+    matrix = face_transform(box, size, margin=margin, perturb=perturb, level_eyes=level_eyes)
     # Shrinking a lot in one warp aliases: pre-blur in proportion to the scale factor.
     scale = math.hypot(matrix[0, 0], matrix[0, 1])
     if scale < 0.5:
         rgb = cv2.GaussianBlur(rgb, (0, 0), sigmaX=0.5 / scale)
     crop = cv2.warpAffine(rgb, matrix, (size, size), flags=cv2.INTER_AREA if scale < 1 else cv2.INTER_CUBIC,
                           borderMode=cv2.BORDER_REFLECT101)
-    if flip:
+    if perturb.flip:
         crop = crop[:, ::-1]
     return Image.fromarray(np.ascontiguousarray(crop))
 
@@ -558,12 +574,20 @@ def draw_detections(image: ImageLike, faces: Sequence[FaceBox], *,
 
 @dataclass
 class FaceCrop:
-    """One aligned face crop and where it came from."""
+    """One face crop and where it came from: the one record for crops, here and in ``domains``.
 
-    name: str  # source photo name
-    index: int  # which face in that photo (0 = largest)
-    box: FaceBox
+    ``identity`` names the person or photo (a domain build keeps all crops of one identity in one
+    split); ``stem`` is the crop's own name (its file name in a domain build); ``origin`` says where
+    it came from; ``box`` is the face in the photo (None for crops not cut around a detected face);
+    ``gray`` marks crops that were gray before being made RGB (the LFW faces).
+    """
+
+    identity: str
+    stem: str
     image: Image.Image
+    origin: str = ""
+    gray: bool = False
+    box: FaceBox | None = None
 
 
 def crop_faces(photos: dict[str, ImageLike], size: int = 128, *, margin: float = DEFAULT_MARGIN,
@@ -578,5 +602,7 @@ def crop_faces(photos: dict[str, ImageLike], size: int = 128, *, margin: float =
         faces = detect_faces(photo, backend=backend, min_face=min_face)
         if not faces:
             missed.append(name)
-        crops += [FaceCrop(name, i, face, align_face(photo, face, size, margin=margin)) for i, face in enumerate(faces)]
+        crops += [FaceCrop(name, name if len(faces) == 1 else f"{name}_face{i}",
+                           align_face(photo, face, size, margin=margin), origin=name, box=face)
+                  for i, face in enumerate(faces)]
     return crops, missed

@@ -5,7 +5,7 @@ One click of the studio's Stylize button runs, in order::
     request = Request(...)                                  # a snapshot of the settings
     before = crop_face(photo, request.size, box)            # lesson 01: detect (or a manual box), align
     raw = stylize(request, image_to_tensor(before), model)  # a model file (lessons 03-05) or lesson 02
-    after = blend_result(raw, image_to_tensor(before), strength, keep_colour)
+    after = blend_result(raw, image_to_tensor(before), strength, preserve_colour)
 
 Nothing here imports ipywidgets: :mod:`facestyle_utils.widgets` wires these functions to the controls,
 :mod:`facestyle_utils.latest_wins` keeps the app responsive, and :mod:`facestyle_utils.studio_io` finds
@@ -23,7 +23,7 @@ import torch
 from PIL import Image
 
 from .checkpoints import CheckpointError, load_model, read_model_file
-from .colour import preserve_colour
+from . import colour
 from .faces import align_face, detect_faces
 from .image_io import ImageLoadError, image_to_tensor, resize_image, tensor_to_image
 from .inference import Stylizer, blend
@@ -163,13 +163,13 @@ def stylize(request: Request, content: torch.Tensor, model: tuple[str, Any] | No
     """
     device = content.device
     if request.method == OPTIMISATION:
-        from .gatys import fast_settings, stylize_by_optimisation
+        from .gatys_speed import fast_settings, stylize_fast
 
         coarse = (2 * request.steps) // 3
         settings = fast_settings(device, coarse_steps=coarse, steps=request.steps - coarse)
         callback = None if on_step is None else (lambda step, _image, _loss: on_step(step))
-        return stylize_by_optimisation(content, style_tensor(request.style, request.size, device),
-                                       shared_vgg(device), settings, callback=callback, progress=False).image
+        return stylize_fast(content, style_tensor(request.style, request.size, device),
+                            shared_vgg(device), settings, callback=callback, progress=False).image
     if model is None:
         raise ValueError(f"{request.method}: a model method needs the model (from open_model)")
     kind, runner = model
@@ -180,13 +180,13 @@ def stylize(request: Request, content: torch.Tensor, model: tuple[str, Any] | No
 
 
 def blend_result(raw: torch.Tensor, before: torch.Tensor, strength: float,
-                 keep_colour: bool = False) -> Image.Image:
+                 preserve_colour: bool = False) -> Image.Image:
     """The "after" image: ``raw`` (1, 3, H, W) mixed with the crop ``before`` (same shape), both in [0, 1].
 
-    ``keep_colour`` first gives ``raw`` the crop's colours (lesson 02's colour preservation); ``strength``
+    ``preserve_colour`` first gives ``raw`` the crop's colours (lesson 02's colour preservation); ``strength``
     in [0, 1] then blends, 0 giving the crop back (ValueError outside [0, 1]). Returns an RGB PIL image.
     """
-    raw = preserve_colour(raw, before) if keep_colour else raw
+    raw = colour.preserve_colour(raw, before) if preserve_colour else raw
     return tensor_to_image(blend(raw, before, strength))
 
 
@@ -199,9 +199,9 @@ class Stylized:
     crop: Image.Image
     raw: torch.Tensor
 
-    def blend(self, strength: float, keep_colour: bool = False) -> Image.Image:
+    def blend(self, strength: float, preserve_colour: bool = False) -> Image.Image:
         """The "after" image at ``strength`` in [0, 1] (:func:`blend_result`)."""
-        return blend_result(self.raw, image_to_tensor(self.crop), strength, keep_colour)
+        return blend_result(self.raw, image_to_tensor(self.crop), strength, preserve_colour)
 
 
 class StudioPipeline:

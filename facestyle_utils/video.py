@@ -395,18 +395,22 @@ class VideoWriter:
             self.partial.unlink(missing_ok=True)
 
 
+#: How much closer the last frame of :func:`make_zoom_video` is than the first.
+ZOOM = 1.4
+
+
 def make_zoom_video(image: ImageLike, path: str | os.PathLike, *, frames: int = 48, size: int = 256,
-                    fps: float = 12.0, zoom: float = 1.4, overwrite: bool = False) -> Path:
-    """Make a short clip of ``frames`` frames of ``size`` x ``size`` from one photo: a slow zoom towards
-    the centre with a gentle sideways pan. Returns the path written (``.avi`` for an odd ``size``
-    asked as ``.mp4``, see :func:`size_keeping_path`)."""
+                    fps: float = 12.0, overwrite: bool = False) -> Path:
+    """Make a short clip of ``frames`` frames of ``size`` x ``size`` from one photo: a slow zoom (to
+    :data:`ZOOM` times closer) towards the centre with a gentle sideways pan. Returns the path written
+    (``.avi`` for an odd ``size`` asked as ``.mp4``, see :func:`size_keeping_path`)."""
     array = to_array(image)
     height, width = array.shape[:2]
     side = min(height, width)
     with VideoWriter(size_keeping_path(path, (size, size)), fps, (size, size), overwrite=overwrite) as writer:
         for index in range(frames):
             t = index / max(1, frames - 1)
-            crop = side / (1 + (zoom - 1) * t)
+            crop = side / (1 + (ZOOM - 1) * t)
             cx = width / 2 + 0.08 * side * np.sin(2 * np.pi * t)
             cy = height / 2
             x0 = int(np.clip(cx - crop / 2, 0, width - crop))
@@ -440,10 +444,17 @@ def _refuse_input(source: Path, destination: Path) -> None:
         raise ValueError(f"{destination}: refusing to write over the input video")
 
 
-def stylize_video(stylizer, source: str | os.PathLike, destination: str | os.PathLike, *, batch_size: int = 4,
-                  start: int = 0, stop: int | None = None, overwrite: bool = False, progress: bool = True,
-                  **options) -> Path:
+#: Frames per call of the stylizer in :func:`stylize_video`, unless told otherwise.
+VIDEO_BATCH = 4
+
+
+def stylize_video(stylizer, source: str | os.PathLike, destination: str | os.PathLike, *, overwrite: bool = False,
+                  progress: bool = True, **options) -> Path:
     """Stylize frames ``start`` to ``stop`` of a video into a new, audio-less video of the same size and rate.
+
+    ``options``: ``start`` and ``stop`` (frame numbers, default the whole video), ``batch_size``
+    (frames per stylizer call, default :data:`VIDEO_BATCH`); the others go to
+    :meth:`Stylizer.stylize_tensor` (``strength``, the colour option).
 
     The frame rate, count and size come from :func:`video_info` (header checked, warnings for
     corrections). An odd-sized video asked as ``.mp4`` is written as ``.avi`` to keep its size
@@ -451,12 +462,13 @@ def stylize_video(stylizer, source: str | os.PathLike, destination: str | os.Pat
     ``size_keeping_path(destination, (info.width, info.height))`` for ``info = video_info(source)``.
     No existing file is written over unless ``overwrite`` is True, and the source never (both
     ``destination`` and the ``.avi`` name are checked). Long clips can be done in parts (frame
-    ranges) and joined afterwards. ``options`` go to :meth:`Stylizer.stylize_tensor`
-    (``strength``, ``keep_colour``). Raises ``ValueError`` for an empty range or an output over
+    ranges) and joined afterwards. Raises ``ValueError`` for an empty range or an output over
     the input, ``FileExistsError`` for an existing output, :class:`VideoError` as the readers and
     :class:`VideoWriter` do.
     """
     source, destination = Path(source), Path(destination)
+    start, stop = options.pop("start", 0), options.pop("stop", None)
+    batch_size = options.pop("batch_size", VIDEO_BATCH)
     _refuse_input(source, destination)
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")

@@ -91,7 +91,7 @@ class StudioControls:
         self.strength = widgets.FloatSlider(1.0, min=0.0, max=1.0, step=0.05, description="strength", **slider)
         self.size = widgets.IntSlider(runtime.by_mode(quick=64, full=192), min=64, max=512, step=32,
                                       description="output size", **slider)
-        self.keep_colour = widgets.Checkbox(False, description="keep the face's colours", indent=False)
+        self.preserve_colour = widgets.Checkbox(False, description="keep the face's colours", indent=False)
         self.auto_update = widgets.Checkbox(True, description="update automatically (models)", indent=False)
         self.stylize_button = widgets.Button(description="Stylize", button_style="primary", icon="paint-brush")
         self.save_button = widgets.Button(description="Save result", icon="save", disabled=True)
@@ -112,7 +112,7 @@ class StudioControls:
             self.webcam_note, self.webcam_output, self.crop_mode, self.manual_box,
             widgets.HTML("<b>2. Method and style</b>"), widgets.HBox([self.method, self.refresh_button]),
             self.model_info, self.style, self.steps,
-            widgets.HTML("<b>3. Look</b>"), self.strength, self.size, self.keep_colour, self.auto_update,
+            widgets.HTML("<b>3. Look</b>"), self.strength, self.size, self.preserve_colour, self.auto_update,
             widgets.HBox([self.stylize_button, self.save_button]), self.progress,
         ], layout=widgets.Layout(width="380px"))
         pictures = widgets.HBox([box([self.before_label, self.before]), box([self.after_label, self.after])])
@@ -237,7 +237,7 @@ class StudioApp(StudioControls):
         for control in (self.face, self.crop_mode, self.crop_x, self.crop_y, self.crop_side, self.size,
                         self.style, self.steps):
             control.observe(self._on_input_change, names="value")
-        for control in (self.strength, self.keep_colour):
+        for control in (self.strength, self.preserve_colour):
             control.observe(lambda _: self._render(), names="value")
         self.refresh_models()
         self._show_crop_only("Pick a face and a method, then press Stylize.")
@@ -368,7 +368,7 @@ class StudioApp(StudioControls):
         """Apply strength and colour preservation to the last raw result and show before/after."""
         with self._lock:
             if self._last is not None:
-                self.result = self._last.blend(self.strength.value, self.keep_colour.value)
+                self.result = self._last.blend(self.strength.value, self.preserve_colour.value)
                 self.result_request = self._last.request
                 self.show_pictures(self._last.crop, self.result)
 
@@ -395,7 +395,7 @@ class StudioApp(StudioControls):
             raise ValueError("no result yet: press Stylize (or call app.run()) first")
         title = "after" + (f": {self.result_request.how()}" if self.result_request else "")
         title += f"\n{self.result.width}x{self.result.height} px, strength {self.strength.value:.2f}"
-        title += ", colours kept" if self.keep_colour.value else ""
+        title += ", colours kept" if self.preserve_colour.value else ""
         return show_images([self.crop, self.result], ["before", title], size=size)
 
 

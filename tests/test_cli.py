@@ -135,10 +135,10 @@ def test_a_folder_with_nested_images_is_not_a_silent_success(model_file, tmp_pat
 
 def test_a_shrunk_image_is_reported(model_file, tmp_path, capsys):
     Image.new("RGB", (64, 32), (10, 20, 30)).save(tmp_path / "wide.png")
-    code, printed, _ = _run([tmp_path / "wide.png", "--model", model_file, "--out", tmp_path / "o", "--size", "32"],
+    code, printed, _ = _run([tmp_path / "wide.png", "--model", model_file, "--out", tmp_path / "o", "--max-side", "32"],
                             capsys)
     assert code == 0 and Image.open(tmp_path / "o" / "wide_stylized.png").size == (32, 16)
-    assert "32x16" in printed and "64x32" in printed and "--size 64" in printed
+    assert "32x16" in printed and "64x32" in printed and "--max-side 64" in printed
 
 
 @pytest.fixture(scope="module")

@@ -103,7 +103,7 @@ def test_align_face_size_centre_margin_and_flip(photos):
     assert crop.size == (64, 64) and crop.mode == "RGB"
     reference = np.asarray(photo.crop((177, 66, 272, 161)).resize((64, 64), Image.Resampling.BICUBIC), dtype=float)
     assert np.abs(np.asarray(crop, dtype=float) - reference).mean() < 6  # margin 0 = the box itself
-    flipped = align_face(photo, box, 64, margin=0.0, flip=True)
+    flipped = align_face(photo, box, 64, margin=0.0, perturb=facelib.Perturbation(flip=True))
     np.testing.assert_array_equal(np.asarray(flipped), np.asarray(crop)[:, ::-1])
     matrix = facelib.face_transform(box, 64, margin=0.5)
     centre = matrix @ np.array([177 + 47.5, 66 + 47.5, 1.0])
@@ -118,8 +118,8 @@ def test_align_face_rejects_bad_boxes(photos):
 
 def test_crop_faces_lists_photos_without_faces(photos):
     crops, missed = crop_faces({"astronaut": photos["astronaut"], "brick": load_sample("brick")}, 48)
-    assert [c.name for c in crops] == ["astronaut"] and missed == ["brick"]
-    assert crops[0].image.size == (48, 48)
+    assert [c.identity for c in crops] == ["astronaut"] and missed == ["brick"]
+    assert crops[0].image.size == (48, 48) and crops[0].stem == "astronaut" and crops[0].box is not None
 
 
 def test_draw_detections_draws_without_touching_the_photo(photos):
@@ -135,7 +135,7 @@ def test_draw_detections_draws_without_touching_the_photo(photos):
 
 def _in_crop(face: FaceBox, size: int, **perturb) -> np.ndarray:
     """Where the face's five landmarks land in its aligned crop: shape (5, 2)."""
-    matrix = facelib.face_transform(face, size, **perturb)
+    matrix = facelib.face_transform(face, size, perturb=facelib.Perturbation(**perturb))
     return np.c_[np.asarray(face.landmarks), np.ones(5)] @ matrix.T
 
 
@@ -213,7 +213,8 @@ def test_perturbations_keep_their_meaning_with_landmarks(photos):
     assert np.linalg.norm(moved[0]) == pytest.approx(0.1 * size / (1 + 2 * margin))
     assert moved[0, 0] < 0 and abs(moved[0, 1]) < 0.05 * abs(moved[0, 0])  # the face moves left in the crop
     crop = align_face(photos["grace_hopper"], face, size)
-    np.testing.assert_array_equal(np.asarray(align_face(photos["grace_hopper"], face, size, flip=True)),
+    np.testing.assert_array_equal(np.asarray(align_face(photos["grace_hopper"], face, size,
+                                                         perturb=facelib.Perturbation(flip=True))),
                                   np.asarray(crop)[:, ::-1])
     unlevelled = facelib.face_transform(face, size, level_eyes=False)
     assert unlevelled[0, 1] == pytest.approx(0, abs=1e-12)  # no rotation
@@ -254,7 +255,7 @@ def test_the_callers_image_is_never_modified(photos):
     array = np.asarray(photos["grace_hopper"]).copy()
     before = array.copy()
     face = detect_faces(array)[0]
-    align_face(array, face, 96, rotate=8, zoom=1.1, shift=(0.05, -0.05), flip=True)
+    align_face(array, face, 96, perturb=facelib.Perturbation(rotate=8, zoom=1.1, shift=(0.05, -0.05), flip=True))
     draw_detections(array, [face])
     np.testing.assert_array_equal(array, before)
     pil = photos["astronaut"].copy()

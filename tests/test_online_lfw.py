@@ -173,7 +173,7 @@ def test_an_unreachable_server_gives_one_clear_line(lfw, tmp_path):
 def test_domains_from_lfw_builds_aligned_colour_faces(lfw, tmp_path, monkeypatch, archive):
     monkeypatch.setenv("FACESTYLE_OUTPUT_DIR", str(tmp_path / "build"))
     lfw({MIRROR: archive})
-    root = ds.domains_from("lfw", size=64, styles="cartoon", progress=False, verbose=False, workers=1)
+    root = ds.domains_from("lfw", ds.DomainConfig(size=64, styles="cartoon"), progress=False)
     assert root == tmp_path / "build" / "domains" / "lfw_funneled_allpeople_1each_64px_cartoon"
     counts = ds.domain_sizes(root)
     assert sum(counts["source"].values()) == 3 and counts["source"] == counts["target/cartoon"]
@@ -188,8 +188,7 @@ def test_domains_from_your_folder_of_mixed_formats(tmp_path):
     load_sample("astronaut").resize((256, 256)).convert("RGBA").save(photos / "astronaut.png")
     load_sample("grace_hopper").resize((200, 234)).save(photos / "holiday" / "grace.jpg", quality=90)
     (photos / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
-    root = ds.domains_from(photos, size=64, styles=["cartoon"], root=tmp_path / "d", progress=False, verbose=False,
-                           workers=1)
+    root = ds.domains_from(photos, ds.DomainConfig(size=64, styles=["cartoon"]), root=tmp_path / "d", progress=False)
     assert root == tmp_path / "d"
     manifest = ds.read_manifest(root)
     assert sum(manifest["counts"]["source"].values()) == 2
@@ -200,26 +199,29 @@ def test_domains_from_your_folder_of_mixed_formats(tmp_path):
 
 def test_domains_from_names_the_bad_path(tmp_path):
     with pytest.raises(FileNotFoundError, match=r"nowhere: no such folder; the source is 'bundled', 'lfw' or a"):
-        ds.domains_from(tmp_path / "nowhere", size=64)
+        ds.domains_from(tmp_path / "nowhere")
     (tmp_path / "face.jpg").write_bytes(b"")
     with pytest.raises(NotADirectoryError, match=r"face.jpg: is a file, not a folder"):
-        ds.domains_from(str(tmp_path / "face.jpg"), size=64)
+        ds.domains_from(str(tmp_path / "face.jpg"))
     with pytest.raises(KeyError, match="unknown style 'oil'"):
-        ds.domains_from("lfw", styles="oil")  # refused before any download
+        ds.domains_from("lfw", ds.DomainConfig(styles="oil"))  # refused before any download
     empty = tmp_path / "empty"
     empty.mkdir()
     (empty / "notes.txt").write_text("no photos here")
     with pytest.raises(ds.EmptyDomainError, match=r"no usable face images among 1 file\(s\) in .*empty"):
-        ds.domains_from(empty, size=64, root=tmp_path / "d", progress=False)
+        ds.domains_from(empty, ds.DomainConfig(size=64), root=tmp_path / "d", progress=False)
 
 
 def test_domains_from_bundled_is_the_default_build(monkeypatch, tmp_path):
     calls = []
-    monkeypatch.setattr(ds, "build_default_domains", lambda root, **kw: calls.append((root, kw)) or tmp_path)
-    assert ds.domains_from("bundled", styles="pencil", progress=False) == tmp_path
+    monkeypatch.setattr(ds, "build_default_domains", lambda root, config, **kw: calls.append((root, config, kw))
+                        or tmp_path)
+    pencil = ds.DomainConfig.bundled(styles="pencil")
+    assert ds.domains_from("bundled", pencil, progress=False) == tmp_path
     assert ds.domains_from() == tmp_path
-    assert calls[0] == (None, {"size": 256, "styles": ["pencil"], "progress": False})
-    assert calls[1][1]["styles"] == list(ds.TARGET_STYLES) and calls[1][1]["size"] == 256
+    assert calls[0] == (None, pencil, {"progress": False})
+    assert calls[1][1] == ds.DomainConfig.bundled(size=256)  # the bundled defaults at 256 px, every style
+    assert calls[1][1].styles == tuple(ds.TARGET_STYLES) and calls[1][2] == {"progress": True}
 
 
 def test_cli_photos_lfw_offline_is_one_line_and_exit_1(lfw, monkeypatch, tmp_path, capsys):
@@ -230,7 +232,7 @@ def test_cli_photos_lfw_offline_is_one_line_and_exit_1(lfw, monkeypatch, tmp_pat
     assert "'lfw' downloads Labeled Faces in the Wild in colour" in " ".join(capsys.readouterr().out.split())
     monkeypatch.setenv("FACESTYLE_OUTPUT_DIR", str(tmp_path))
     lfw({})
-    assert main(["train", "--photos", "lfw", "--steps", "1", "--quiet", "--out", str(tmp_path / "m.pt")]) == 1
+    assert main(["train", "--photos", "lfw", "--steps", "1", "--no-progress", "--out", str(tmp_path / "m.pt")]) == 1
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: could not download LFW (lfw-funneled.tgz): ") and "\n" not in err
     assert main(["train", "--photos", "./lfw", "--steps", "1", "--out", str(tmp_path / "m.pt")]) == 2

@@ -115,7 +115,7 @@ def test_optimisation_reports_each_step_and_can_be_stopped():
     assert steps == [0, 1]
 
 
-def test_blend_result_mixes_at_a_strength_and_can_keep_colours():
+def test_blend_result_mixes_at_a_strength_and_can_preserve_colours():
     torch.manual_seed(0)
     before, raw = torch.rand(1, 3, 16, 16), torch.rand(1, 3, 16, 16)
     as_array = image_to_tensor
@@ -125,7 +125,7 @@ def test_blend_result_mixes_at_a_strength_and_can_keep_colours():
     with pytest.raises(ValueError, match="strength"):
         blend_result(raw, before, 1.5)
     grey = before.mean(dim=1, keepdim=True).expand(1, 3, 16, 16)
-    kept = as_array(blend_result(grey, before, 1.0, keep_colour=True))
+    kept = as_array(blend_result(grey, before, 1.0, preserve_colour=True))
 
     def chroma(t):
         return (t - t.mean(dim=1, keepdim=True)).abs().mean()

@@ -61,7 +61,7 @@ def _all_widgets(root):
 def test_widget_tree_holds_every_control(app):
     inside = {id(w) for w in _all_widgets(app.widget)}
     controls = [app.face, app.upload, app.webcam_button, app.crop_mode, app.crop_x, app.crop_y, app.crop_side,
-                app.method, app.refresh_button, app.style, app.steps, app.strength, app.size, app.keep_colour,
+                app.method, app.refresh_button, app.style, app.steps, app.strength, app.size, app.preserve_colour,
                 app.auto_update, app.stylize_button, app.save_button, app.progress, app.status,
                 app.before, app.after]
     assert all(id(control) in inside for control in controls)
@@ -98,7 +98,7 @@ def test_strength_and_colour_reblend_without_rerunning(app):
     assert np.abs(np.asarray(app.result, dtype=int) - np.asarray(app.crop, dtype=int)).max() <= 1
     app.strength.value = 1.0
     full = np.asarray(app.result, dtype=float)
-    app.keep_colour.value = True
+    app.preserve_colour.value = True
     kept = np.asarray(app.result, dtype=float)
     crop = np.asarray(app.crop, dtype=float)
 
@@ -268,7 +268,7 @@ def test_figure_shows_before_and_after(app):
     figure = app.figure()
     titles = [ax.get_title() for ax in figure.axes]
     assert titles == ["before", "after: model tiny_quick.pt\n64x64 px, strength 1.00"]
-    app.keep_colour.value = True
+    app.preserve_colour.value = True
     assert app.figure().axes[1].get_title().endswith("strength 1.00, colours kept")
 
 
