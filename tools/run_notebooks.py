@@ -3,6 +3,10 @@
 Executed copies go to build/notebooks/, figures to build/figures/. Full mode by default;
 FACESTYLE_QUICK=1 runs the quick versions, whose copies and figures go to build/notebooks_quick/
 and build/figures_quick/ so they never replace a full run's. Pass notebook names to run only some of them.
+
+Progress bars in the executed copies are plain text (``FACESTYLE_PROGRESS=text``, read by
+``facestyle_utils.runtime.progress_bar``) and each cell's stream outputs are merged with carriage returns
+applied, so a copy shows a finished bar's last line: a saved widget bar would show its first state, "0%".
 """
 from __future__ import annotations
 
@@ -14,6 +18,7 @@ import time
 from pathlib import Path
 
 import nbformat
+import zmq
 from jupyter_client import KernelManager
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
@@ -21,17 +26,19 @@ from nbclient.exceptions import CellExecutionError
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = ROOT / "notebooks"
 BUILD = ROOT / "build"
+#: What the kernels of the executed copies see (unless already set): text progress bars, see the docstring.
+KERNEL_ENV_DEFAULTS = {"FACESTYLE_PROGRESS": "text"}
 
 
 def run(path: Path, out_dir: Path) -> float:
     """Execute one notebook in its own folder and save the executed copy; returns seconds taken."""
     notebook = nbformat.read(path, as_version=4)
-    kernel = _kernel_manager()
-    client = NotebookClient(notebook, timeout=3600, kernel_name="python3", km=kernel,
+    kernel = _kernel_manager(kernel_transport())
+    client = NotebookClient(notebook, timeout=3600, kernel_name="python3", km=kernel, coalesce_streams=True,
                             resources={"metadata": {"path": str(NOTEBOOKS)}})
     start = time.perf_counter()
     try:
-        client.execute()
+        client.execute(env={**KERNEL_ENV_DEFAULTS, **os.environ})
     finally:
         nbformat.write(notebook, out_dir / path.name)
         if kernel.has_kernel:
@@ -41,13 +48,29 @@ def run(path: Path, out_dir: Path) -> float:
     return time.perf_counter() - start
 
 
-def _kernel_manager() -> KernelManager:
-    """A kernel talking over local IPC sockets where the OS has them (not TCP on localhost, which makes
-    every kernel print a warning about unencrypted traffic); TCP on Windows, which has no IPC transport."""
-    if sys.platform == "win32":
-        return KernelManager(kernel_name="python3")
-    sockets = Path(tempfile.mkdtemp(prefix="facestyle-kernel-"))  # an absolute path: the kernel runs in notebooks/
-    return KernelManager(kernel_name="python3", transport="ipc", ip=str(sockets / "ipc"))
+def kernel_transport() -> str:
+    """How the runner talks to its kernels without plain TCP, which makes every kernel print ipykernel's
+    "Kernel is running over TCP without encryption" warning; the warning names these two remedies.
+
+    ``"ipc"``: local sockets, where the OS has them (not Windows). ``"curve"``: TCP encrypted with
+    CurveZMQ keys that jupyter_client provisions (its ``transport_encryption``, jupyter_client 8.10+).
+    ``"tcp"``: neither is available, and the warning stays.
+    """
+    if sys.platform != "win32" and zmq.has("ipc"):
+        return "ipc"
+    if zmq.has("curve") and "transport_encryption" in KernelManager.class_trait_names():
+        return "curve"
+    return "tcp"
+
+
+def _kernel_manager(transport: str) -> KernelManager:
+    """A kernel manager for :func:`kernel_transport`'s answer."""
+    if transport == "ipc":
+        sockets = Path(tempfile.mkdtemp(prefix="facestyle-kernel-"))  # an absolute path: the kernel runs in notebooks/
+        return KernelManager(kernel_name="python3", transport="ipc", ip=str(sockets / "ipc"))
+    if transport == "curve":
+        return KernelManager(kernel_name="python3", transport_encryption="auto")
+    return KernelManager(kernel_name="python3")
 
 
 def main(names: list[str]) -> int:
