@@ -8,9 +8,13 @@ Runs, in one process and on the same face and style:
    (identical maths, so identical losses);
 3. that, with relu5_1 as a late layer: left out (and the network cut at relu4_2) until the
    loss without it reaches the target, then in for the last steps;
-4. the fast path (``gatys.fast_settings``): the above plus coarse-to-fine (optimise at 3/8
-   size, upsample the change, refine), channels_last on CUDA, and autocast where the hardware
-   computes 16-bit floats natively (fp16 on CUDA, bf16 on a CPU with AMX / AVX-512 BF16).
+4. the fast path (``gatys_speed.fast_settings``): the above plus coarse-to-fine (optimise at 3/8
+   size, upsample the change, refine), the Gram matrix's hand-written backward, channels_last on
+   CUDA, and autocast where the hardware computes 16-bit floats natively (fp16 on CUDA, bf16 on a
+   CPU with AMX / AVX-512 BF16).
+
+Row 2 is the plain method (``gatys.stylize_by_optimisation``); the speed switches come from
+``facestyle_utils.gatys_speed``, lesson 02's optional speed lab.
 
 Every run stops when its whole total loss *at full size* (every layer in) first reaches the
 plain run's loss after ``--steps`` steps. Prints seconds per step, seconds to that loss, and
@@ -29,7 +33,15 @@ import time
 import torch
 
 from facestyle_utils import runtime, sample_data
-from facestyle_utils.gatys import GatysLoss, GatysSettings, compare_speed, fast_settings, resize_tensor, total_loss
+from facestyle_utils.gatys import GatysSettings
+from facestyle_utils.gatys_speed import (
+    SpeedLoss,
+    SpeedSettings,
+    compare_speed,
+    fast_settings,
+    resize_tensor,
+    total_loss,
+)
 from facestyle_utils.image_io import image_to_tensor
 from facestyle_utils.vgg import load_vgg19
 
@@ -43,15 +55,15 @@ def square(name: str, size: int, device: torch.device) -> torch.Tensor:
     return resize_tensor(image[..., top:top + side, left:left + side], (size, size)).clamp(0, 1)
 
 
-def fast_name(settings: GatysSettings) -> str:
+def fast_name(settings: SpeedSettings) -> str:
     """The fast path's row label, naming the switches ``fast_settings`` turned on for this device."""
     extras = [name for name, on in (("channels_last", settings.channels_last), ("autocast", settings.autocast)) if on]
     return "fast path (+ coarse-to-fine" + "".join(", " + name for name in extras) + ")"
 
 
-def time_one_step(vgg, content, style, settings: GatysSettings, repeats: int = 1) -> float:
+def time_one_step(vgg, content, style, settings: SpeedSettings, repeats: int = 1) -> float:
     """Seconds for one forward + backward of the total loss (after one untimed warm-up call)."""
-    objective = GatysLoss(vgg, content, style, settings)
+    objective = SpeedLoss(vgg, content, style, settings)
     image = content.clone().requires_grad_(True)
     objective(image)[0].backward()
     start = time.perf_counter()
@@ -79,8 +91,8 @@ def main() -> None:
     print(f"{args.size}x{args.size}, {args.steps} plain L-BFGS steps set the target; device {device.type}, "
           f"{torch.get_num_threads()} threads")
 
-    plain = GatysSettings(steps=args.steps, truncate_network=False, cache_targets=False)
-    cut = plain.replace(truncate_network=True, cache_targets=True)
+    plain = SpeedSettings(GatysSettings(steps=args.steps), full_network=True, targets_every_step=True)
+    cut = plain.replace(full_network=False, targets_every_step=False)  # the plain method
     fast_path = fast_settings(device, steps=3 * args.steps)
     middle = {
         "+ network cut at deepest layer, targets once": cut,
@@ -112,8 +124,8 @@ def main() -> None:
     if not args.no_autocast:
         small = 128
         c, s = square(args.face, small, device), square(args.style, small, device)
-        fp32 = time_one_step(vgg, c, s, GatysSettings())
-        mixed = time_one_step(vgg, c, s, GatysSettings(autocast=True))
+        fp32 = time_one_step(vgg, c, s, SpeedSettings())
+        mixed = time_one_step(vgg, c, s, SpeedSettings(autocast=True))
         kind = "fp16" if device.type == "cuda" else "bf16"
         print(f"one forward+backward at {small}x{small}: fp32 {fp32:.2f} s, {kind} autocast {mixed:.2f} s "
               f"({mixed / fp32:.1f}x)")

@@ -1,20 +1,13 @@
-"""Style transfer by optimisation: the loss goes down, the speed switches keep the maths, the options work."""
+"""The plain Gatys method: the loss goes down, the loss is what it says, the options work, errors are clear."""
 import math
 
 import pytest
 import torch
 
-from facestyle_utils import runtime
 from facestyle_utils.colour import rgb_to_ycbcr
-from facestyle_utils.gatys import (
-    GatysLoss,
-    GatysSettings,
-    compare_speed,
-    fast_settings,
-    stylize_by_optimisation,
-    total_loss,
-)
+from facestyle_utils.gatys import GatysLoss, GatysSettings, run_steps, stylize_by_optimisation
 from facestyle_utils.image_io import ImageLoadError
+from facestyle_utils.losses import gram_matrix
 
 
 @pytest.fixture(scope="module")
@@ -26,17 +19,28 @@ def images():
     return content, style
 
 
+def whole_loss(vgg, image, content, style, settings=None):
+    with torch.no_grad():
+        return float(GatysLoss(vgg, content, style, settings or GatysSettings())(image)[0])
+
+
 def test_few_lbfgs_steps_lower_the_total_loss(vgg, images):
     content, style = images
     result = stylize_by_optimisation(content, style, vgg, GatysSettings(steps=6), progress=False)
-    assert result.image.shape == content.shape
+    assert result.image.shape == content.shape and result.image.dtype == torch.float32
     assert 0 <= result.image.min() and result.image.max() <= 1
-    assert len(result.losses) == len(result.times) == len(result.sizes) == 6
+    assert len(result.losses) == 6
     assert result.losses[-1] < 0.9 * result.losses[0]
     assert result.losses[-1] < min(result.losses[:3])
-    assert total_loss(result.image, content, style, vgg) < total_loss(content, content, style, vgg)
+    assert whole_loss(vgg, result.image, content, style) < whole_loss(vgg, content, content, style)
     assert set(result.parts) == {"content", "style", "tv"}
     assert result.seconds > 0
+
+
+def test_the_first_loss_is_the_loss_of_the_face(vgg, images):
+    content, style = images
+    result = stylize_by_optimisation(content, style, vgg, GatysSettings(steps=1), progress=False)
+    assert result.losses[0] == pytest.approx(whole_loss(vgg, content, content, style), rel=1e-5)
 
 
 def test_adam_lowers_the_loss_and_input_is_untouched(vgg, images):
@@ -48,13 +52,41 @@ def test_adam_lowers_the_loss_and_input_is_untouched(vgg, images):
     assert torch.equal(content, before)
 
 
-def test_speed_switches_do_not_change_the_loss(vgg, images):
+def test_the_loop_written_out_by_hand_gives_the_same_losses(vgg, images):
+    """Lesson 02 shows this loop in a cell and says stylize_by_optimisation runs it."""
     content, style = images
-    image = torch.rand_like(content)
-    reference, _ = GatysLoss(vgg, content, style, GatysSettings())(image)
-    for switch in ({"cache_targets": False}, {"truncate_network": False}, {"channels_last": True}):
-        value, _ = GatysLoss(vgg, content, style, GatysSettings(**switch))(image)
-        assert value.item() == pytest.approx(reference.item(), rel=1e-4), switch
+    settings = GatysSettings(steps=3, optimizer="adam", learning_rate=0.02)
+    objective = GatysLoss(vgg, content, style, settings)
+    image = content.clone().requires_grad_(True)
+    optimizer = torch.optim.Adam([image], lr=settings.learning_rate)
+    losses = []
+    for _ in range(settings.steps):
+        optimizer.zero_grad()
+        loss, _ = objective(image)
+        loss.backward()
+        optimizer.step()
+        with torch.no_grad():
+            image.clamp_(0, 1)
+        losses.append(loss.item())
+    result = stylize_by_optimisation(content, style, vgg, settings, progress=False)
+    assert result.losses == losses
+    assert torch.equal(result.image, image.detach())
+
+
+def test_targets_are_computed_once_and_vgg19_stops_at_the_deepest_layer(vgg, images):
+    content, style = images
+    calls = []
+
+    def spy(image, layers):
+        calls.append(list(layers))
+        return vgg(image, layers)
+
+    objective = GatysLoss(spy, content, style, GatysSettings(style_layers=("relu1_1", "relu3_1")))
+    assert calls == [["relu4_2"], ["relu1_1", "relu3_1"]]  # the face's content, the style's Grams: once
+    calls.clear()
+    for _ in range(3):
+        objective(torch.rand_like(content))
+    assert calls == [["relu4_2", "relu1_1", "relu3_1"]] * 3  # one pass per step, never on to pool5
 
 
 def test_zero_weights_switch_terms_off(vgg, images):
@@ -66,67 +98,41 @@ def test_zero_weights_switch_terms_off(vgg, images):
     assert parts["content"] == 0 and parts["style"] > 0
 
 
-def test_coarse_to_fine_records_both_sizes(vgg, images):
-    content, style = images
-    settings = GatysSettings(steps=2, coarse_steps=3, coarse_scale=0.5)
-    result = stylize_by_optimisation(content, style, vgg, settings, progress=False)
-    assert result.sizes == [16, 16, 16, 32, 32]
-    assert len(result.full_size_losses) == 2
-    assert result.image.shape == content.shape
-
-
-def test_target_loss_stops_early_and_seconds_to_reach(vgg, images):
-    content, style = images
-    first = stylize_by_optimisation(content, style, vgg, GatysSettings(steps=6), progress=False)
-    target = first.losses[2]
-    again = stylize_by_optimisation(content, style, vgg, GatysSettings(steps=6, target_loss=target), progress=False)
-    assert len(again.losses) == 3
-    assert again.seconds_to_reach(target) <= again.seconds
-    assert math.isinf(again.seconds_to_reach(-1.0))
-
-
-def test_late_style_layers_wait_then_join_the_loss(vgg, images):
+def test_terms_name_each_layer_and_add_up_to_the_loss(vgg, images):
     content, style = images
     image = torch.rand_like(content)
-    whole, _ = GatysLoss(vgg, content, style, GatysSettings())(image)
-    objective = GatysLoss(vgg, content, style, GatysSettings(late_style_layers=("relu5_1",)))
-    assert not objective.exact and "relu5_1" not in objective.layers  # the network can stop at relu4_2
-    partial, _ = objective(image)
-    assert 0 < partial.item() < whole.item()  # the left-out term is >= 0, so the partial loss is a lower bound
-    objective.add_late_layers()
-    assert objective.exact and objective.layers[-1] == "relu5_1"
-    assert objective(image)[0].item() == pytest.approx(whole.item(), rel=1e-5)
+    objective = GatysLoss(vgg, content, style, GatysSettings())
+    terms = objective.terms(image)
+    assert list(terms) == ["content relu4_2", "style relu1_1", "style relu2_1", "style relu3_1", "style relu4_1",
+                           "style relu5_1", "tv"]
+    total, parts = objective(image)
+    assert sum(float(v) for v in terms.values()) == pytest.approx(total.item(), rel=1e-5)
+    assert parts["style"] == pytest.approx(sum(float(v) for k, v in terms.items() if k.startswith("style")), rel=1e-5)
+    assert sum(parts.values()) == pytest.approx(total.item(), rel=1e-5)
+    features = vgg(image, ["relu3_1"])["relu3_1"]
+    target = gram_matrix(vgg(style, ["relu3_1"])["relu3_1"])
+    expected = 10.0 * ((gram_matrix(features) - target) ** 2).mean()  # style_weight 10 x the Gram MSE
+    assert float(terms["style relu3_1"]) == pytest.approx(float(expected), rel=1e-4)
 
 
-def test_late_style_layers_join_for_the_last_steps_and_only_the_whole_loss_counts(vgg, images):
-    content, style = images
-    settings = GatysSettings(steps=6, late_style_layers=("relu5_1",), late_steps=2)
-    result = stylize_by_optimisation(content, style, vgg, settings, progress=False)
-    assert result.exact == [False] * 4 + [True] * 2
-    coarse = stylize_by_optimisation(content, style, vgg, settings.replace(coarse_steps=2, coarse_scale=0.5),
-                                     progress=False)
-    assert coarse.exact == [False] * 6 + [True] * 2
-    # With a target, the late layers join as soon as the partial loss reaches it (long before the
-    # last 5 of 30 steps), and the run stops only when the *whole* loss reaches it.
-    target = result.losses[-1]
-    stopped = stylize_by_optimisation(content, style, vgg, settings.replace(steps=30, target_loss=target),
-                                      progress=False)
-    first_exact = stopped.exact.index(True)
-    assert stopped.losses[-1] <= target and stopped.exact[-1]
-    assert all(loss > target for loss, exact in zip(stopped.losses[:-1], stopped.exact[:-1]) if exact)
-    assert first_exact < 30 - 5 and stopped.steps_to_reach(target) == len(stopped.losses)
-    assert stopped.seconds_to_reach(target) == stopped.times[-1]
-
-
-def test_callback_and_snapshots(vgg, images):
+def test_callback_sees_every_step_and_can_stop_the_run(vgg, images):
     content, style = images
     seen = []
-    result = stylize_by_optimisation(content, style, vgg, GatysSettings(steps=4, snapshot_every=2),
+    result = stylize_by_optimisation(content, style, vgg, GatysSettings(steps=4),
                                      callback=lambda step, image, loss: seen.append((step, image.shape, loss)),
                                      progress=False)
-    assert [s for s, _, _ in seen] == [0, 1, 2, 3]
+    assert [s for s, _, _ in seen] == [0, 1, 2, 3] and seen[0][1] == content.shape
     assert [loss for _, _, loss in seen] == result.losses
-    assert [s for s, _ in result.snapshots] == [0, 2]
+    stopped = stylize_by_optimisation(content, style, vgg, GatysSettings(steps=6),
+                                      callback=lambda step, image, loss: step == 1, progress=False)
+    assert stopped.losses == result.losses[:2]
+
+
+def test_run_steps_refuses_a_loss_that_is_not_finite():
+    image = torch.rand(1, 3, 4, 4, requires_grad=True)
+    broken = lambda x: (x.sum() * math.nan, {})  # noqa: E731
+    with pytest.raises(FloatingPointError, match="the loss became nan at step 0: lower the learning rate"):
+        run_steps(image, broken, 3, GatysSettings(optimizer="adam"))
 
 
 def test_preserve_colour_option_keeps_the_face_chroma(vgg, images):
@@ -144,47 +150,34 @@ def test_preserve_colour_option_keeps_the_face_chroma(vgg, images):
     assert plain_error[unclamped].max() > 0.01  # without the option, the chroma does change
 
 
+def test_noise_init_starts_from_uniform_noise_of_the_face_shape(vgg, images):
+    content, style = images
+    starts = []
+    torch.manual_seed(7)
+    stylize_by_optimisation(content, style, vgg, GatysSettings(steps=1, init="noise"), progress=False,
+                            callback=lambda step, image, loss: starts.append(loss))
+    torch.manual_seed(7)
+    noise = torch.rand(content.shape)
+    assert starts[0] == pytest.approx(whole_loss(vgg, noise, content, style), rel=1e-5)
+
+
 def test_bad_settings_raise_clear_errors(vgg, images):
-    with pytest.raises(ValueError, match="optimizer"):
+    with pytest.raises(ValueError, match="optimizer must be 'lbfgs' or 'adam', not 'sgd'"):
         GatysSettings(optimizer="sgd")
-    with pytest.raises(ValueError, match="init"):
+    with pytest.raises(ValueError, match="init must be 'content' or 'noise', not 'zeros'"):
         GatysSettings(init="zeros")
-    with pytest.raises(ValueError, match="coarse_scale"):
-        GatysSettings(coarse_scale=2.0)
-    with pytest.raises(ValueError, match=r"late_style_layers must be among style_layers .*relu9_9"):
-        GatysSettings(late_style_layers=("relu9_9",))
-    with pytest.raises(ValueError, match="late_steps"):
-        GatysSettings(late_style_layers=("relu5_1",), late_steps=0)
-    with pytest.raises(ValueError, match=r"\(1, 3, H, W\)"):
+    with pytest.raises(ValueError, match="steps must be >= 0, not -1"):
+        GatysSettings(steps=-1)
+    with pytest.raises(ValueError, match=r"content image: expected shape \(1, 3, H, W\), got \(3, 32, 32\)"):
         stylize_by_optimisation(torch.rand(3, 32, 32), images[1], vgg, GatysSettings(steps=1), progress=False)
 
 
-def test_fast_settings_use_bf16_only_on_a_cpu_that_has_it(monkeypatch):
-    monkeypatch.setattr(runtime, "cpu_has_native_bf16", lambda: True)
-    assert fast_settings("cpu").autocast and not fast_settings("cpu").channels_last
-    monkeypatch.setattr(runtime, "cpu_has_native_bf16", lambda: False)
-    cpu = fast_settings("cpu")
-    assert cpu.coarse_steps > 0 and not cpu.autocast and not cpu.channels_last
-    assert not fast_settings("mps").autocast
-    assert fast_settings("cuda").autocast and fast_settings("cpu", steps=7).steps == 7
-    assert cpu.late_style_layers == ("relu5_1",)
-    assert fast_settings("cpu", style_layers=("relu1_1", "relu2_1")).late_style_layers == ()
-    assert fast_settings("cpu", late_style_layers=()).late_style_layers == ()
-
-
-def test_compare_speed_uses_the_first_variant_as_target(vgg, images):
-    content, style = images
-    rows = compare_speed(content, style, vgg, {"plain": GatysSettings(steps=3),
-                                               "same": GatysSettings(steps=6)}, progress=False)
-    assert [r.name for r in rows] == ["plain", "same"]
-    assert rows[0].steps_to_target == 3
-    assert rows[1].steps_to_target is not None and rows[1].steps_to_target <= 3
-    assert rows[1].final_loss <= rows[0].final_loss
+def test_settings_have_only_the_methods_knobs():
+    assert len(GatysSettings.__dataclass_fields__) <= 11
+    assert GatysSettings().replace(steps=3).steps == 3
 
 
 def test_balanced_style_layers_make_each_layer_a_relative_error(vgg, images):
-    from facestyle_utils.losses import gram_matrix
-
     content, style = images
     layers = ("relu1_1", "relu3_1")
     settings = GatysSettings(content_weight=0.0, tv_weight=0.0, style_weight=1.0, style_layers=layers,
@@ -202,38 +195,14 @@ def test_balanced_style_layers_make_each_layer_a_relative_error(vgg, images):
     assert float(plain) != pytest.approx(float(loss), rel=1e-2)  # the weights really changed the loss
 
 
-def test_total_loss_counts_late_layers(vgg, images):
-    content, style = images
-    image = torch.rand_like(content)
-    late = GatysSettings(late_style_layers=("relu5_1",))
-    assert total_loss(image, content, style, vgg, late) == pytest.approx(total_loss(image, content, style, vgg),
-                                                                        rel=1e-5)
-
-
-def test_terms_name_each_layer_and_add_up_to_the_loss(vgg, images):
-    content, style = images
-    image = torch.rand_like(content)
-    objective = GatysLoss(vgg, content, style, GatysSettings(late_style_layers=("relu5_1",)))
-    terms = objective.terms(image)
-    assert list(terms) == ["content relu4_2", "style relu1_1", "style relu2_1", "style relu3_1", "style relu4_1",
-                           "tv"]
-    total, parts = objective(image)
-    assert sum(float(v) for v in terms.values()) == pytest.approx(total.item(), rel=1e-5)
-    assert parts["style"] == pytest.approx(sum(float(v) for k, v in terms.items() if k.startswith("style")), rel=1e-5)
-    assert sum(parts.values()) == pytest.approx(total.item(), rel=1e-5)
-    objective.add_late_layers()
-    assert "style relu5_1" in objective.terms(image)
-
-
 TINY = [(1, 1), (1, 7), (3, 200), (12, 12), (15, 17), (200, 10)]
 
 
 @pytest.mark.parametrize("size", TINY)
-@pytest.mark.parametrize("make", [GatysSettings, fast_settings])
-def test_a_face_too_small_for_vgg19_is_refused_before_any_step(vgg, images, size, make):
+def test_a_face_too_small_for_vgg19_is_refused_before_any_step(vgg, images, size):
     steps = []
     with pytest.raises(ValueError) as error:
-        stylize_by_optimisation(torch.rand(1, 3, *size), images[1], vgg, make(steps=2),
+        stylize_by_optimisation(torch.rand(1, 3, *size), images[1], vgg, GatysSettings(steps=2),
                                 callback=lambda *args: steps.append(args), progress=False)
     assert str(error.value) == (f"content image is {size[0]}x{size[1]} px (height x width); VGG19 layers up to "
                                 "relu5_1 pass 4 poolings and need at least 16 px on each side")
@@ -241,10 +210,9 @@ def test_a_face_too_small_for_vgg19_is_refused_before_any_step(vgg, images, size
 
 
 @pytest.mark.parametrize("size", TINY)
-@pytest.mark.parametrize("make", [GatysSettings, fast_settings])
-def test_a_style_image_too_small_for_vgg19_is_refused(vgg, images, size, make):
+def test_a_style_image_too_small_for_vgg19_is_refused(vgg, images, size):
     with pytest.raises(ValueError) as error:
-        stylize_by_optimisation(images[0], torch.rand(1, 3, *size), vgg, make(steps=2), progress=False)
+        stylize_by_optimisation(images[0], torch.rand(1, 3, *size), vgg, GatysSettings(steps=2), progress=False)
     assert str(error.value) == (f"style image is {size[0]}x{size[1]} px (height x width); VGG19 layers up to "
                                 "relu5_1 pass 4 poolings and need at least 16 px on each side")
 
@@ -255,51 +223,14 @@ def test_the_minimum_follows_the_chosen_layers(vgg, images):
     assert result.image.shape == (1, 3, 4, 9)  # relu3_1 passes 2 poolings: 4 px suffice
     with pytest.raises(ValueError, match=r"style image is 3x40 px .* up to relu3_1 pass 2 poolings .* at least 4 px"):
         stylize_by_optimisation(torch.rand(1, 3, 4, 9), torch.rand(1, 3, 3, 40), vgg, shallow, progress=False)
-    naive = GatysSettings(steps=1, truncate_network=False)  # runs on to pool5
-    with pytest.raises(ValueError, match=r"content image is 24x24 px .* up to pool5 pass 5 poolings .* 32 px"):
-        stylize_by_optimisation(torch.rand(1, 3, 24, 24), images[1], vgg, naive, progress=False)
     with pytest.raises(ValueError, match="style image is 10x64 px"):
-        total_loss(images[0], images[0], torch.rand(1, 3, 10, 64), vgg)
+        GatysLoss(vgg, images[0], torch.rand(1, 3, 10, 64), GatysSettings())
 
 
 def test_content_only_with_a_shallow_layer_takes_a_one_pixel_row(vgg):
     settings = GatysSettings(steps=2, content_layers=("relu1_2",), style_weight=0.0)  # tv on: no NaN from 1 px
     result = stylize_by_optimisation(torch.rand(1, 3, 1, 7), None, vgg, settings, progress=False)
     assert result.image.shape == (1, 3, 1, 7) and all(math.isfinite(loss) for loss in result.losses)
-
-
-def test_coarse_sizes_keep_what_vgg19_needs():
-    from facestyle_utils.gatys import coarse_sizes
-
-    face, style = torch.rand(1, 3, 64, 64), torch.rand(1, 3, 200, 16)
-    fast = fast_settings("cpu")
-    assert coarse_sizes(face, style, fast) == ((24, 24), (200, 16))  # the style cannot shrink below 16 px
-    assert coarse_sizes(face, torch.rand(1, 3, 64, 32), fast) == ((24, 24), (32, 16))  # shrunk less, same aspect
-    assert coarse_sizes(torch.rand(1, 3, 20, 40), style, fast) == ((16, 32), (200, 16))
-    assert coarse_sizes(torch.rand(1, 3, 16, 16), style, fast) is None  # nothing to shrink: no coarse stage
-    assert coarse_sizes(torch.rand(1, 3, 16, 300), style, fast) is None
-    assert coarse_sizes(face, style, fast.replace(coarse_steps=0)) is None
-    assert coarse_sizes(face, torch.rand(1, 3, 64, 64), fast.replace(truncate_network=False)) == ((32, 32), (32, 32))
-    assert coarse_sizes(face, None, GatysSettings(coarse_steps=1, content_layers=("relu2_1",), style_weight=0.0,
-                                                  coarse_scale=0.25)) == ((16, 16), None)
-
-
-@pytest.mark.parametrize("size, sizes", [((16, 16), [16] * 3), ((20, 20), [16, 16, 20]), ((16, 40), [40] * 3),
-                                         ((64, 24), [16, 16, 24])])
-def test_fast_settings_run_small_faces_with_a_smaller_or_no_coarse_stage(vgg, images, size, sizes):
-    result = stylize_by_optimisation(torch.rand(1, 3, *size), images[1], vgg,
-                                     fast_settings("cpu", coarse_steps=2, steps=1), progress=False)
-    assert result.image.shape == (1, 3, *size)
-    assert result.sizes == sizes  # with no coarse stage its steps run at full size: the count stays the same
-    assert result.exact[-1] and all(math.isfinite(loss) for loss in result.losses)
-
-
-def test_compare_speed_warms_up_small_images_at_the_sizes_it_runs(vgg):
-    torch.manual_seed(0)
-    face, style = torch.rand(1, 3, 20, 20), torch.rand(1, 3, 16, 48)
-    rows = compare_speed(face, style, vgg, {"plain": GatysSettings(steps=2),
-                                            "fast": fast_settings("cpu", coarse_steps=1, steps=2)}, progress=False)
-    assert rows[1].result.sizes[:2] == [16, 20] and rows[1].result.image.shape == face.shape
 
 
 def test_unknown_layers_are_named_before_the_size_check(vgg, images):
@@ -337,18 +268,16 @@ def test_gatys_gives_the_float_result_for_the_same_picture_in_any_dtype(vgg, eig
     assert torch.equal(given_content, before[0]) and torch.equal(given_style, before[1])  # inputs untouched
 
 
-def test_gatys_coarse_stage_and_colour_option_take_uint8_too(vgg, eight_bit):
+def test_the_colour_option_takes_uint8_too(vgg, eight_bit):
     content8, style8, content, style = eight_bit
-    settings = SHALLOW.replace(coarse_steps=1, coarse_scale=0.5, preserve_colour=True)
+    settings = SHALLOW.replace(preserve_colour=True)
     expected = stylize_by_optimisation(content, style, vgg, settings, progress=False).image
     assert torch.allclose(stylize_by_optimisation(content8, style8, vgg, settings, progress=False).image, expected,
                           atol=1e-5)
 
 
-def test_total_loss_and_gatys_loss_take_uint8_images(vgg, eight_bit):
+def test_gatys_loss_takes_uint8_images(vgg, eight_bit):
     content8, style8, content, style = eight_bit
-    assert total_loss(content8, content8, style8, vgg, SHALLOW) == pytest.approx(
-        total_loss(content, content, style, vgg, SHALLOW), rel=1e-6)
     loss8, _ = GatysLoss(vgg, content8, style8, SHALLOW)(content)
     loss, _ = GatysLoss(vgg, content, style, SHALLOW)(content)
     assert float(loss8) == pytest.approx(float(loss), rel=1e-6)
