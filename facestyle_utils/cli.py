@@ -68,7 +68,7 @@ def _add_train_parser(commands) -> None:
     train.add_argument("--crop", type=int, default=64, help="side of the random training crops, px (default 64)")
     train.add_argument("--batch", type=int, help=f"global batch, shared out over processes ({per_model('batch')})")
     train.add_argument("--steps", type=int, help=f"optimizer steps ({per_model('steps')})")
-    train.add_argument("--lr", type=float, help=f"peak learning rate ({per_model('lr')})")
+    train.add_argument("--learning-rate", type=float, help=f"peak learning rate ({per_model('learning_rate')})")
     train.add_argument("--teacher", type=Path,
                        help="the student's teacher model (default build/models/dcnn_<style>.pt)")
     train.add_argument("--device", default=None, help="cuda, mps or cpu (default: the best available)")
@@ -79,7 +79,8 @@ def _add_train_parser(commands) -> None:
                        help="checkpoint folder (default: one per settings under build/train)")
     train.add_argument("--no-resume", action="store_true", help="start again instead of resuming from checkpoints")
     train.add_argument("--stop-after", type=int, help="stop after this many steps (to try resuming)")
-    train.add_argument("--quiet", action="store_true", help="no progress bars")
+    train.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True,
+                       help="show progress bars and messages (default; --no-progress for none)")
 
 
 def _error(message: str) -> None:
@@ -205,7 +206,7 @@ def _train_recipe(args: argparse.Namespace):
     if args.model != "drn" and len(styles) > 1:
         raise ValueError(f"--style can be given once for --model {args.model} (only the DRN learns several styles)")
     return TrainRecipe(args.model, styles, size=args.size, crop=args.crop, batch=args.batch, steps=args.steps,
-                       lr=args.lr, teacher=str(args.teacher) if args.teacher else None)
+                       learning_rate=args.learning_rate, teacher=str(args.teacher) if args.teacher else None)
 
 
 def _train_domains(args: argparse.Namespace, recipe) -> Path:
@@ -219,20 +220,20 @@ def _train_domains(args: argparse.Namespace, recipe) -> Path:
         return args.data
     config = DomainConfig(size=args.size, styles=recipe.styles)
     if args.photos == "lfw":  # the word as typed (a folder named lfw is a Path: ./lfw)
-        return domains_from("lfw", config, progress=not args.quiet)
+        return domains_from("lfw", config, progress=args.progress)
     if args.photos is not None:
         root = photos_root(args.photos, config)
-        build_domains(args.photos, root, config, progress=not args.quiet)
+        build_domains(args.photos, root, config, progress=args.progress)
         return root
     return build_default_domains(config=DomainConfig.bundled(size=args.size, styles=recipe.styles),
-                                 progress=not args.quiet)
+                                 progress=args.progress)
 
 
 def _train_run(args: argparse.Namespace, recipe, out: Path, device) -> int:
     from . import distributed, runtime
     from .checkpoints import CheckpointManager, config_fingerprint, save_model
     from .recipes import prepare
-    from .training import train
+    from .training import RunOptions, train
 
     if not distributed.is_main():
         distributed.barrier()  # rank 0 builds the domains first; the others then reuse its build
@@ -248,9 +249,9 @@ def _train_run(args: argparse.Namespace, recipe, out: Path, device) -> int:
     checkpoints = CheckpointManager(folder)
     saved = [] if args.no_resume else checkpoints.checkpoints()
     start = int(saved[-1].stem.split("-")[-1]) if saved else 0  # checkpoint-<step>.pt
-    history = train(run.model, run.loss_fn, run.data, run.config, validate=run.validate, checkpoints=checkpoints,
-                    resume=not args.no_resume, device=device, progress=not args.quiet, stop_after=args.stop_after,
-                    extra_config=run.settings)
+    history = train(run.model, run.loss_fn, run.data, run.config,
+                    RunOptions(validate=run.validate, checkpoints=checkpoints, resume=not args.no_resume, device=device,
+                               progress=args.progress, stop_after=args.stop_after, settings=run.settings))
     if len(history.train) < recipe.steps:
         if distributed.is_main():
             print(f"stopped after step {len(history.train)} of {recipe.steps} ({checkpoints.checkpoints()[-1].name} "

@@ -1,8 +1,9 @@
 """PyTorch datasets over the face domains that :mod:`facestyle_utils.domains` writes to disk.
 
 Paired items (a face and the same face through a filter) for lesson 03, unpaired items (faces
-and style images drawn independently) for lesson 04, the transforms that keep a pair aligned,
-and reproducible loaders.
+and style images drawn independently) for lesson 04, the transforms that keep a pair aligned
+(:class:`PairedTransform`, and :class:`PairedRandomCrop` for learning a filter), whole splits as
+batches (:func:`stack_items`), and reproducible loaders.
 """
 from __future__ import annotations
 
@@ -74,12 +75,40 @@ class PairedTransform:
         return out[0] if len(out) == 1 else out
 
 
+class PairedRandomCrop:
+    """Augmentation for learning a filter: the same random crop (no resizing) and flip on both sides.
+
+    No rescaling and no colour jitter on purpose: the target was made by a filter at this scale
+    from these exact colours, so resizing or recolouring the pair would teach a different filter.
+    Takes PIL images or (3, H, W) tensors of one size; returns tensors (3, size, size) in [0, 1].
+    Random draws come from torch's generator (crop corner, then flip), so a seeded run repeats.
+    ValueError when the images differ in size or are smaller than ``size``.
+    """
+
+    def __init__(self, size: int, flip: float = 0.5) -> None:
+        self.size, self.flip = size, flip
+
+    def __call__(self, *images: Image.Image | torch.Tensor) -> tuple[torch.Tensor, ...]:
+        tensors = [image if isinstance(image, torch.Tensor) else image_to_tensor(image)[0] for image in images]
+        height, width = tensors[0].shape[-2:]
+        if any(t.shape != tensors[0].shape for t in tensors):
+            raise ValueError(f"a paired crop needs images of one size, got {[tuple(t.shape) for t in tensors]}")
+        if min(height, width) < self.size:
+            raise ValueError(f"crop size {self.size} is larger than the image ({width}x{height})")
+        top = int(torch.randint(0, height - self.size + 1, (1,)))
+        left = int(torch.randint(0, width - self.size + 1, (1,)))
+        flip = bool(torch.rand(1) < self.flip)
+        out = []
+        for tensor in tensors:
+            crop = tensor[..., top: top + self.size, left: left + self.size]
+            out.append(crop.flip(-1) if flip else crop)
+        return tuple(out)
+
+
 def to_tensor_transform(*images: Image.Image) -> torch.Tensor | tuple[torch.Tensor, ...]:
     """No augmentation: images -> float tensors (3, H, W) in [0, 1]."""
     out = tuple(image_to_tensor(image)[0] for image in images)
     return out[0] if len(out) == 1 else out
-
-
 
 
 def _pngs(folder: Path, what: str) -> list[Path]:
@@ -178,6 +207,25 @@ class UnpairedDataset(Dataset):
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
         a, b = self.indices(index)
         return self.transform(load_image(self.sources[a])), self.target_transform(load_image(self.targets[b]))
+
+
+def stack_items(dataset: Dataset, indices: Iterable[int] | None = None) -> tuple[torch.Tensor, ...]:
+    """Items of a dataset of pairs as batches, e.g. ``sources, targets = stack_items(test_set)``.
+
+    Returns one (N, 3, H, W) float tensor in [0, 1] per part of an item (sources, then targets).
+    ``indices``: which items, in that order (default: all). Each part must have one size over the
+    items (a :class:`PairedDataset` without augmentation: whole faces of one domain build).
+    ValueError for no items, or a part whose items differ in size.
+    """
+    indices = list(range(len(dataset)) if indices is None else indices)
+    if not indices:
+        raise ValueError("stack_items: no items to stack (the dataset or the index list is empty)")
+    parts = list(zip(*[dataset[i] for i in indices]))
+    for number, part in enumerate(parts):
+        if len(shapes := sorted({tuple(image.shape) for image in part})) > 1:
+            raise ValueError(f"stack_items: part {number} of the items differs in size {shapes}; "
+                             "a batch needs images of one size")
+    return tuple(torch.stack(part) for part in parts)
 
 
 def identity_subset(dataset: PairedDataset, count: int, seed: int = 0) -> Subset:

@@ -11,16 +11,22 @@ exactly an edge was, and a cartoon's one-pixel lines need that position back.
 Pooling floors odd sizes (130 -> 65 -> 32), so upsampling cannot give back a side that is
 not a multiple of the stride. :class:`DCNNStylizer` reflect-pads such inputs up to the next
 multiple and crops the output back: any size in, the same size out.
+
+Its objective lives here too (as pytorch-AdaIN keeps its loss in ``net.py``): :class:`PairedLoss`,
+pixel + perceptual (+ optional style) against the paired target, weighted by :class:`LossWeights`;
+the maths of each term is in :mod:`facestyle_utils.losses`.
 """
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from typing import Any, Mapping, Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .vgg import LAYER_INDEX, LAYER_NAMES, VGG19Features, load_vgg19
+from .losses import gram_matrix, perceptual_loss, style_loss
+from .vgg import LAYER_INDEX, LAYER_NAMES, VGG19Features, conv_channels, load_vgg19
 
 #: Encoder layers the stylizer supports, with their stride (downsampling factor).
 ENCODER_LAYERS = {"relu2_1": 2, "relu3_1": 4, "relu4_1": 8}
@@ -32,6 +38,18 @@ FEATURE_RMS = {"relu1_2": 144.0, "relu2_1": 164.0, "relu2_2": 210.0, "relu3_1": 
                "relu3_4": 777.0, "relu4_1": 828.0}
 #: torchvision's VGG19 takes ImageNet-normalised input, about 58 times smaller than 0-255.
 TORCHVISION_INPUT_RATIO = 255.0 * 0.226
+
+
+def scale_features(features: Mapping[str, torch.Tensor], vgg_weights: str = "oxford") -> dict[str, torch.Tensor]:
+    """VGG19 features divided by their typical size (:data:`FEATURE_RMS`), so they are near 1 for a decoder.
+
+    ``features``: {layer name: (N, C, H, W)} as :class:`~facestyle_utils.vgg.VGG19Features` returns them;
+    ``vgg_weights``: the weights that made them ("oxford", 0-255 input, or "torchvision", whose
+    activations are about :data:`TORCHVISION_INPUT_RATIO` times smaller). Same shapes and dtype back.
+    KeyError for a layer without a measured size.
+    """
+    ratio = TORCHVISION_INPUT_RATIO if vgg_weights == "torchvision" else 1.0
+    return {name: value * (ratio / FEATURE_RMS[name]) for name, value in features.items()}
 
 
 @dataclass
@@ -57,17 +75,13 @@ class DCNNConfig:
         return asdict(self)
 
 
-#: Output channels of VGG19's convolutions in each block.
-_BLOCK_CHANNELS = {1: 64, 2: 128, 3: 256, 4: 512, 5: 512}
-
-
 def _encoder_blocks(encoder_layer: str) -> list[list[tuple[int, int]]]:
     """VGG19's convolutions up to ``encoder_layer`` as (in_channels, out_channels), grouped by block."""
     blocks: list[list[tuple[int, int]]] = [[]]
     channels = 3
     for name in LAYER_NAMES[: LAYER_INDEX[encoder_layer] + 1]:
         if name.startswith("conv"):
-            out = _BLOCK_CHANNELS[int(name[4])]
+            out = conv_channels(name)
             blocks[-1].append((channels, out))
             channels = out
         elif name.startswith("pool"):
@@ -159,15 +173,14 @@ class DCNNStylizer(nn.Module):
         self.encoder.train(False)  # frozen: always in eval mode
         return self
 
-    def encode(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
-        """VGG19 features at the encoder layer (and the skip layers), scaled to about unit size.
+    def scaled_features(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The decoder's input: VGG19 features of an (already padded) image at the encoder layer and
+        the skip layers (:attr:`feature_layers`), scaled to about unit size (:func:`scale_features`).
 
-        No gradients: the encoder is frozen.
+        No gradients: the encoder is frozen. (The DRN's ``encode`` differs: it pads and returns raw features.)
         """
-        ratio = TORCHVISION_INPUT_RATIO if self.config.vgg_weights == "torchvision" else 1.0
         with torch.no_grad():
-            features = self.encoder(image, self.feature_layers)
-            return {name: value * (ratio / FEATURE_RMS[name]) for name, value in features.items()}
+            return scale_features(self.encoder(image, self.feature_layers), self.config.vgg_weights)
 
     def decode(self, features: dict[str, torch.Tensor], image: torch.Tensor | None = None) -> torch.Tensor:
         """Features -> image in [0, 1] (stride times larger than the deepest features).
@@ -194,7 +207,7 @@ class DCNNStylizer(nn.Module):
         check_image_batch(image, "images", self)
         height, width = image.shape[-2:]
         padded = self.pad_input(image)
-        out = self.decode(self.encode(padded), padded)
+        out = self.decode(self.scaled_features(padded), padded)
         return out[..., :height, :width]
 
     def pad_input(self, image: torch.Tensor) -> torch.Tensor:
@@ -295,3 +308,78 @@ def describe_layers(model: DCNNStylizer) -> list[tuple[str, str]]:
 
 def config_output(config: DCNNConfig) -> str:
     return "sigmoid -> [0, 1]" if config.output == "sigmoid" else "clamp to [0, 1]"
+
+
+# ----------------------------------------------------------------------------- the DCNN's objective
+@dataclass
+class LossWeights:
+    """How much each term counts. Pixel keeps colours right, perceptual keeps edges and texture
+    sharp, style (optional, 0 = off) pulls the Gram statistics towards the target domain's."""
+
+    pixel: float = 1.0
+    perceptual: float = 0.05
+    style: float = 0.0
+    pixel_kind: str = "l1"  # "l1" (sharper) or "mse" (what PSNR measures)
+    perceptual_layers: Sequence[str] = ("relu1_1", "relu2_1")
+    style_layers: Sequence[str] = ("relu1_1", "relu2_1", "relu3_1")
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["perceptual_layers"], data["style_layers"] = list(self.perceptual_layers), list(self.style_layers)
+        return data
+
+
+class PairedLoss:
+    """Loss of a stylizer on a batch of (source, target) pairs: weighted pixel + perceptual + style.
+
+    Pixel: L1 (or MSE) to the target. Perceptual (Johnson et al. 2016): VGG19-feature distance to
+    the paired target, each layer a relative error (:func:`~facestyle_utils.losses.perceptual_loss`).
+    Style (Gatys et al. 2016): Gram-matrix distance to the target's. Usable as
+    :func:`facestyle_utils.training.train`'s ``loss_fn``: ``loss_fn(model, (sources, targets))``.
+    ValueError for an unknown ``pixel_kind`` or layers beyond ``vgg``.
+
+    The target's VGG features are computed once per batch without gradients; only the output's
+    features need a backward pass. Pass the stylizer's own (frozen) encoder as ``vgg`` to share it.
+    """
+
+    def __init__(self, vgg: VGG19Features, weights: LossWeights | None = None) -> None:
+        self.vgg, self.weights = vgg, weights or LossWeights()
+        w = self.weights
+        if w.pixel_kind not in ("l1", "mse"):
+            raise ValueError(f"pixel_kind must be 'l1' or 'mse', not {w.pixel_kind!r}")
+        self.layers = list(dict.fromkeys([*(w.perceptual_layers if w.perceptual else ()),
+                                          *(w.style_layers if w.style else ())]))
+        too_deep = [name for name in self.layers if LAYER_INDEX[name] >= len(vgg.layers)]
+        if too_deep:
+            deepest = LAYER_NAMES[len(vgg.layers) - 1]
+            raise ValueError(f"layers {too_deep} lie beyond this VGG19, which stops at {deepest}; "
+                             "pass the full network from load_vgg19() or choose shallower layers")
+
+    def __call__(self, model: nn.Module,
+                 batch: tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
+        source, target = batch[0], batch[1]
+        output = model(source)
+        return self.compare(output, target)
+
+    def compare(self, output: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
+        """The loss of outputs against their targets, both (N, 3, H, W) float in [0, 1], and its parts.
+
+        ``parts`` are the weighted terms ("pixel", and "perceptual" / "style" when their weight is not
+        0), as floats that add up to the loss; the loss is a scalar tensor with gradients to ``output``.
+        """
+        w = self.weights
+        pixel = F.l1_loss(output, target) if w.pixel_kind == "l1" else F.mse_loss(output, target)
+        total, parts = w.pixel * pixel, {"pixel": float(w.pixel * pixel.detach())}
+        if self.layers:
+            with torch.no_grad():
+                target_features = self.vgg(target, self.layers)
+            features = self.vgg(output, self.layers)
+            if w.perceptual:
+                perceptual = sum(perceptual_loss(features[k], target_features[k]) for k in w.perceptual_layers)
+                total = total + w.perceptual * perceptual
+                parts["perceptual"] = float(w.perceptual * perceptual.detach())
+            if w.style:
+                style = sum(style_loss(features[k], gram_matrix(target_features[k])) for k in w.style_layers)
+                total = total + w.style * style
+                parts["style"] = float(w.style * style.detach())
+        return total, parts

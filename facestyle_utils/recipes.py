@@ -9,7 +9,8 @@ network uses this module instead of repeating those cells:
   :class:`~facestyle_utils.training.TrainConfig` and the settings saved in checkpoints, exactly
   as the lessons make them; ``python -m facestyle_utils train`` runs it (also under ``torchrun``).
 - :func:`train_dcnn` / :func:`load_or_train_dcnn`: lesson 03's model for lessons 04 to 06, loaded
-  from ``build/models/dcnn_cartoon.pt`` when lesson 03 wrote it, else trained with the recipe.
+  from ``build/models/dcnn_cartoon.pt`` when lesson 03 wrote it, else trained with the recipe
+  (:func:`lesson_03_recipe`: lesson 03's settings in this mode, quick or full).
 """
 from __future__ import annotations
 
@@ -30,9 +31,9 @@ if TYPE_CHECKING:
 #: The networks a recipe trains, with lesson 03/04/05's full-mode batch, steps, learning rate, warm-up,
 #: and how often to validate and checkpoint.
 DEFAULTS: dict[str, dict[str, Any]] = {
-    "dcnn": {"batch": 8, "steps": 900, "lr": 2e-3, "warmup": 20, "every": 40},  # lesson 03
-    "drn": {"batch": 4, "steps": 400, "lr": 2e-3, "warmup": 10, "every": 50},  # lesson 04
-    "student": {"batch": 16, "steps": 300, "lr": 3e-3, "warmup": 20, "every": 50},  # lesson 05
+    "dcnn": {"batch": 8, "steps": 900, "learning_rate": 2e-3, "warmup": 20, "every": 40},  # lesson 03
+    "drn": {"batch": 4, "steps": 400, "learning_rate": 2e-3, "warmup": 10, "every": 50},  # lesson 04
+    "student": {"batch": 16, "steps": 300, "learning_rate": 3e-3, "warmup": 20, "every": 50},  # lesson 05
 }
 #: Lesson 04 shows the DRN every paired style at once.
 DRN_STYLES = ("cartoon", "pencil", "watercolour")
@@ -55,7 +56,7 @@ class TrainRecipe:
     crop: int = 64
     batch: int | None = None
     steps: int | None = None
-    lr: float | None = None
+    learning_rate: float | None = None
     teacher: str | None = None
     seed: int = 0
 
@@ -71,14 +72,14 @@ class TrainRecipe:
         if self.crop > self.size:
             raise ValueError(f"crop ({self.crop} px) cannot be larger than the images (size {self.size} px)")
         defaults = DEFAULTS[self.model]
-        self.batch, self.steps, self.lr = (self.batch or defaults["batch"], self.steps or defaults["steps"],
-                                           self.lr or defaults["lr"])
+        self.batch, self.steps = self.batch or defaults["batch"], self.steps or defaults["steps"]
+        self.learning_rate = self.learning_rate or defaults["learning_rate"]
 
     def train_config(self) -> "TrainConfig":
         from .training import TrainConfig
 
         every = min(DEFAULTS[self.model]["every"], self.steps)
-        return TrainConfig(steps=self.steps, lr=self.lr,
+        return TrainConfig(steps=self.steps, learning_rate=self.learning_rate,
                            warmup_steps=min(DEFAULTS[self.model]["warmup"], self.steps // 10),
                            grad_clip=1.0, val_every=every, checkpoint_every=every, seed=self.seed)
 
@@ -104,7 +105,7 @@ def prepare(recipe: TrainRecipe, root: str | Path, device: torch.device) -> Prep
 
     Seeds torch with ``recipe.seed`` first, so every process under torchrun builds the same model.
     """
-    from .datasets import EmptyDomainError, PairedDataset
+    from .datasets import EmptyDomainError, PairedDataset, stack_items
     from .metrics import psnr_validator
     from .training import BatchStream
 
@@ -119,7 +120,7 @@ def prepare(recipe: TrainRecipe, root: str | Path, device: torch.device) -> Prep
         except EmptyDomainError:  # too few people for a validation split: train without validation
             val = []
         if len(val):
-            sources, targets = (torch.stack(items).to(device) for items in zip(*[val[i] for i in range(len(val))]))
+            sources, targets = (batch.to(device) for batch in stack_items(val))
             validate = psnr_validator(sources, targets)
     data = BatchStream(dataset, recipe.batch, seed=recipe.seed)
     settings = {"recipe": recipe.to_dict(), "model": model.config.to_dict()}
@@ -128,9 +129,8 @@ def prepare(recipe: TrainRecipe, root: str | Path, device: torch.device) -> Prep
 
 def _dcnn(recipe: TrainRecipe, root: Path, device: torch.device):
     """Lesson 03: frozen VGG19 up to relu3_1 + residual decoder with skips; pixel + perceptual loss on crops."""
-    from .datasets import PairedDataset
-    from .nets import DCNNConfig, DCNNStylizer
-    from .training import LossWeights, PairedLoss, PairedRandomCrop
+    from .datasets import PairedDataset, PairedRandomCrop
+    from .nets import DCNNConfig, DCNNStylizer, LossWeights, PairedLoss
 
     model = DCNNStylizer(DCNNConfig(encoder_layer="relu3_1", width=0.5, skips=True, residual=True)).to(device)
     loss_fn = PairedLoss(model.encoder,
@@ -141,9 +141,8 @@ def _dcnn(recipe: TrainRecipe, root: Path, device: torch.device):
 
 def _drn(recipe: TrainRecipe, root: Path, device: torch.device):
     """Lesson 04: DRN with cross-attention at relu3_1/relu4_1 and self-attention; unpaired loss on crops."""
-    from .datasets import UnpairedDataset
+    from .datasets import PairedRandomCrop, UnpairedDataset
     from .drn import DRNConfig, DRNStylizer, UnpairedLoss, UnpairedWeights
-    from .training import PairedRandomCrop
 
     model = DRNStylizer(DRNConfig(attention_layers=("relu3_1", "relu4_1"), self_attention=True, width=0.5,
                                   skips=True)).to(device)
@@ -159,9 +158,8 @@ def _drn(recipe: TrainRecipe, root: Path, device: torch.device):
 
 def _student(recipe: TrainRecipe, root: Path, device: torch.device):
     """Lesson 05: a small fast network trained to imitate a trained DCNN (distillation)."""
-    from .datasets import PairedDataset
+    from .datasets import PairedDataset, PairedRandomCrop
     from .student import FastStudent, StudentConfig, distillation_loss
-    from .training import PairedRandomCrop
 
     teacher_path = Path(recipe.teacher) if recipe.teacher else default_model_path(f"dcnn_{recipe.styles[0]}")
     if not teacher_path.is_file():
@@ -174,43 +172,75 @@ def _student(recipe: TrainRecipe, root: Path, device: torch.device):
     return model, distillation_loss(teacher), dataset, "student"
 
 
-def train_dcnn(style: str = "cartoon", *, size: int = 128, crop: int = 64, batch: int = 8, steps: int = 900,
-               identities: int | None = None, patches_per_photo: int | None = None, device: torch.device | None = None,
-               progress: bool = True) -> nn.Module:
+def lesson_03_recipe(style: str = "cartoon", **changes: Any) -> TrainRecipe:
+    """Lesson 03's DCNN settings in this mode: 128-px faces, 64-px crops, batch 8, 900 steps in full
+    mode; 64, 32, 4 and 4 steps in quick mode (``FACESTYLE_QUICK=1``). ``changes``: other
+    :class:`TrainRecipe` fields (e.g. ``steps=300``)."""
+    settings = {"size": runtime.by_mode(quick=64, full=128), "crop": runtime.by_mode(quick=32, full=64),
+                "batch": runtime.by_mode(quick=4, full=8), "steps": runtime.by_mode(quick=4, full=900)}
+    return TrainRecipe("dcnn", (style,), **{**settings, **changes})
+
+
+def train_dcnn(recipe: TrainRecipe | None = None, *, patches_per_photo: int | None = None,
+               identities: int | None = None, device: torch.device | None = None, progress: bool = True) -> nn.Module:
     """Lesson 03's recipe on the bundled faces, in one call; returns the trained model in eval mode.
 
-    ``identities``: train on only this many of the training people (all, if None);
-    ``patches_per_photo``: sharp photo patches in the data (``build_default_domains``' default if None, 0 for none).
+    ``recipe``: a ``"dcnn"`` :class:`TrainRecipe` (style, face size, crop, batch, steps, learning
+    rate, seed; default: ``TrainRecipe()``, lesson 03's full-mode settings). The bundled faces are
+    built into domains of ``recipe.size`` px first (cached). ``patches_per_photo``: sharp photo
+    patches in the data (``build_default_domains``' default if None, 0 for none); ``identities``:
+    train on only this many of the training people (all, if None). No validation, no checkpoints.
+    ValueError for a recipe of another network.
     """
     from .datasets import identity_subset
     from .domains import build_default_domains
-    from .training import BatchStream, train
+    from .training import BatchStream, RunOptions, train
 
+    recipe = recipe or TrainRecipe()
+    if recipe.model != "dcnn":
+        raise ValueError(f"train_dcnn trains the DCNN; this recipe is for {recipe.model!r} (use prepare())")
     device = device or runtime.pick_device()
-    root = build_default_domains(size=size, styles=style, patches_per_photo=patches_per_photo,
+    root = build_default_domains(size=recipe.size, styles=recipe.styles[0], patches_per_photo=patches_per_photo,
                                  progress=False)
-    run = prepare(TrainRecipe("dcnn", (style,), size=size, crop=crop, batch=batch, steps=steps), root, device)
+    run = prepare(recipe, root, device)
     if identities is not None:
-        run.data = BatchStream(identity_subset(run.data.dataset, identities), batch, seed=0)
-    train(run.model, run.loss_fn, run.data, dataclasses.replace(run.config, val_every=steps, checkpoint_every=steps),
-          device=device, progress=progress)
+        run.data = BatchStream(identity_subset(run.data.dataset, identities), recipe.batch, seed=recipe.seed)
+    config = dataclasses.replace(run.config, val_every=recipe.steps, checkpoint_every=recipe.steps)
+    train(run.model, run.loss_fn, run.data, config, RunOptions(device=device, progress=progress))
     return run.model.eval()
 
 
-def load_or_train_dcnn(name: str = "dcnn_cartoon", device: torch.device | None = None,
-                       progress: bool = True) -> nn.Module:
-    """The DCNN saved by lesson 03 if there is one (and it loads), else a freshly trained and saved one."""
+def load_or_train_dcnn(recipe: TrainRecipe | None = None, *, save: bool = True, device: torch.device | None = None,
+                       vgg: nn.Module | None = None, progress: bool = True) -> nn.Module:
+    """Lesson 03's DCNN: the model file lesson 03 saved, if there is one and it loads; else one trained now.
+
+    ``recipe``: how to train when there is no usable file (default :func:`lesson_03_recipe`); its
+    style names the file, ``build/models/dcnn_<style>.pt`` (``_quick`` in quick mode). ``save``:
+    write the freshly trained model to that file (False keeps a shorter run from standing in
+    for lesson 03's model later). ``vgg``: an already loaded VGG19 to share with a loaded model.
+    The returned model (eval mode, on ``device``) has ``metadata["source"]``, one line saying
+    which it is: "lesson 03's saved model (dcnn_cartoon.pt)" or "trained here with lesson 03's
+    recipe (N steps, T s)". Prints why it trains when it does.
+    """
+    import time
+
+    recipe = recipe or lesson_03_recipe()
     device = device or runtime.pick_device()
-    path = default_model_path(name)
+    path = default_model_path(f"dcnn_{recipe.styles[0]}")
     if path.is_file():
         try:
-            return load_model(path, device=device)
+            model = load_model(path, device=device, **({"vgg": vgg} if vgg is not None else {}))
+            model.metadata["source"] = f"lesson 03's saved model ({path.name})"
+            return model
         except CheckpointError as err:
             print(f"Could not use {path.name} ({err}); training a new model instead.")
     print(f"No trained model at build/models/{path.name} yet (run lesson 03 for the full one); "
-          "training one now with lesson 03's recipe.")
-    steps = runtime.by_mode(quick=4, full=900)
-    model = train_dcnn(size=runtime.by_mode(quick=64, full=128), crop=runtime.by_mode(quick=32, full=64),
-                       batch=runtime.by_mode(quick=4, full=8), steps=steps, device=device, progress=progress)
-    save_model(model, path, metadata={"style": "cartoon", "steps": steps, "trained_by": "recipes.train_dcnn"})
+          f"training one now with lesson 03's recipe ({recipe.steps} steps).")
+    begin = time.perf_counter()
+    model = train_dcnn(recipe, device=device, progress=progress)
+    metadata = {"style": recipe.styles[0], "steps": recipe.steps, "trained_by": "recipes.train_dcnn"}
+    if save:
+        save_model(model, path, metadata=metadata)
+    model.metadata = {**metadata, "source": f"trained here with lesson 03's recipe ({recipe.steps} steps, "
+                                            f"{time.perf_counter() - begin:.0f} s)"}
     return model

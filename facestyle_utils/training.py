@@ -1,13 +1,23 @@
-"""A small, reusable training loop: the machinery every model in the course trains with.
+"""A small, generic training loop: the machinery every model in the course trains with.
 
-:func:`train` runs ``config.steps`` optimisation steps with a progress bar showing the live
-loss, a learning-rate schedule, gradient clipping, mixed precision where the device does it
-well, validation every N steps and atomic checkpoints every M steps. Stopped at any point (an
-interrupted kernel, a crash), it resumes from the last checkpoint and ends with exactly the
-weights an uninterrupted run would have reached: the data order is a function of the seed and
-the step, and every random-number generator state is saved with the weights.
+:func:`train` runs ``config.steps`` optimisation steps. Its heart is the textbook step::
 
-:class:`PairedLoss` is the objective of lesson 03: pixel + perceptual (+ optional style).
+    loss, parts = loss_fn(model, batch)
+    optimizer.zero_grad(); loss.backward(); optimizer.step(); scheduler.step()
+
+around which it adds a progress bar showing the live loss, a learning-rate schedule, gradient
+clipping, mixed precision where the device does it well, validation every N steps and atomic
+checkpoints every M steps. Stopped at any point (an interrupted kernel, a crash), it resumes from
+the last checkpoint and ends with exactly the weights an uninterrupted run would have reached:
+the data order is a function of the seed and the step (:class:`BatchStream`), and every
+random-number generator state is saved with the weights (:class:`TrainState`).
+
+What it does not do (in the manner of minGPT's ``Trainer``): it knows no model, loss or data
+format. The objective is any ``loss_fn(model, batch) -> (loss, parts)`` and lives beside its
+model (:class:`facestyle_utils.nets.PairedLoss` for lesson 03, ``drn.UnpairedLoss`` for lesson
+04, ``student.distillation_loss`` for lesson 05); datasets and augmentation are in
+:mod:`facestyle_utils.datasets`. It has one optimizer (AdamW), keeps the last weights (no model
+selection by validation score, no early stopping) and logs only to :class:`History` and the bar.
 """
 from __future__ import annotations
 
@@ -16,33 +26,31 @@ import math
 import random
 import time
 from dataclasses import asdict, dataclass, field
-from typing import Any, Callable, Iterator, Mapping, Sequence
+from typing import Any, Callable, Iterator, Mapping
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import Dataset, default_collate
 from tqdm.auto import tqdm
 
 from . import distributed
 from .checkpoints import CheckpointError, CheckpointManager, load_model_state, model_state, rng_states, set_rng_states
-from .losses import gram_matrix, perceptual_loss, style_loss
 from .runtime import mixed_precision_dtype, mixed_precision_pays
-from .vgg import LAYER_INDEX, LAYER_NAMES, VGG19Features
 
 LossFunction = Callable[[nn.Module, Any], "tuple[torch.Tensor, dict[str, float]]"]
+Validator = Callable[[nn.Module], "dict[str, float]"]
 
 
 @dataclass
 class TrainConfig:
-    """Settings of one training run (saved in every checkpoint)."""
+    """What one training run learns with (saved in every checkpoint; a resume must use the same)."""
 
     steps: int = 1000
-    lr: float = 1e-3
+    learning_rate: float = 1e-3  # the peak rate, after warm-up
     schedule: str = "cosine"  # "cosine" (warm-up then cosine decay), "step" (x0.1 at 2/3) or "constant"
     warmup_steps: int = 0
-    min_lr_ratio: float = 0.05  # cosine ends at lr * min_lr_ratio
+    min_learning_rate_ratio: float = 0.05  # cosine ends at learning_rate * min_learning_rate_ratio
     weight_decay: float = 0.0
     grad_clip: float | None = 1.0  # max gradient norm; None turns clipping off
     val_every: int = 100
@@ -61,6 +69,28 @@ class TrainConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+@dataclass
+class RunOptions:
+    """How one call of :func:`train` runs, beside what it learns (:class:`TrainConfig`).
+
+    ``validate(model) -> {name: value}`` runs every ``config.val_every`` steps (eval mode, no
+    gradients). With ``checkpoints`` and ``resume`` training continues from the newest good
+    checkpoint; ``resume=False`` deletes the folder's checkpoints first. ``device``: where to
+    train (default: where the model's parameters are). ``progress``: show the bar and messages.
+    ``stop_after`` ends the call early after that many steps (to demonstrate an interruption),
+    with a checkpoint saved there. ``settings`` (e.g. the model and loss configs, as dicts) are
+    stored in every checkpoint and, like the :class:`TrainConfig`, must match to resume.
+    """
+
+    validate: Validator | None = None
+    checkpoints: CheckpointManager | None = None
+    resume: bool = True
+    device: torch.device | str | None = None
+    progress: bool = True
+    stop_after: int | None = None
+    settings: dict[str, Any] | None = None
 
 
 @dataclass
@@ -165,14 +195,14 @@ class BatchStream:
 
 # ----------------------------------------------------------------------------- pieces of the loop
 def make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
-    """Adam(W) over the parameters that train (a frozen encoder has none)."""
+    """AdamW over the parameters that train (a frozen encoder has none)."""
     params = [p for p in model.parameters() if p.requires_grad]
     if not params:
         raise ValueError("the model has no trainable parameters")
-    return torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
+    return torch.optim.AdamW(params, lr=config.learning_rate, weight_decay=config.weight_decay)
 
 
-def lr_factor(step: int, config: TrainConfig) -> float:
+def learning_rate_factor(step: int, config: TrainConfig) -> float:
     """Learning-rate multiplier at ``step`` (0-based): linear warm-up, then the chosen schedule."""
     if config.warmup_steps and step < config.warmup_steps:
         return (step + 1) / config.warmup_steps
@@ -181,12 +211,13 @@ def lr_factor(step: int, config: TrainConfig) -> float:
     if config.schedule == "step":
         return 0.1 if step >= 2 * config.steps // 3 else 1.0
     span = max(1, config.steps - config.warmup_steps)
-    progress = min(1.0, (step - config.warmup_steps) / span)
-    return config.min_lr_ratio + (1 - config.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
+    done = min(1.0, (step - config.warmup_steps) / span)  # fraction of the decay behind us
+    floor = config.min_learning_rate_ratio
+    return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * done))
 
 
 def make_scheduler(optimizer: torch.optim.Optimizer, config: TrainConfig) -> torch.optim.lr_scheduler.LambdaLR:
-    return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: lr_factor(step, config))
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: learning_rate_factor(step, config))
 
 
 def precision_for(device: torch.device, requested: str = "auto") -> torch.dtype | None:
@@ -218,22 +249,128 @@ def _to_device(batch: Any, device: torch.device, channels_last: bool) -> Any:
     return batch
 
 
+@dataclass
+class TrainState:
+    """Everything that changes while training runs, and so everything a checkpoint holds."""
+
+    model: nn.Module
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LRScheduler
+    scaler: torch.amp.GradScaler
+    data: BatchStream
+    history: History = field(default_factory=History)
+    step: int = 0
+
+    def state_dict(self) -> dict[str, Any]:
+        """The checkpoint's contents (without the settings): weights, optimizer, schedule, data position, RNGs."""
+        return {"model": model_state(self.model), "optimizer": self.optimizer.state_dict(),
+                "scheduler": self.scheduler.state_dict(), "scaler": self.scaler.state_dict(),
+                "data": self.data.state_dict(), "history": self.history.state_dict(), "rng": rng_states()}
+
+    def load_state_dict(self, state: Mapping[str, Any], source: str) -> None:
+        """Put a checkpoint's contents back, random generators included; ``source`` names it in errors."""
+        load_model_state(self.model, state["model"], source=source)
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.scaler.load_state_dict(state["scaler"])
+        self.data.load_state_dict(state["data"])
+        self.history.load_state_dict(state["history"])
+        set_rng_states(state["rng"])
+        self.step = int(state["step"])
+
+
+def saved_settings(config: TrainConfig, options: RunOptions) -> dict[str, Any]:
+    """The settings a checkpoint stores and a resume compares: the train config and ``options.settings``."""
+    return {"train": config.to_dict(), **(options.settings or {})}
+
+
+def resume_or_start(state: TrainState, config: TrainConfig, options: RunOptions) -> None:
+    """Continue from the newest checkpoint (same settings only), or start afresh seeded with ``config.seed``.
+
+    Starting afresh with ``options.resume=False`` deletes the folder's older checkpoints first, so
+    a fresh run never mixes with an older run's files.
+    """
+    checkpoints = options.checkpoints
+    if checkpoints is not None and options.resume and (saved := checkpoints.load_latest()) is not None:
+        saved = upgrade_checkpoint(saved)
+        _check_same_settings(saved["config"], saved_settings(config, options), checkpoints)
+        state.load_state_dict(saved, source=str(checkpoints.path_for(saved["step"])))
+        if distributed.is_main() and options.progress:
+            print(f"resuming from {checkpoints.path_for(state.step).name} in {checkpoints.folder} "
+                  f"(step {state.step} of {config.steps})"
+                  + ("; nothing left to train" if state.step >= config.steps else ""))
+        return
+    if checkpoints is not None and not options.resume and distributed.is_main():
+        checkpoints.clear()
+    torch.manual_seed(config.seed)
+
+
+def save_checkpoint(state: TrainState, config: TrainConfig, options: RunOptions) -> None:
+    """Write the training state and its settings (rank 0 only; nothing without a checkpoint folder)."""
+    if options.checkpoints is not None and distributed.is_main():
+        options.checkpoints.save({**state.state_dict(), "config": saved_settings(config, options)}, state.step)
+
+
+#: Setting names of checkpoints written before the glossary's names (the new name of each).
+_RENAMED = {"lr": "learning_rate", "min_lr_ratio": "min_learning_rate_ratio"}
+
+
+def upgrade_checkpoint(saved: dict[str, Any]) -> dict[str, Any]:
+    """A checkpoint of an older run with today's names: ``lr`` became ``learning_rate`` in its settings
+    (every group, e.g. ``train`` and ``recipe``) and in its history rows. Same format otherwise."""
+    rename = lambda row: {_RENAMED.get(key, key): value for key, value in row.items()}  # noqa: E731
+    config = {group: rename(values) if isinstance(values, dict) else values
+              for group, values in saved["config"].items()}
+    history = dict(saved["history"], train=[rename(row) for row in saved["history"]["train"]])
+    return {**saved, "config": config, "history": history}
+
+
+def _check_same_settings(saved: Mapping[str, Any], current: Mapping[str, Any], checkpoints: CheckpointManager) -> None:
+    """Refuse to resume a run that was started with other settings: the result would be neither run."""
+    changed = sorted(key for group in set(saved) | set(current)
+                     for key in set(saved.get(group, {})) | set(current.get(group, {}))
+                     if saved.get(group, {}).get(key) != current.get(group, {}).get(key))
+    if changed:
+        raise CheckpointError(f"{checkpoints.folder}: its checkpoints were made with other settings "
+                              f"(changed: {', '.join(changed)}); pass resume=False to start again, "
+                              "or use another checkpoint folder")
+
+
+def training_step(state: TrainState, forward: Callable[[Any], tuple], batch: Any, config: TrainConfig,
+                  autocast: contextlib.AbstractContextManager) -> dict[str, float]:
+    """One optimisation step: forward, backward (loss-scaled under float16), clip, step, schedule.
+
+    Returns the history row of this step: its number, the loss (averaged over processes under
+    DDP), the learning rate it used and the loss parts. FloatingPointError when the loss is not finite.
+    """
+    with autocast:
+        loss, parts = forward(batch)
+    logged = distributed.mean_across(float(loss.detach())) if distributed.active() else float(loss.detach())
+    if not math.isfinite(logged):  # the same verdict on every process
+        raise FloatingPointError(f"loss became {logged} at step {state.step + 1}; lower the learning rate")
+    optimizer, scaler = state.optimizer, state.scaler
+    optimizer.zero_grad(set_to_none=True)
+    scaler.scale(loss).backward()
+    if config.grad_clip is not None:
+        scaler.unscale_(optimizer)
+        torch.nn.utils.clip_grad_norm_(optimizer.param_groups[0]["params"], config.grad_clip)
+    scaler.step(optimizer)
+    scaler.update()
+    learning_rate = optimizer.param_groups[0]["lr"]
+    state.scheduler.step()
+    state.step += 1
+    return {"step": state.step, "loss": logged, "learning_rate": learning_rate, **parts}
+
+
 # ----------------------------------------------------------------------------- the loop
-def train(model: nn.Module, loss_fn: LossFunction, data: BatchStream, config: TrainConfig, *,
-          validate: Callable[[nn.Module], dict[str, float]] | None = None,
-          checkpoints: CheckpointManager | None = None, resume: bool = True,
-          device: torch.device | str | None = None, progress: bool = True,
-          stop_after: int | None = None, extra_config: dict[str, Any] | None = None) -> History:
+def train(model: nn.Module, loss_fn: LossFunction, data: BatchStream, config: TrainConfig,
+          options: RunOptions | None = None) -> History:
     """Train ``model`` for ``config.steps`` steps; returns the :class:`History` (also of earlier, resumed steps).
 
-    ``loss_fn(model, batch)`` returns ``(loss, {name: value})``. ``validate(model)`` returns metrics
-    and runs every ``config.val_every`` steps (model in eval mode, no gradients). With
-    ``checkpoints`` and ``resume=True`` training continues from the newest good checkpoint.
-    ``stop_after`` ends the call early after that many steps (to demonstrate an interruption), with a
-    checkpoint saved there.
-    ``extra_config`` (e.g. the model and loss settings) is stored in every checkpoint.
+    ``loss_fn(model, batch)`` returns ``(loss, {name: value})``; ``data`` gives the batches;
+    ``options`` (:class:`RunOptions`) says where to validate, checkpoint and train, and how much to show.
 
-    The model is trained in place on ``device`` (it stays there); its memory layout and
+    The model is trained in place on ``options.device`` (it stays there); its memory layout and
     train/eval mode are as they were when the call returns, even when ``config.channels_last``
     trained it in NHWC.
 
@@ -241,89 +378,66 @@ def train(model: nn.Module, loss_fn: LossFunction, data: BatchStream, config: Tr
     data parallel: each process takes its share of every batch, DDP averages the gradients,
     rank 0 alone writes checkpoints and shows progress (see :mod:`facestyle_utils.distributed`).
     """
-    device = torch.device(device) if device is not None else next(model.parameters()).device
-    memory_format = torch.channels_last if config.channels_last else torch.contiguous_format
+    options = options or RunOptions()
+    device = torch.device(options.device) if options.device is not None else next(model.parameters()).device
     layout_before, mode_before = memory_format_of(model), model.training
-    model.to(device=device, memory_format=memory_format)
+    model.to(device=device, memory_format=torch.channels_last if config.channels_last else torch.contiguous_format)
     optimizer = make_optimizer(model, config)
-    scheduler = make_scheduler(optimizer, config)
     amp_dtype = precision_for(device, config.mixed_precision)
-    scaler = torch.amp.GradScaler(device.type, enabled=amp_dtype == torch.float16)
+    state = TrainState(model, optimizer, make_scheduler(optimizer, config),
+                       torch.amp.GradScaler(device.type, enabled=amp_dtype == torch.float16), data)
     autocast = torch.autocast(device.type, dtype=amp_dtype) if amp_dtype is not None else contextlib.nullcontext()
-    history, step = History(), 0
-
-    if checkpoints is not None and resume and (state := checkpoints.load_latest()) is not None:
-        _check_same_settings(state, config, extra_config, checkpoints)
-        load_model_state(model, state["model"], source=str(checkpoints.path_for(state["step"])))
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        scaler.load_state_dict(state["scaler"])
-        data.load_state_dict(state["data"])
-        history.load_state_dict(state["history"])
-        set_rng_states(state["rng"])
-        step = int(state["step"])
-        if distributed.is_main() and progress:
-            print(f"resuming from {checkpoints.path_for(step).name} in {checkpoints.folder} "
-                  f"(step {step} of {config.steps})" + ("; nothing left to train" if step >= config.steps else ""))
-    else:
-        if checkpoints is not None and not resume and distributed.is_main():
-            checkpoints.clear()  # a fresh run must not mix with an older run's files
-        torch.manual_seed(config.seed)
-    parallel, main = distributed.active(), distributed.is_main()
-    if parallel:  # under torchrun: this process's share of each batch; gradients averaged by DDP
-        data.shard(distributed.rank(), distributed.world_size())
-    forward = distributed.data_parallel(model, loss_fn, device) if parallel else (lambda batch: loss_fn(model, batch))
-
-    def save() -> None:
-        if checkpoints is not None and main:
-            checkpoints.save({"model": model_state(model), "optimizer": optimizer.state_dict(),
-                              "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict(),
-                              "data": data.state_dict(), "history": history.state_dict(), "rng": rng_states(),
-                              "config": {"train": config.to_dict(), **(extra_config or {})}}, step)
-
-    last = config.steps if stop_after is None else min(config.steps, step + stop_after)
-    bar = tqdm(total=config.steps, initial=step, desc="training", disable=not (progress and main), dynamic_ncols=True)
-    begin = time.perf_counter() - history.seconds
+    resume_or_start(state, config, options)
+    forward = _forward(model, loss_fn, data, device)
+    last = config.steps if options.stop_after is None else min(config.steps, state.step + options.stop_after)
+    bar = tqdm(total=config.steps, initial=state.step, desc="training", dynamic_ncols=True,
+               disable=not (options.progress and distributed.is_main()))
+    begin = time.perf_counter() - state.history.seconds
     try:
-        while step < last:
+        while state.step < last:
             model.train()
             batch = _to_device(next(data), device, config.channels_last)
-            with autocast:
-                loss, parts = forward(batch)
-            logged = distributed.mean_across(float(loss.detach())) if parallel else float(loss.detach())
-            if not math.isfinite(logged):  # the same verdict on every process
-                raise FloatingPointError(f"loss became {logged} at step {step + 1}; lower the learning rate")
-            optimizer.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
-            if config.grad_clip is not None:
-                scaler.unscale_(optimizer)
-                torch.nn.utils.clip_grad_norm_(optimizer.param_groups[0]["params"], config.grad_clip)
-            scaler.step(optimizer)
-            scaler.update()
-            lr = optimizer.param_groups[0]["lr"]
-            scheduler.step()
-            step += 1
-            history.train.append({"step": step, "loss": logged, "lr": lr, **parts})
-            bar.update(1)
-            bar.set_postfix(loss=f"{history.train[-1]['loss']:.4f}", lr=f"{lr:.1e}")
-            if validate is not None and (step % config.val_every == 0 or step == config.steps):
-                history.val.append({"step": step, **run_validation(model, validate)})
-                bar.set_postfix(loss=f"{history.train[-1]['loss']:.4f}",
-                                **{k: f"{v:.3g}" for k, v in history.val[-1].items() if k != "step"})
-            history.seconds = time.perf_counter() - begin
-            if step % config.checkpoint_every == 0 or step == config.steps or step == last:
-                save()  # also where stop_after ends the call, so the next call resumes exactly here
+            state.history.train.append(training_step(state, forward, batch, config, autocast))
+            if options.validate is not None and (state.step % config.val_every == 0 or state.step == config.steps):
+                state.history.val.append({"step": state.step, **run_validation(model, options.validate)})
+            _show(bar, state.history)
+            state.history.seconds = time.perf_counter() - begin
+            if state.step % config.checkpoint_every == 0 or state.step in (config.steps, last):
+                save_checkpoint(state, config, options)  # also where stop_after ends, to resume exactly here
     except KeyboardInterrupt:
-        if not main:
-            raise
-        saved = checkpoints.checkpoints()[-1].name if checkpoints is not None and checkpoints.checkpoints() else None
-        print(f"Interrupted at step {step}. " + (f"Run it again (same cell or command) to resume from {saved}."
-                                                  if saved else "No checkpoint was saved."))
+        _report_interrupt(state.step, options.checkpoints)
         raise
     finally:
         bar.close()
         model.to(memory_format=layout_before).train(mode_before)
-    return history
+    return state.history
+
+
+def _forward(model: nn.Module, loss_fn: LossFunction, data: BatchStream, device: torch.device) -> Callable:
+    """``batch -> loss_fn(model, batch)``; under torchrun, this process's share of each batch through DDP."""
+    if not distributed.active():
+        return lambda batch: loss_fn(model, batch)
+    data.shard(distributed.rank(), distributed.world_size())
+    return distributed.data_parallel(model, loss_fn, device)
+
+
+def _show(bar: tqdm, history: History) -> None:
+    """Advance the bar one step and show the loss and learning rate, or the latest validation scores."""
+    bar.update(1)
+    row = history.train[-1]
+    if history.val and history.val[-1]["step"] == row["step"]:
+        bar.set_postfix(loss=f"{row['loss']:.4f}", **{k: f"{v:.3g}" for k, v in history.val[-1].items() if k != "step"})
+    else:
+        bar.set_postfix(loss=f"{row['loss']:.4f}", lr=f"{row['learning_rate']:.1e}")
+
+
+def _report_interrupt(step: int, checkpoints: CheckpointManager | None) -> None:
+    """On Ctrl-C (rank 0 only): where the run can resume from."""
+    if not distributed.is_main():
+        return
+    saved = checkpoints.checkpoints()[-1].name if checkpoints is not None and checkpoints.checkpoints() else None
+    print(f"Interrupted at step {step}. " + (f"Run it again (same cell or command) to resume from {saved}."
+                                              if saved else "No checkpoint was saved."))
 
 
 def memory_format_of(model: nn.Module) -> torch.memory_format:
@@ -334,20 +448,7 @@ def memory_format_of(model: nn.Module) -> torch.memory_format:
     return torch.channels_last if nhwc else torch.contiguous_format
 
 
-def _check_same_settings(state: Mapping[str, Any], config: TrainConfig, extra: dict[str, Any] | None,
-                         checkpoints: CheckpointManager) -> None:
-    """Refuse to resume a run that was started with other settings: the result would be neither run."""
-    saved, current = state["config"], {"train": config.to_dict(), **(extra or {})}
-    changed = sorted(key for group in set(saved) | set(current)
-                     for key in set(saved.get(group, {})) | set(current.get(group, {}))
-                     if saved.get(group, {}).get(key) != current.get(group, {}).get(key))
-    if changed:
-        raise CheckpointError(f"{checkpoints.folder}: its checkpoints were made with other settings "
-                              f"(changed: {', '.join(changed)}); pass resume=False to start again, "
-                              "or use another checkpoint folder")
-
-
-def run_validation(model: nn.Module, validate: Callable[[nn.Module], dict[str, float]]) -> dict[str, float]:
+def run_validation(model: nn.Module, validate: Validator) -> dict[str, float]:
     """Call ``validate`` in eval mode without gradients, leaving the random generators untouched."""
     was_training = model.training
     model.eval()
@@ -358,98 +459,3 @@ def run_validation(model: nn.Module, validate: Callable[[nn.Module], dict[str, f
     finally:
         set_rng_states(states)
         model.train(was_training)
-
-
-# ----------------------------------------------------------------------------- the lesson-03 objective
-@dataclass
-class LossWeights:
-    """How much each term counts. Pixel keeps colours right, perceptual keeps edges and texture
-    sharp, style (optional, 0 = off) pulls the Gram statistics towards the target domain's."""
-
-    pixel: float = 1.0
-    perceptual: float = 0.05
-    style: float = 0.0
-    pixel_kind: str = "l1"  # "l1" (sharper) or "mse" (what PSNR measures)
-    perceptual_layers: Sequence[str] = ("relu1_1", "relu2_1")
-    style_layers: Sequence[str] = ("relu1_1", "relu2_1", "relu3_1")
-
-    def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["perceptual_layers"], data["style_layers"] = list(self.perceptual_layers), list(self.style_layers)
-        return data
-
-
-class PairedLoss:
-    """Loss of a stylizer on a batch of (source, target) pairs: weighted pixel + perceptual + style.
-
-    The target's VGG features are computed once per batch without gradients; only the output's
-    features need a backward pass. Pass the stylizer's own (frozen) encoder as ``vgg`` to share it.
-    """
-
-    def __init__(self, vgg: VGG19Features, weights: LossWeights | None = None) -> None:
-        self.vgg, self.weights = vgg, weights or LossWeights()
-        w = self.weights
-        if w.pixel_kind not in ("l1", "mse"):
-            raise ValueError(f"pixel_kind must be 'l1' or 'mse', not {w.pixel_kind!r}")
-        self.layers = list(dict.fromkeys([*(w.perceptual_layers if w.perceptual else ()),
-                                          *(w.style_layers if w.style else ())]))
-        too_deep = [name for name in self.layers if LAYER_INDEX[name] >= len(vgg.layers)]
-        if too_deep:
-            deepest = LAYER_NAMES[len(vgg.layers) - 1]
-            raise ValueError(f"layers {too_deep} lie beyond this VGG19, which stops at {deepest}; "
-                             "pass the full network from load_vgg19() or choose shallower layers")
-
-    def __call__(self, model: nn.Module,
-                 batch: tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
-        source, target = batch[0], batch[1]
-        output = model(source)
-        return self.compare(output, target)
-
-    def compare(self, output: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
-        """The loss of an output against its target, and each weighted term's value."""
-        w = self.weights
-        pixel = F.l1_loss(output, target) if w.pixel_kind == "l1" else F.mse_loss(output, target)
-        total, parts = w.pixel * pixel, {"pixel": float(pixel.detach())}
-        if self.layers:
-            with torch.no_grad():
-                target_features = self.vgg(target, self.layers)
-            features = self.vgg(output, self.layers)
-            if w.perceptual:
-                perceptual = sum(perceptual_loss(features[k], target_features[k]) for k in w.perceptual_layers)
-                total = total + w.perceptual * perceptual
-                parts["perceptual"] = float(perceptual.detach())
-            if w.style:
-                style = sum(style_loss(features[k], gram_matrix(target_features[k])) for k in w.style_layers)
-                total = total + w.style * style
-                parts["style"] = float(style.detach())
-        return total, parts
-
-
-class PairedRandomCrop:
-    """Augmentation for learning a filter: the same random crop (no resizing) and flip on both sides.
-
-    No rescaling and no colour jitter on purpose: the target was made by a filter at this scale
-    from these exact colours, so resizing or recolouring the pair would teach a different filter.
-    Takes PIL images or (3, H, W) tensors; returns tensors (3, size, size) in [0, 1].
-    """
-
-    def __init__(self, size: int, flip: float = 0.5) -> None:
-        self.size, self.flip = size, flip
-
-    def __call__(self, *images: Any) -> tuple[torch.Tensor, ...]:
-        from .image_io import image_to_tensor
-
-        tensors = [image if isinstance(image, torch.Tensor) else image_to_tensor(image)[0] for image in images]
-        height, width = tensors[0].shape[-2:]
-        if any(t.shape != tensors[0].shape for t in tensors):
-            raise ValueError(f"a paired crop needs images of one size, got {[tuple(t.shape) for t in tensors]}")
-        if min(height, width) < self.size:
-            raise ValueError(f"crop size {self.size} is larger than the image ({width}x{height})")
-        top = int(torch.randint(0, height - self.size + 1, (1,)))
-        left = int(torch.randint(0, width - self.size + 1, (1,)))
-        flip = bool(torch.rand(1) < self.flip)
-        out = []
-        for tensor in tensors:
-            crop = tensor[..., top: top + self.size, left: left + self.size]
-            out.append(crop.flip(-1) if flip else crop)
-        return tuple(out)

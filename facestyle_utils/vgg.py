@@ -23,7 +23,8 @@ IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
 _BLOCK_CONVS = (2, 2, 4, 4, 4)  # convolutions per block in VGG19
-_BLOCK_CHANNELS = (64, 128, 256, 512, 512)
+#: Output channels of VGG19's convolutions in blocks 1 to 5.
+BLOCK_CHANNELS = (64, 128, 256, 512, 512)
 
 
 def _layer_names() -> tuple[str, ...]:
@@ -50,6 +51,16 @@ def poolings_before(layer: str) -> int:
     if layer not in LAYER_INDEX:
         raise KeyError(f"unknown VGG19 layer(s) {[layer]}; choose from {', '.join(LAYER_NAMES)}")
     return sum(name.startswith("pool") for name in LAYER_NAMES[: LAYER_INDEX[layer] + 1])
+
+
+def conv_channels(layer: str) -> int:
+    """Channels of the feature maps a VGG19 layer outputs: 64 for conv1_1/relu1_2/pool1, ..., 512 in blocks 4-5.
+
+    Raises KeyError for an unknown layer name.
+    """
+    if layer not in LAYER_INDEX:
+        raise KeyError(f"unknown VGG19 layer(s) {[layer]}; choose from {', '.join(LAYER_NAMES)}")
+    return BLOCK_CHANNELS[int(layer.removeprefix("conv").removeprefix("relu").removeprefix("pool")[0]) - 1]
 
 
 def min_side(layers: Iterable[str]) -> int:
@@ -128,7 +139,7 @@ def _build_features(pooling: str) -> nn.Sequential:
     """
     layers: list[nn.Module] = []
     in_channels = 3
-    for convs, channels in zip(_BLOCK_CONVS, _BLOCK_CHANNELS):
+    for convs, channels in zip(_BLOCK_CONVS, BLOCK_CHANNELS):
         for _ in range(convs):
             # ReLU not in place: in-place would overwrite conv outputs that callers ask for
             layers += [nn.Conv2d(in_channels, channels, kernel_size=3, padding=1), nn.ReLU(inplace=False)]

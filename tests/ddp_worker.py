@@ -13,7 +13,7 @@ from torch import nn
 
 from facestyle_utils import distributed
 from facestyle_utils.checkpoints import CheckpointManager
-from facestyle_utils.training import BatchStream, TrainConfig, train
+from facestyle_utils.training import BatchStream, RunOptions, TrainConfig, train
 
 
 class Noisy(torch.utils.data.Dataset):
@@ -53,11 +53,11 @@ def main() -> None:
     args = parser.parse_args()
     device = distributed.start() if distributed.launched() else torch.device("cpu")
     model = tiny_model()
-    config = TrainConfig(steps=args.steps, lr=1e-2, warmup_steps=1, channels_last=False, checkpoint_every=1,
-                         val_every=1000)
-    history = train(model, loss_fn, BatchStream(Noisy(), 8, seed=0), config, device=device, progress=False,
-                    checkpoints=CheckpointManager(args.checkpoints) if args.checkpoints else None,
-                    stop_after=args.stop_after)
+    config = TrainConfig(steps=args.steps, learning_rate=1e-2, warmup_steps=1, channels_last=False,
+                         checkpoint_every=1, val_every=1000)
+    checkpoints = CheckpointManager(args.checkpoints) if args.checkpoints else None
+    history = train(model, loss_fn, BatchStream(Noisy(), 8, seed=0), config,
+                    RunOptions(device=device, progress=False, checkpoints=checkpoints, stop_after=args.stop_after))
     torch.save({"state": model.state_dict(), "losses": [row["loss"] for row in history.train],
                 "world_size": distributed.world_size()}, f"{args.out}.rank{distributed.rank()}.pt")
     distributed.stop()

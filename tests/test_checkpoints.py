@@ -23,7 +23,7 @@ from facestyle_utils.checkpoints import (
 )
 from facestyle_utils.nets import DCNNConfig, DCNNStylizer
 from facestyle_utils.student import FastStudent, StudentConfig
-from facestyle_utils.training import BatchStream, TrainConfig, train
+from facestyle_utils.training import BatchStream, RunOptions, TrainConfig, train
 
 
 class Net(nn.Module):
@@ -63,7 +63,7 @@ def mse(model, batch):
 def run(folder, steps, stop_after=None, interrupt_at=None, resume=True, wrap=None):
     torch.manual_seed(0)
     model = Net() if wrap is None else wrap(Net())
-    config = TrainConfig(steps=steps, lr=0.05, warmup_steps=2, checkpoint_every=3, val_every=2,
+    config = TrainConfig(steps=steps, learning_rate=0.05, warmup_steps=2, checkpoint_every=3, val_every=2,
                          channels_last=False, grad_clip=0.5)
     calls = {"n": 0}
 
@@ -73,9 +73,9 @@ def run(folder, steps, stop_after=None, interrupt_at=None, resume=True, wrap=Non
             raise KeyboardInterrupt
         return mse(m, batch)
 
-    history = train(model, loss_fn, BatchStream(Pairs(), 4, seed=3), config, checkpoints=CheckpointManager(folder),
-                    validate=lambda m: {"val": float(m(torch.ones(1, 4)).sum())}, progress=False,
-                    stop_after=stop_after, resume=resume)
+    history = train(model, loss_fn, BatchStream(Pairs(), 4, seed=3), config,
+                    RunOptions(checkpoints=CheckpointManager(folder), progress=False, stop_after=stop_after,
+                               validate=lambda m: {"val": float(m(torch.ones(1, 4)).sum())}, resume=resume))
     return model, history
 
 
@@ -208,9 +208,10 @@ def test_rng_states_round_trip_through_a_file(tmp_path):
 def test_changed_settings_refuse_to_resume(tmp_path):
     run(tmp_path, steps=3)
     model = Net()
-    with pytest.raises(CheckpointError, match="lr"):
-        config = TrainConfig(steps=3, lr=0.1, checkpoint_every=3, channels_last=False)
-        train(model, mse, BatchStream(Pairs(), 4), config, checkpoints=CheckpointManager(tmp_path), progress=False)
+    with pytest.raises(CheckpointError, match="learning_rate"):
+        config = TrainConfig(steps=3, learning_rate=0.1, checkpoint_every=3, channels_last=False)
+        train(model, mse, BatchStream(Pairs(), 4), config, RunOptions(checkpoints=CheckpointManager(tmp_path),
+                                                                      progress=False))
 
 
 def test_model_file_is_small_and_rebuilds_the_same_stylizer(tmp_path, vgg):

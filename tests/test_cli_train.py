@@ -11,7 +11,7 @@ from facestyle_utils.checkpoints import load_model, read_model_file
 from facestyle_utils.cli import main
 from facestyle_utils.runtime import project_root
 
-TINY = ["--size", "64", "--crop", "32", "--batch", "4", "--device", "cpu", "--quiet"]
+TINY = ["--size", "64", "--crop", "32", "--batch", "4", "--device", "cpu", "--no-progress"]
 
 
 @pytest.fixture
@@ -25,7 +25,7 @@ def test_trains_a_dcnn_that_stylize_uses_and_resumes_an_interrupted_run(build, t
     out = tmp_path / "dcnn.pt"
     assert main(["train", *TINY, "--steps", "4", "--stop-after", "2", "--out", str(out)]) == 0
     assert "stopped after step 2 of 4 (checkpoint-0000002.pt saved)" in capsys.readouterr().out and not out.exists()
-    assert main(["train", *TINY[:-1], "--steps", "4", "--out", str(out)]) == 0  # not --quiet: it says it resumed
+    assert main(["train", *TINY[:-1], "--steps", "4", "--out", str(out)]) == 0  # not --no-progress: it says it resumed
     printed = capsys.readouterr().out
     assert "resuming from checkpoint-0000002.pt" in printed and "(step 2 of 4)" in printed
     assert f"model written to {out}" in printed
@@ -60,7 +60,7 @@ def test_a_student_is_distilled_from_a_teacher_file(build, tmp_path, capsys):
     (["--model", "student", "--teacher", "missing.pt"], 2, "missing.pt: no teacher model"),
 ])
 def test_bad_arguments_and_data_give_one_line_and_an_exit_code(build, capsys, args, code, message):
-    assert main(["train", "--quiet", *args]) == code
+    assert main(["train", "--no-progress", *args]) == code
     err = capsys.readouterr().err
     assert message in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err
 
@@ -105,3 +105,14 @@ def test_two_processes_under_torchrun_train_and_resume(build, tmp_path):
                          text=True, timeout=600, env=env, cwd=project_root())
     assert odd.returncode != 0
     assert odd.stderr.count("error: a global batch of 3 cannot be split evenly over 2 processes") == 1
+
+
+def test_learning_rate_and_progress_options_reach_the_recipe():
+    from facestyle_utils.cli import _train_recipe, build_parser
+
+    args = build_parser().parse_args(["train", "--model", "drn", "--learning-rate", "5e-4", "--no-progress"])
+    assert _train_recipe(args).learning_rate == 5e-4 and args.progress is False
+    default = build_parser().parse_args(["train"])
+    assert _train_recipe(default).learning_rate == 2e-3 and default.progress is True
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["train", "--lr", "1e-3"])

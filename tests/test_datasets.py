@@ -13,11 +13,13 @@ from PIL import Image
 from facestyle_utils import domains as ds
 from facestyle_utils.datasets import (
     PairedDataset,
+    PairedRandomCrop,
     PairedTransform,
     UnpairedDataset,
     channel_stats,
     identity_subset,
     make_loader,
+    stack_items,
 )
 from facestyle_utils.domains import (
     EmptyDomainError,
@@ -357,3 +359,29 @@ def test_photos_with_the_same_stem_never_write_over_each_other(tmp_path):
     assert len({e["path"] for e in sources}) == 4 and len({e["identity"] for e in sources}) == 4
     assert sorted(e["identity"] for e in sources) == ["a_b", "a_b_png", "x", "x_png"]
     assert verify_domains(root) == []
+
+
+def test_paired_random_crop_cuts_the_same_window_from_both_images():
+    torch.manual_seed(0)
+    source = torch.arange(3 * 10 * 12, dtype=torch.float32).reshape(3, 10, 12)
+    crop = PairedRandomCrop(6)
+    for _ in range(5):
+        a, b = crop(source, source * 2)
+        assert a.shape == (3, 6, 6) and torch.equal(b, a * 2)
+    with pytest.raises(ValueError, match="larger than the image"):
+        PairedRandomCrop(16)(source, source)
+
+
+def test_stack_items_batches_whole_pairs_in_the_order_asked(built):
+    root, _, _ = built
+    data = PairedDataset(root, "cartoon", "test")
+    sources, targets = stack_items(data)
+    assert sources.shape == targets.shape == (len(data), 3, SIZE, SIZE) and sources.dtype == torch.float32
+    assert torch.equal(sources[0], data[0][0]) and torch.equal(targets[-1], data[len(data) - 1][1])
+    picked, _ = stack_items(data, [len(data) - 1, 0])
+    assert torch.equal(picked[0], sources[-1]) and torch.equal(picked[1], sources[0])
+    with pytest.raises(ValueError, match="no items to stack"):
+        stack_items(data, [])
+    mixed = [(torch.zeros(3, 4, 4), torch.zeros(3, 4, 4)), (torch.zeros(3, 4, 4), torch.zeros(3, 5, 5))]
+    with pytest.raises(ValueError, match=r"part 1 of the items differs in size"):
+        stack_items(mixed)

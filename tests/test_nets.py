@@ -3,13 +3,19 @@ import pytest
 import torch
 from torch import nn
 
+from facestyle_utils.losses import gram_matrix, perceptual_loss, style_loss
 from facestyle_utils.nets import (
     ENCODER_LAYERS,
+    FEATURE_RMS,
+    TORCHVISION_INPUT_RATIO,
     DCNNConfig,
     DCNNStylizer,
     Decoder,
+    LossWeights,
+    PairedLoss,
     describe_layers,
     pad_to_multiple,
+    scale_features,
     skip_layer_names,
     truncated_vgg,
 )
@@ -40,7 +46,7 @@ def test_multiples_of_the_stride_need_no_padding(model):
     image = torch.rand(1, 3, 32, 48)
     assert pad_to_multiple(image, model.stride) is image
     with torch.no_grad():
-        direct = model.decode(model.encode(image))  # no padding, no cropping
+        direct = model.decode(model.scaled_features(image))  # no padding, no cropping
         assert direct.shape == image.shape
         assert torch.equal(direct, model(image))
 
@@ -99,7 +105,7 @@ def test_skips_carry_the_features_from_before_each_pool(vgg):
     assert skip_layer_names("relu4_1") == ["relu1_2", "relu2_2", "relu3_4"]
     model = DCNNStylizer(DCNNConfig(width=0.25), vgg=vgg)
     assert model.feature_layers == ["relu2_2", "relu1_2", "relu3_1"]
-    features = model.encode(torch.rand(1, 3, 16, 16))
+    features = model.scaled_features(torch.rand(1, 3, 16, 16))
     assert features["relu1_2"].shape == (1, 64, 16, 16) and features["relu2_2"].shape == (1, 128, 8, 8)
     first_convs = [stage[0][1] for stage in model.decoder.stages]
     assert [conv.in_channels for conv in first_convs] == [256, 32 + 128, 16 + 64]
@@ -151,7 +157,7 @@ def test_residual_stylizer_starts_as_the_identity(vgg):
     assert out.shape == image.shape
     assert (out - image).abs().max() < 1e-5
     with pytest.raises(ValueError, match="input image"):
-        model.decode(model.encode(image[..., :16, :16]))
+        model.decode(model.scaled_features(image[..., :16, :16]))
 
 
 TINY = [(1, 1), (1, 7), (7, 1), (2, 3), (3, 200), (200, 3), (12, 12), (15, 17)]
@@ -214,3 +220,58 @@ def test_forward_takes_half_precision_under_autocast_and_the_models_own_dtype(vg
     check_image_batch(image.double(), "images", torch.nn.Linear(1, 1).double())  # a float64 model takes float64
     with pytest.raises(TypeError, match="^images: expected a tensor, got a ndarray"):
         check_image_batch(image.numpy())
+
+
+def test_paired_loss_is_zero_for_a_perfect_output_and_counts_each_term(vgg):
+    target = torch.rand(2, 3, 16, 16)
+    loss_fn = PairedLoss(vgg, LossWeights(pixel=1.0, perceptual=0.5, style=2.0, style_layers=("relu1_1",)))
+    loss, parts = loss_fn.compare(target.clone(), target)
+    assert loss.item() == pytest.approx(0.0, abs=1e-6) and set(parts) == {"pixel", "perceptual", "style"}
+    output = torch.rand(2, 3, 16, 16)
+    loss, parts = loss_fn.compare(output, target)
+    assert loss.item() == pytest.approx(sum(parts.values()), rel=1e-5)  # parts: the weighted terms
+    features, goal = vgg(output, ["relu1_1", "relu2_1"]), vgg(target, ["relu1_1", "relu2_1"])
+    perceptual = sum(perceptual_loss(features[k], goal[k]) for k in ("relu1_1", "relu2_1"))
+    style = style_loss(features["relu1_1"], gram_matrix(goal["relu1_1"]))
+    assert parts["pixel"] == pytest.approx((output - target).abs().mean().item(), rel=1e-5)
+    assert parts["perceptual"] == pytest.approx(0.5 * perceptual.item(), rel=1e-5)
+    assert parts["style"] == pytest.approx(2.0 * style.item(), rel=1e-5)
+    pixel_only = PairedLoss(vgg, LossWeights(perceptual=0.0, pixel_kind="mse"))
+    loss, parts = pixel_only.compare(output, target)
+    assert set(parts) == {"pixel"} and loss.item() == pytest.approx(((output - target) ** 2).mean().item(), rel=1e-5)
+    with pytest.raises(ValueError, match="pixel_kind"):
+        PairedLoss(vgg, LossWeights(pixel_kind="l3"))
+    shallow = DCNNStylizer(DCNNConfig(width=0.25), vgg=vgg).encoder
+    with pytest.raises(ValueError, match="stops at relu3_1"):
+        PairedLoss(shallow, LossWeights(style=1.0, style_layers=("relu4_1",)))
+
+
+def test_the_paired_loss_trains_what_it_measures(vgg):
+    torch.manual_seed(0)
+    model = DCNNStylizer(DCNNConfig(width=0.25), vgg=vgg)
+    source = torch.rand(2, 3, 16, 16)
+    loss_fn = PairedLoss(model.encoder, LossWeights(perceptual=0.1, perceptual_layers=("relu1_1",)))
+    loss, parts = loss_fn(model, (source, 1 - source))
+    loss.backward()
+    assert set(parts) == {"pixel", "perceptual"} and loss.item() == pytest.approx(sum(parts.values()), rel=1e-5)
+    assert all(p.grad is not None for p in model.decoder.parameters()) and model.encoder.layers[0].weight.grad is None
+
+
+def test_scale_features_divides_by_the_measured_size():
+    features = {"relu1_2": torch.full((1, 2, 3, 3), 144.0), "relu3_1": torch.full((1, 2, 3, 3), 460.0)}
+    scaled = scale_features(features)
+    assert torch.allclose(scaled["relu1_2"], torch.ones(1, 2, 3, 3))
+    assert torch.allclose(scaled["relu3_1"], torch.full((1, 2, 3, 3), 2.0))
+    tv = scale_features({"relu3_1": torch.ones(1, 1, 1, 1)}, "torchvision")["relu3_1"]
+    assert tv.item() == pytest.approx(TORCHVISION_INPUT_RATIO / FEATURE_RMS["relu3_1"])
+    with pytest.raises(KeyError):
+        scale_features({"relu5_1": torch.ones(1, 1, 1, 1)})
+
+
+def test_scaled_features_are_the_encoder_features_scaled(vgg):
+    model = DCNNStylizer(DCNNConfig(width=0.25), vgg=vgg)
+    image = torch.rand(1, 3, 16, 16)
+    raw = model.encoder(image, model.feature_layers)
+    scaled = model.scaled_features(image)
+    assert set(scaled) == set(model.feature_layers) and not scaled["relu3_1"].requires_grad
+    assert torch.allclose(scaled["relu3_1"], raw["relu3_1"] / FEATURE_RMS["relu3_1"])

@@ -1,4 +1,5 @@
-"""load_or_train_dcnn reuses lesson 03's model file and replaces a broken one."""
+"""load_or_train_dcnn reuses lesson 03's model file and replaces a broken one; the recipes' settings."""
+import pytest
 import torch
 
 from facestyle_utils import recipes
@@ -15,19 +16,51 @@ def test_loads_an_existing_model_without_training(monkeypatch, tmp_path):
     torch.manual_seed(0)
     saved = _tiny()
     save_model(saved, default_model_path("dcnn_cartoon"))
-    monkeypatch.setattr(recipes, "train_dcnn", lambda **_: (_ for _ in ()).throw(AssertionError("trained")))
+    monkeypatch.setattr(recipes, "train_dcnn", lambda *_, **__: (_ for _ in ()).throw(AssertionError("trained")))
     loaded = recipes.load_or_train_dcnn(device=torch.device("cpu"))
     x = torch.rand(1, 3, 16, 16)
     assert torch.allclose(loaded(x), saved.eval()(x), atol=1e-6)
+    assert loaded.metadata["source"] == f"lesson 03's saved model ({default_model_path('dcnn_cartoon').name})"
 
 
 def test_trains_and_saves_when_the_file_is_missing_or_broken(monkeypatch, tmp_path, capsys):
     monkeypatch.setenv("FACESTYLE_OUTPUT_DIR", str(tmp_path))
     path = default_model_path("dcnn_cartoon")
     path.write_bytes(b"<html>a failed download</html>")
-    monkeypatch.setattr(recipes, "train_dcnn", lambda **_: _tiny())
+    asked = []
+    monkeypatch.setattr(recipes, "train_dcnn", lambda recipe, **_: asked.append(recipe) or _tiny())
     model = recipes.load_or_train_dcnn(device=torch.device("cpu"))
     out = capsys.readouterr().out
     assert "Could not use" in out and "training one now" in out
     assert isinstance(model, DCNNStylizer)
     assert read_model_file(path)["metadata"]["trained_by"] == "recipes.train_dcnn"
+    assert asked == [recipes.lesson_03_recipe()] and model.metadata["source"].startswith("trained here")
+
+
+def test_a_shorter_run_can_stay_off_disk(monkeypatch, tmp_path):
+    monkeypatch.setenv("FACESTYLE_OUTPUT_DIR", str(tmp_path))
+    asked = []
+    monkeypatch.setattr(recipes, "train_dcnn", lambda recipe, **_: asked.append(recipe) or _tiny())
+    model = recipes.load_or_train_dcnn(recipes.lesson_03_recipe(steps=3), save=False, device=torch.device("cpu"))
+    assert asked[0].steps == 3 and not default_model_path("dcnn_cartoon").exists()
+    assert "(3 steps" in model.metadata["source"]
+
+
+def test_lesson_03_recipe_follows_the_mode(monkeypatch):
+    monkeypatch.setenv("FACESTYLE_QUICK", "0")
+    full = recipes.lesson_03_recipe()
+    assert (full.size, full.crop, full.batch, full.steps, full.learning_rate) == (128, 64, 8, 900, 2e-3)
+    monkeypatch.setenv("FACESTYLE_QUICK", "1")
+    quick = recipes.lesson_03_recipe("pencil", steps=2)
+    assert (quick.styles, quick.size, quick.crop, quick.batch, quick.steps) == (("pencil",), 64, 32, 4, 2)
+
+
+def test_train_dcnn_refuses_another_network():
+    with pytest.raises(ValueError, match="trains the DCNN"):
+        recipes.train_dcnn(recipes.TrainRecipe("drn"))
+
+
+def test_recipe_learning_rate_reaches_the_train_config():
+    config = recipes.TrainRecipe("student", learning_rate=1e-4, steps=50).train_config()
+    assert config.learning_rate == 1e-4 and config.warmup_steps == 5 and config.val_every == 50
+    assert recipes.TrainRecipe("drn").train_config().learning_rate == recipes.DEFAULTS["drn"]["learning_rate"]

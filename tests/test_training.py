@@ -7,14 +7,13 @@ import torch
 from torch import nn
 
 from facestyle_utils import runtime
-from facestyle_utils.nets import DCNNConfig, DCNNStylizer
+from facestyle_utils.checkpoints import CheckpointError, CheckpointManager
+from facestyle_utils.nets import DCNNConfig, DCNNStylizer, LossWeights, PairedLoss
 from facestyle_utils.training import (
     BatchStream,
-    LossWeights,
-    PairedLoss,
-    PairedRandomCrop,
+    RunOptions,
     TrainConfig,
-    lr_factor,
+    learning_rate_factor,
     memory_format_of,
     precision_for,
     seeded,
@@ -49,8 +48,8 @@ def test_a_few_steps_lower_the_loss_on_a_fixed_batch(vgg):
 
     with torch.no_grad():
         before, _ = loss_fn(model, batch)
-    history = train(model, loss_fn, BatchStream(Fixed(), 4), TrainConfig(steps=12, lr=3e-3, schedule="constant"),
-                    progress=False)
+    config = TrainConfig(steps=12, learning_rate=3e-3, schedule="constant")
+    history = train(model, loss_fn, BatchStream(Fixed(), 4), config, RunOptions(progress=False))
     with torch.no_grad():
         after, parts = loss_fn(model, batch)
     assert after < 0.8 * before
@@ -72,32 +71,34 @@ def test_train_hands_the_model_back_in_its_layout_and_mode(layout, mode):
         return nn.functional.mse_loss(m(batch[0]), batch[1]), {}
 
     before = [p.detach().clone() for p in model.parameters()]
-    train(model, loss_fn, data, TrainConfig(steps=2, channels_last=True), progress=False)
+    train(model, loss_fn, data, TrainConfig(steps=2, channels_last=True), RunOptions(progress=False))
     assert seen == [torch.channels_last] * 2  # trained in NHWC, as configured
     assert memory_format_of(model) == layout and model.training is mode
     assert all(not torch.equal(a, b) for a, b in zip(before, model.parameters()))  # ... and it did learn
 
 
 def test_learning_rate_schedules():
-    cosine = TrainConfig(steps=100, warmup_steps=10, min_lr_ratio=0.1)
-    assert lr_factor(0, cosine) == pytest.approx(0.1) and lr_factor(9, cosine) == pytest.approx(1.0)
-    assert lr_factor(10, cosine) == pytest.approx(1.0)
-    assert lr_factor(55, cosine) == pytest.approx(0.55)
-    assert lr_factor(100, cosine) == pytest.approx(0.1)
-    values = [lr_factor(s, cosine) for s in range(10, 100)]
+    cosine = TrainConfig(steps=100, warmup_steps=10, min_learning_rate_ratio=0.1)
+    assert learning_rate_factor(0, cosine) == pytest.approx(0.1)
+    assert learning_rate_factor(9, cosine) == pytest.approx(1.0)
+    assert learning_rate_factor(10, cosine) == pytest.approx(1.0)
+    assert learning_rate_factor(55, cosine) == pytest.approx(0.55)
+    assert learning_rate_factor(100, cosine) == pytest.approx(0.1)
+    values = [learning_rate_factor(s, cosine) for s in range(10, 100)]
     assert all(a >= b for a, b in zip(values, values[1:]))
     step = TrainConfig(steps=90, schedule="step")
-    assert lr_factor(59, step) == 1.0 and lr_factor(60, step) == pytest.approx(0.1)
-    assert lr_factor(50, TrainConfig(steps=90, schedule="constant")) == 1.0
+    assert learning_rate_factor(59, step) == 1.0 and learning_rate_factor(60, step) == pytest.approx(0.1)
+    assert learning_rate_factor(50, TrainConfig(steps=90, schedule="constant")) == 1.0
 
 
 def test_scheduler_and_history_follow_the_schedule():
     model = nn.Linear(2, 2)
     data = BatchStream(torch.utils.data.TensorDataset(torch.rand(8, 2), torch.rand(8, 2)), 4)
-    config = TrainConfig(steps=6, lr=0.1, warmup_steps=2, schedule="constant", channels_last=False, val_every=3)
+    config = TrainConfig(steps=6, learning_rate=0.1, warmup_steps=2, schedule="constant", channels_last=False,
+                         val_every=3)
     history = train(model, lambda m, b: (nn.functional.mse_loss(m(b[0]), b[1]), {}), data, config,
-                    validate=lambda m: {"score": 1.0}, progress=False)
-    assert [row["lr"] for row in history.train] == pytest.approx([0.05, 0.1, 0.1, 0.1, 0.1, 0.1])
+                    RunOptions(validate=lambda m: {"score": 1.0}, progress=False))
+    assert [row["learning_rate"] for row in history.train] == pytest.approx([0.05, 0.1, 0.1, 0.1, 0.1, 0.1])
     assert history.curve("score", "val") == ([3, 6], [1.0, 1.0])
     assert history.curve("loss")[0] == [1, 2, 3, 4, 5, 6]
     assert history.seconds > 0
@@ -107,9 +108,9 @@ def test_gradient_clipping_bounds_the_update():
     model = nn.Linear(1, 1, bias=False)
     nn.init.zeros_(model.weight)
     data = BatchStream(torch.utils.data.TensorDataset(torch.ones(2, 1), torch.full((2, 1), 1000.0)), 2)
-    config = TrainConfig(steps=1, lr=1.0, schedule="constant", grad_clip=0.5, channels_last=False)
-    train(model, lambda m, b: (nn.functional.mse_loss(m(b[0]), b[1]), {}), data, config, progress=False)
-    # AdamW's first step moves by about lr whatever the gradient; so check the clipped gradient itself
+    config = TrainConfig(steps=1, learning_rate=1.0, schedule="constant", grad_clip=0.5, channels_last=False)
+    train(model, lambda m, b: (nn.functional.mse_loss(m(b[0]), b[1]), {}), data, config, RunOptions(progress=False))
+    # AdamW's first step moves by about the learning rate whatever the gradient; so check the clipped gradient itself
     assert model.weight.grad.norm() <= 0.5 + 1e-6
 
 
@@ -169,39 +170,46 @@ def test_seeded_block_leaves_global_generators_untouched():
     assert (float(torch.rand(1)), random.random(), float(np.random.rand())) == expected
 
 
-def test_paired_random_crop_cuts_the_same_window_from_both_images():
-    torch.manual_seed(0)
-    source = torch.arange(3 * 10 * 12, dtype=torch.float32).reshape(3, 10, 12)
-    crop = PairedRandomCrop(6)
-    for _ in range(5):
-        a, b = crop(source, source * 2)
-        assert a.shape == (3, 6, 6) and torch.equal(b, a * 2)
-    with pytest.raises(ValueError, match="larger than the image"):
-        PairedRandomCrop(16)(source, source)
-
-
-def test_paired_loss_is_zero_for_a_perfect_output_and_counts_each_term(vgg):
-    target = torch.rand(2, 3, 16, 16)
-    loss_fn = PairedLoss(vgg, LossWeights(pixel=1.0, perceptual=0.5, style=2.0, style_layers=("relu1_1",)))
-    loss, parts = loss_fn.compare(target.clone(), target)
-    assert loss.item() == pytest.approx(0.0, abs=1e-6) and set(parts) == {"pixel", "perceptual", "style"}
-    output = torch.rand(2, 3, 16, 16)
-    loss, parts = loss_fn.compare(output, target)
-    expected = parts["pixel"] + 0.5 * parts["perceptual"] + 2.0 * parts["style"]
-    assert loss.item() == pytest.approx(expected, rel=1e-5)
-    pixel_only = PairedLoss(vgg, LossWeights(perceptual=0.0, pixel_kind="mse"))
-    loss, parts = pixel_only.compare(output, target)
-    assert set(parts) == {"pixel"} and loss.item() == pytest.approx(((output - target) ** 2).mean().item(), rel=1e-5)
-    with pytest.raises(ValueError, match="pixel_kind"):
-        PairedLoss(vgg, LossWeights(pixel_kind="l3"))
-    shallow = DCNNStylizer(DCNNConfig(width=0.25), vgg=vgg).encoder
-    with pytest.raises(ValueError, match="stops at relu3_1"):
-        PairedLoss(shallow, LossWeights(style=1.0, style_layers=("relu4_1",)))
-
-
 def test_non_finite_loss_stops_training_with_a_clear_message():
     model = nn.Linear(2, 2)
     data = BatchStream(torch.utils.data.TensorDataset(torch.rand(4, 2)), 2)
     with pytest.raises(FloatingPointError, match="step 1"):
         train(model, lambda m, b: (m(b[0]).sum() * float("nan"), {}), data, TrainConfig(steps=3, channels_last=False),
-              progress=False)
+              RunOptions(progress=False))
+
+
+def _linear_run(folder, **options):
+    torch.manual_seed(0)
+    model = nn.Linear(2, 2)
+    data = BatchStream(torch.utils.data.TensorDataset(torch.rand(8, 2), torch.rand(8, 2)), 4, seed=1)
+    config = TrainConfig(steps=6, learning_rate=0.05, checkpoint_every=2, channels_last=False)
+    history = train(model, lambda m, b: (nn.functional.mse_loss(m(b[0]), b[1]), {}), data, config,
+                    RunOptions(checkpoints=CheckpointManager(folder), progress=False, **options))
+    return model, history
+
+
+def test_stop_after_then_resume_ends_where_one_run_ends(tmp_path):
+    whole, whole_history = _linear_run(tmp_path / "whole")
+    _, first = _linear_run(tmp_path / "split", stop_after=3, settings={"data": {"rows": 8}})
+    assert len(first.train) == 3 and CheckpointManager(tmp_path / "split").checkpoints()[-1].name.endswith("3.pt")
+    resumed, history = _linear_run(tmp_path / "split", settings={"data": {"rows": 8}})
+    assert torch.equal(resumed.weight, whole.weight) and torch.equal(resumed.bias, whole.bias)
+    assert [row["loss"] for row in history.train] == [row["loss"] for row in whole_history.train]
+    with pytest.raises(CheckpointError, match=r"other settings \(changed: rows\)"):
+        _linear_run(tmp_path / "split", settings={"data": {"rows": 9}})
+
+
+def test_checkpoints_with_the_old_name_lr_still_resume(tmp_path):
+    whole, _ = _linear_run(tmp_path / "whole")
+    _linear_run(tmp_path / "old", stop_after=2)
+    manager = CheckpointManager(tmp_path / "old")
+    path = manager.checkpoints()[-1]
+    saved = torch.load(path, weights_only=False)
+    saved["config"]["train"]["lr"] = saved["config"]["train"].pop("learning_rate")  # as written before the rename
+    saved["config"]["train"]["min_lr_ratio"] = saved["config"]["train"].pop("min_learning_rate_ratio")
+    for row in saved["history"]["train"]:
+        row["lr"] = row.pop("learning_rate")
+    torch.save(saved, path)
+    resumed, history = _linear_run(tmp_path / "old")
+    assert torch.equal(resumed.weight, whole.weight)
+    assert all("learning_rate" in row and "lr" not in row for row in history.train)

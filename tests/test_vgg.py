@@ -144,3 +144,19 @@ def test_min_side_names_unknown_layers_like_the_network_does():
 
     with pytest.raises(KeyError, match=r"unknown VGG19 layer\(s\) \['relu9_9'\]; choose from conv1_1"):
         min_side(["relu1_1", "relu9_9"])
+
+
+def test_conv_channels_of_every_block():
+    from facestyle_utils.vgg import conv_channels
+
+    assert [conv_channels(name) for name in ("conv1_1", "relu1_2", "pool1", "relu2_1", "relu3_4", "relu4_1",
+                                             "pool5")] == [64, 64, 64, 128, 256, 512, 512]
+    with pytest.raises(KeyError, match="relu6_1"):
+        conv_channels("relu6_1")
+
+
+def test_conv_channels_agree_with_the_network(vgg):
+    from facestyle_utils.vgg import LAYER_NAMES, conv_channels
+
+    convs = [(name, layer) for name, layer in zip(LAYER_NAMES, vgg.layers) if name.startswith("conv")]
+    assert all(layer.out_channels == conv_channels(name) for name, layer in convs)

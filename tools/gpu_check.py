@@ -108,7 +108,7 @@ def child_recipe(steps: int) -> dict:
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
     start = time.perf_counter()
-    recipes.train_dcnn(size=size, crop=crop, batch=batch, steps=steps, device=device, progress=False)
+    recipes.train_dcnn(recipes.lesson_03_recipe(steps=steps), device=device, progress=False)
     seconds = time.perf_counter() - start
     peak = torch.cuda.max_memory_allocated(device) / 2**20 if device.type == "cuda" else None
     return {"status": "pass", "seconds": seconds, "steps": steps, "steps_per_s": steps / seconds,
