@@ -4,22 +4,22 @@ import torch
 from facestyle_utils.exercises import PASS
 from facestyle_utils.exercises.lesson_07 import (
     check_averaged,
-    check_lr,
+    check_learning_rate,
     check_share,
     solution_averaged,
-    solution_lr,
+    solution_learning_rate,
     solution_share,
 )
 
 
 def test_check_share_and_lr():
-    assert check_share(None).startswith("not done yet") and check_lr(None).startswith("not done yet")
-    assert check_share(solution_share()) == PASS and check_lr(solution_lr()) == PASS
+    assert check_share(None).startswith("not done yet") and check_learning_rate(None).startswith("not done yet")
+    assert check_share(solution_share()) == PASS and check_learning_rate(solution_learning_rate()) == PASS
     assert "global batch" in check_share(64)
     assert "does not add up" in check_share(8)
-    assert check_lr(2e-3) == "scale the learning rate by how much the batch grew"
-    assert check_lr(0.016) == PASS
-    assert "number" in check_lr("0.016")
+    assert check_learning_rate(2e-3) == "scale the learning rate by how much the batch grew"
+    assert check_learning_rate(0.016) == PASS
+    assert "number" in check_learning_rate("0.016")
 
 
 def test_check_averaged():

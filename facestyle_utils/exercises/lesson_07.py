@@ -25,19 +25,21 @@ def check_share(value: int | None) -> str:
     return PASS
 
 
-def solution_lr() -> float:
+def solution_learning_rate() -> float:
     """Global batch 8 -> 8 GPUs x 8 images = 64, 8 times larger: 8 times the learning rate 2e-3."""
     return 8 * 2e-3
 
 
-def check_lr(value: float | None) -> str:
+def check_learning_rate(value: float | None) -> str:
     """Exercise 2: 8 GPUs x 8 images is 8 times the batch of 8, so 8 times the learning rate 2e-3 (0.016)."""
-    waiting = not_done(value, "set my_lr")
+    waiting = not_done(value, "set my_learning_rate")
     if waiting:
         return waiting
     if not isinstance(value, (int, float)):
         return f"expected a number, got {type(value).__name__}"
-    return PASS if abs(value - solution_lr()) < 1e-9 else "scale the learning rate by how much the batch grew"
+    if abs(value - solution_learning_rate()) > 1e-9:
+        return "scale the learning rate by how much the batch grew"
+    return PASS
 
 
 def solution_averaged(loss_fn: Callable, model: torch.nn.Module, sources: torch.Tensor, targets: torch.Tensor,
@@ -71,4 +73,5 @@ def check_averaged(grads: Sequence[torch.Tensor] | None, whole: Sequence[torch.T
     return PASS
 
 
-__all__ = ["check_averaged", "check_lr", "check_share", "solution_averaged", "solution_lr", "solution_share"]
+__all__ = ["check_averaged", "check_learning_rate", "check_share", "solution_averaged", "solution_learning_rate",
+           "solution_share"]
