@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Sequence
 
 import matplotlib.pyplot as plt
+import numpy as np
 
 from .image_io import ImageLike, to_array
 from .runtime import mode_suffix, output_dir
@@ -51,6 +52,32 @@ def plot_curves(curves: dict[str, Sequence[float]], *, xlabel: str = "step", yla
     ax.legend()
     fig.tight_layout()
     return fig
+
+
+def moving_average(values: Sequence[float], window: int) -> list[float]:
+    """Mean of every ``window`` consecutive values: ``len(values) - window + 1`` values ("valid" positions).
+
+    Value ``i`` averages ``values[i : i + window]``, so it belongs to step ``steps[i + window - 1]``:
+    draw it against ``steps[window - 1:]``. ValueError for a window below 1 or longer than the values.
+    """
+    if not 1 <= window <= len(values):
+        raise ValueError(f"window must be between 1 and the number of values ({len(values)}), not {window}")
+    sums = np.cumsum(np.concatenate([[0.0], np.asarray(values, dtype=np.float64)]))
+    return ((sums[window:] - sums[:-window]) / window).tolist()
+
+
+def plot_smoothed(ax: plt.Axes, steps: Sequence[int], values: Sequence[float], *, pieces: int = 20,
+                  label: str | None = None) -> int:
+    """Draw a noisy training curve faintly and its moving average (:func:`moving_average`) over it.
+
+    The window is ``len(values) // pieces`` steps (at least 1), so the smoothing looks the same
+    for a short and a long run. Returns the window used; the legend names it.
+    """
+    window = max(1, len(values) // pieces)
+    ax.plot(steps, values, alpha=0.3, label="per step" if label is None else f"{label}, per step")
+    smooth_label = f"moving average ({window})" if label is None else f"{label}, moving average ({window})"
+    ax.plot(list(steps)[window - 1:], moving_average(values, window), label=smooth_label)
+    return window
 
 
 def save_figure(fig: plt.Figure, name: str, *, folder: str = "figures") -> Path:
