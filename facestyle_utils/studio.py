@@ -22,8 +22,8 @@ from typing import Any, Callable, Sequence
 import torch
 from PIL import Image
 
-from .checkpoints import CheckpointError, load_model, read_model_file
 from . import colour
+from .checkpoints import CheckpointError, load_model, read_model_file
 from .faces import align_face, detect_faces
 from .image_io import ImageLoadError, image_to_tensor, resize_image, tensor_to_image
 from .inference import Stylizer, blend
