@@ -35,8 +35,16 @@ from torch.utils.data import Dataset, default_collate
 from tqdm.auto import tqdm
 
 from . import distributed
-from .checkpoints import CheckpointError, CheckpointManager, load_model_state, model_state, rng_states, set_rng_states
-from .runtime import mixed_precision_dtype, mixed_precision_pays
+from .checkpoints import (
+    CheckpointError,
+    CheckpointManager,
+    config_fingerprint,
+    load_model_state,
+    model_state,
+    rng_states,
+    set_rng_states,
+)
+from .runtime import mixed_precision_dtype, mixed_precision_pays, output_dir
 
 LossFunction = Callable[[nn.Module, Any], "tuple[torch.Tensor, dict[str, float]]"]
 Validator = Callable[[nn.Module], "dict[str, float]"]
@@ -309,6 +317,18 @@ def save_checkpoint(state: TrainState, config: TrainConfig, options: RunOptions)
     """Write the training state and its settings (rank 0 only; nothing without a checkpoint folder)."""
     if options.checkpoints is not None and distributed.is_main():
         options.checkpoints.save({**state.state_dict(), "config": saved_settings(config, options)}, state.step)
+
+
+def checkpoints_for(group: str, config: TrainConfig, settings: dict[str, Any] | None = None) -> CheckpointManager:
+    """A checkpoint folder of its own for one set of settings: ``build/<group>/checkpoints-<fingerprint>``.
+
+    The fingerprint (:func:`~facestyle_utils.checkpoints.config_fingerprint`) covers ``config`` and
+    ``settings`` (the same dicts :func:`train` saves), so changing a loss weight starts a new run in a
+    new folder instead of being refused by the old run's checkpoints; rerunning with the same settings
+    finds and resumes the old run.
+    """
+    fingerprint = config_fingerprint(saved_settings(config, RunOptions(settings=settings)))
+    return CheckpointManager(output_dir(group, f"checkpoints-{fingerprint}"))
 
 
 #: Setting names of checkpoints written before the glossary's names (the new name of each).

@@ -13,6 +13,7 @@ from facestyle_utils.training import (
     BatchStream,
     RunOptions,
     TrainConfig,
+    checkpoints_for,
     learning_rate_factor,
     memory_format_of,
     precision_for,
@@ -213,3 +214,16 @@ def test_checkpoints_with_the_old_name_lr_still_resume(tmp_path):
     resumed, history = _linear_run(tmp_path / "old")
     assert torch.equal(resumed.weight, whole.weight)
     assert all("learning_rate" in row and "lr" not in row for row in history.train)
+
+
+def test_checkpoints_for_gives_one_folder_per_set_of_settings(monkeypatch, tmp_path):
+    from facestyle_utils.checkpoints import config_fingerprint
+
+    monkeypatch.setenv("FACESTYLE_OUTPUT_DIR", str(tmp_path))
+    config = TrainConfig(steps=5)
+    first = checkpoints_for("03_dcnn_training", config, {"loss": {"pixel": 1.0}})
+    assert first.folder == tmp_path / "03_dcnn_training" / (
+        "checkpoints-" + config_fingerprint({"train": config.to_dict(), "loss": {"pixel": 1.0}}))
+    assert checkpoints_for("03_dcnn_training", config, {"loss": {"pixel": 1.0}}).folder == first.folder
+    assert checkpoints_for("03_dcnn_training", config, {"loss": {"pixel": 2.0}}).folder != first.folder
+    assert checkpoints_for("03_dcnn_training", TrainConfig(steps=6), {"loss": {"pixel": 1.0}}).folder != first.folder
