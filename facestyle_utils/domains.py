@@ -309,14 +309,14 @@ def faces_from_photos(files: Iterable[str | os.PathLike], report: BuildReport, c
     flip), all with the photo's identity so they land in the same split. Uses ``config``'s size,
     seed, margin, backend, already_cropped and min_side (default ``DomainConfig()``).
     """
-    from tqdm.auto import tqdm
+    from .runtime import progress_bar
 
     config = config or DomainConfig()
     items: list[FaceCrop] = []
     seen: dict[str, str] = {}
     taken: set[str] = set()
     files = list(files)
-    for path in tqdm(files, desc="faces", disable=not progress):
+    for path in progress_bar(files, desc="faces", disable=not progress):
         path = Path(path)
         label = str(path.relative_to(base)) if base is not None else path.name
         try:
@@ -587,7 +587,7 @@ def write_domains(items: Sequence[FaceCrop], root: str | os.PathLike, config: Do
     else there is refused, so a wrong path can never delete your files. No crops is an
     :class:`EmptyDomainError`.
     """
-    from tqdm.auto import tqdm
+    from .runtime import progress_bar
 
     root, config = Path(root), config or DomainConfig()
     report = BuildReport(root)
@@ -607,7 +607,7 @@ def write_domains(items: Sequence[FaceCrop], root: str | os.PathLike, config: Do
     tmp = Path(tempfile.mkdtemp(dir=root.parent, prefix=f".{root.name}.tmp-"))
     files = []
     try:
-        for item in tqdm(items, desc="writing domains", disable=not progress):
+        for item in progress_bar(items, desc="writing domains", disable=not progress):
             files += _write_face(item, assignment[item.identity], config.styles, tmp)
         counts = _write_manifest(tmp, config, inputs or {}, files, report.issues)
         _install(tmp, root)
@@ -695,10 +695,10 @@ def plan_photos(files: Sequence[str | os.PathLike], domain: str = "source", *, b
 
     Reads file bytes and image headers only, so thousands of photos take seconds.
     """
-    from tqdm.auto import tqdm
+    from .runtime import progress_bar
 
     plan, digests, taken = FolderPlan(domain, str(base) if base else "the given list"), {}, set()
-    for order, path in enumerate(tqdm(files, desc=f"scanning {domain}", disable=not progress), start):
+    for order, path in enumerate(progress_bar(files, desc=f"scanning {domain}", disable=not progress), start):
         path = Path(path)
         label = str(path.relative_to(base)) if base is not None else path.name
         try:
@@ -837,7 +837,7 @@ def run_jobs(stage: str, jobs: Sequence[PhotoJob], config: DomainConfig, work: P
     """Results of one stage (``"faces"`` or ``"write"``) for every job, by its ``order``: finished ones read
     from their records, the rest run. ``workers > 1`` runs them in a process pool; results do not depend on it.
     ``config`` must name its backend (the build fills it in), so every worker detects with the same one."""
-    from tqdm.auto import tqdm
+    from .runtime import progress_bar
 
     domain = jobs[0].domain if jobs else "source"
     desc = "writing domains" if stage == "write" else f"finding {'faces' if domain == 'source' else domain}"
@@ -850,7 +850,7 @@ def run_jobs(stage: str, jobs: Sequence[PhotoJob], config: DomainConfig, work: P
         else:
             results[job.order] = done
     workers = _worker_count(workers, len(pending))
-    with tqdm(total=len(jobs), initial=len(results), desc=desc, disable=not progress) as bar:
+    with progress_bar(total=len(jobs), initial=len(results), desc=desc, disable=not progress) as bar:
         if workers == 1:
             for job in pending:
                 results[job.order] = _run_job(stage, job, config, work)

@@ -33,9 +33,9 @@ from typing import Iterable, Iterator, NamedTuple
 import cv2
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 from .image_io import ImageLike, to_array
+from .runtime import progress_bar
 
 #: Frame rates above this are taken for a time base or a broken header, not a real rate.
 MAX_FPS = 240.0
@@ -480,7 +480,7 @@ def stylize_video(stylizer, source: str | os.PathLike, destination: str | os.Pat
     target = size_keeping_path(destination, size)
     _refuse_input(source, target)
     with VideoWriter(target, info.fps, size, overwrite=overwrite) as writer, \
-            tqdm(total=stop - start, desc="stylizing video", unit="frame", disable=not progress) as bar:
+            progress_bar(total=stop - start, desc="stylizing video", unit="frame", disable=not progress) as bar:
         for batch in _batches(_decode(source, start, stop, info.frames, backend), batch_size):
             for frame in _stylize_frames(stylizer, batch, options):
                 writer.write(frame)
