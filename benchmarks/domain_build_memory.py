@@ -161,15 +161,14 @@ def run_build(mode: str, photos: Path, out: Path, *, workers: int, size: int, va
     children_before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss // kib // 1024
     sampler = TreeSampler()
     sampler.start()
+    config = domains.DomainConfig(size=size, variants_per_photo=variants, seed=0)
     start = time.perf_counter()
     if mode == "stream":
-        report = domains.build_domains(photos, out, size=size, variants=variants, workers=workers,
-                                       progress=False, verbose=False)
+        report = domains.build_domains(photos, out, config, workers=workers, progress=False)
     else:
         report = domains.BuildReport(out)
-        items = domains.faces_from_photos(domains.list_images(photos), size, report, base=photos,
-                                          variants=variants, seed=0)
-        domains.write_domains(items, out, seed=0, report=report)
+        items = domains.faces_from_photos(domains.list_images(photos), report, config, base=photos)
+        domains.write_domains(items, out, config)
     wall = time.perf_counter() - start
     sampler.stop = True
     sampler.join()

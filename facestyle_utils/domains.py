@@ -31,7 +31,6 @@ import multiprocessing
 import os
 import shutil
 import tempfile
-import warnings
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
@@ -146,7 +145,6 @@ class DomainConfig:
     def with_settings(self, **settings: Any) -> "DomainConfig":
         """A copy with some fields changed (checked again); a setting given as None keeps this config's value.
         An unknown name is a TypeError listing the fields."""
-        settings = _legacy_names(settings)
         names = {f.name for f in fields(self)}
         if unknown := sorted(set(settings) - names):
             raise TypeError(f"DomainConfig has no setting {', '.join(unknown)}; "
@@ -174,23 +172,6 @@ def _check_int(config: DomainConfig, name: str, least: int) -> None:
         raise TypeError(f"DomainConfig.{name} must be an int, got {value!r}")
     if value < least:
         raise ValueError(f"DomainConfig.{name} must be at least {least}, got {value}")
-
-
-#: Old keyword spellings still accepted (with a DeprecationWarning) so existing calls keep working.
-_LEGACY = {"variants": "variants_per_photo", "verbose": None}
-
-
-def _legacy_names(settings: dict) -> dict:
-    """``settings`` with old keyword spellings turned into the new ones (``verbose``: now ``progress``, dropped)."""
-    settings = dict(settings)
-    for old, new in _LEGACY.items():
-        if old in settings:
-            value = settings.pop(old)
-            warnings.warn(f"domains: {old}= is now " + (f"{new}=" if new else "part of progress= (bars and the "
-                          "problem table)"), DeprecationWarning, stacklevel=4)
-            if new:
-                settings[new] = value
-    return settings
 
 
 def _config(config: DomainConfig | None, settings: dict, default: DomainConfig | None = None) -> DomainConfig:

@@ -73,7 +73,7 @@ def built(photo_folder, tmp_path_factory):
     before = _snapshot(photo_folder)
     root = tmp_path_factory.mktemp("out") / "domains"
     report = build_domains(photo_folder, root, size=SIZE, styles=("cartoon", "pencil"), seed=0,
-                           progress=False, verbose=False)
+                           progress=False)
     return root, report, before
 
 
@@ -129,7 +129,7 @@ def test_manifest_hashes_layout_and_problems(built):
 def test_same_inputs_and_seed_give_identical_files(built, photo_folder, tmp_path):
     root, _, _ = built
     again = build_domains(photo_folder, tmp_path / "again", size=SIZE, styles=("cartoon", "pencil"), seed=0,
-                          progress=False, verbose=False).root
+                          progress=False).root
     first = {e["path"]: e["sha256"] for e in ds.read_manifest(root)["files"]}
     second = {e["path"]: e["sha256"] for e in ds.read_manifest(again)["files"]}
     assert first == second
@@ -151,10 +151,10 @@ def test_empty_domain_is_a_clear_error(tmp_path):
     (bad / "a.jpg").write_bytes(b"")
     (bad / "b.txt").write_text("hello")
     with pytest.raises(EmptyDomainError, match=r"no usable face images among 2 file\(s\)(.|\n)*a\.jpg"):
-        build_domains(bad, tmp_path / "out", progress=False, verbose=False)
+        build_domains(bad, tmp_path / "out", progress=False)
     assert not (tmp_path / "out").exists()
     with pytest.raises(EmptyDomainError):
-        build_domains(tmp_path / "bad", tmp_path / "out", progress=False, verbose=False, min_side=10_000)
+        build_domains(tmp_path / "bad", tmp_path / "out", progress=False, min_side=10_000)
     with pytest.raises(FileNotFoundError, match="no such folder"):
         build_domains(tmp_path / "missing", tmp_path / "out", progress=False)
 
@@ -181,7 +181,7 @@ def test_split_by_identity_keeps_variants_together():
 
 def test_augmented_variants_stay_in_train_only(photo_folder, tmp_path):
     files = [photo_folder / n for n in ("astronaut.png", "grace.jpg", "gray.png", "rgba.png")]
-    report = build_domains(files, tmp_path / "d", size=SIZE, variants=3, seed=1, progress=False, verbose=False)
+    report = build_domains(files, tmp_path / "d", size=SIZE, variants_per_photo=3, seed=1, progress=False)
     manifest = ds.read_manifest(report.root)
     splits: dict[str, set[str]] = {}
     for entry in manifest["files"]:
@@ -200,7 +200,7 @@ def test_unpaired_target_folder(photo_folder, tmp_path):
         load_sample(name).resize((120, 100)).save(styles / f"{name}.png")
     (styles / "broken.png").write_bytes(b"\x89PNG\r\n")
     report = build_domains([photo_folder / "astronaut.png"], tmp_path / "d", size=SIZE, styles=(),
-                           target_folders={"anime": styles}, progress=False, verbose=False)
+                           target_folders={"anime": styles}, progress=False)
     assert sum(report.counts["target/anime"].values()) == 5
     assert any(i.path == "broken.png" and i.status == "skipped" for i in report.issues)
     assert ds.read_manifest(report.root)["styles"] == {"anime": "unpaired"}
@@ -212,7 +212,7 @@ def test_unpaired_target_folder(photo_folder, tmp_path):
     empty.mkdir()
     with pytest.raises(EmptyDomainError, match="target domain 'anime'"):
         build_domains([photo_folder / "astronaut.png"], tmp_path / "d2", target_folders={"anime": empty},
-                      progress=False, verbose=False)
+                      progress=False)
 
 
 def test_paired_dataset_items_and_errors(built):
@@ -352,7 +352,7 @@ def test_photos_with_the_same_stem_never_write_over_each_other(tmp_path):
     astronaut.transpose(Image.Transpose.FLIP_LEFT_RIGHT).save(folder / "a b.png")
     grace.transpose(Image.Transpose.FLIP_LEFT_RIGHT).save(folder / "a_b.png")
     root = tmp_path / "domains"
-    build_domains(folder, root, size=SIZE, styles=("cartoon",), seed=0, progress=False, verbose=False)
+    build_domains(folder, root, size=SIZE, styles=("cartoon",), seed=0, progress=False)
     manifest = json.loads((root / "manifest.json").read_text())
     sources = [e for e in manifest["files"] if e["domain"] == "source"]
     assert sorted(e["origin"] for e in sources) == ["a b.png", "a_b.png", "x.jpg", "x.png"]

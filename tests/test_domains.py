@@ -268,8 +268,8 @@ def test_config_shorthands_defaults_and_unknown_names():
     bundled = ds.DomainConfig.bundled()
     assert bundled.styles == tuple(ds.TARGET_STYLES)
     assert (bundled.variants_per_photo, bundled.patches_per_photo) == by_mode(quick=(4, 2), full=(64, 32))
-    with pytest.warns(DeprecationWarning, match="variants= is now variants_per_photo="):
-        assert ds.DomainConfig().with_settings(variants=3).variants_per_photo == 3
+    with pytest.raises(TypeError, match="DomainConfig has no setting variants; "):
+        ds.DomainConfig().with_settings(variants=3)  # one name per concept: variants_per_photo
 
 
 def test_config_round_trips_through_the_manifest(photos, reference, tmp_path):
