@@ -22,7 +22,9 @@ Data (lesson 01)
 Style representations and optimisation (lesson 02)
 - ``losses``: content, Gram/style, mean-std and total-variation losses
 - ``colour``: colour preservation
-- ``gatys``: style transfer by optimisation, with speed options
+- ``gatys``: style transfer by optimisation (Gatys et al.), the plain method: settings, loss, one loop
+- ``gatys_speed``: lesson 02's optional speed lab around it (coarse-to-fine, late layers, mixed precision,
+  the Gram matrix's hand-written backward, ``fast_settings``, ``compare_speed``)
 - ``features_viz``: feature maps, filters, inversion and texture synthesis for figures
 
 Training (lessons 03 and 04)
