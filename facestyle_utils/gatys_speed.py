@@ -421,28 +421,30 @@ def compare_speed(content: torch.Tensor, style: torch.Tensor, vgg: VGG19Features
 
 
 def _ratio(new: float, old: float) -> float:
-    """``new / old``, NaN when ``old`` is 0 (nothing to compare against)."""
-    return new / old if old else math.nan
+    """``new / old``, NaN unless both are finite and ``old`` is not 0 (nothing to compare)."""
+    return new / old if old and math.isfinite(old) and math.isfinite(new) else math.nan
 
 
 def _compared(ratio: float) -> str:
-    """'faster', 'slower' or 'about the same' for a time ratio (new / old), with a 5% dead band."""
+    """"0.62x the time (faster)", "... (slower)" or "... (about the same)", with a 5% dead band."""
     if not math.isfinite(ratio):
         return "not comparable (a run did not reach the target)"
-    return "faster" if ratio < 0.95 else "slower" if ratio > 1.05 else "about the same (within 5%)"
+    verdict = "faster" if ratio < 0.95 else "slower" if ratio > 1.05 else "about the same, within 5%"
+    return f"{ratio:.2f}x the time ({verdict})"
 
 
-def speed_verdicts(rows: Sequence[SpeedRow]) -> list[str]:
+def speed_verdicts(rows: Sequence[SpeedRow], baselines: dict[str, str] | None = None) -> list[str]:
     """One sentence per row after the first, computed from the rows: its time per step and to the target
-    against the row above; then the last row's time to the target against the first's."""
+    against its baseline (``baselines[row.name]``, a row name, or else the row above); then the last row's
+    time to the target against the first's. KeyError for a baseline that is not a row's name."""
+    by_name = {row.name: row for row in rows}
     lines = []
     for before, row in zip(rows, rows[1:]):
-        per_step = _ratio(row.seconds_per_step, before.seconds_per_step)
-        to_target = _ratio(row.seconds_to_target, before.seconds_to_target)
-        lines.append(f"{row.name} vs {before.name}: {per_step:.2f}x the time per step ({_compared(per_step)}), "
-                     f"{to_target:.2f}x the time to the target ({_compared(to_target)})")
+        before = by_name[baselines[row.name]] if baselines and row.name in baselines else before
+        lines.append(f"{row.name} vs {before.name}: per step "
+                     f"{_compared(_ratio(row.seconds_per_step, before.seconds_per_step))}, to the target "
+                     f"{_compared(_ratio(row.seconds_to_target, before.seconds_to_target))}")
     if len(rows) > 1:
         overall = _ratio(rows[-1].seconds_to_target, rows[0].seconds_to_target)
-        lines.append(f"{rows[-1].name} reached the target in {overall:.2f} of the time of {rows[0].name} "
-                     f"({_compared(overall)})")
+        lines.append(f"{rows[-1].name} vs {rows[0].name}, to the target: {_compared(overall)}")
     return lines

@@ -212,16 +212,20 @@ def test_speed_verdicts_are_computed_from_the_rows():
     def row(name, per_step, to_target):
         return SpeedRow(name, per_step, to_target, 3, 1.0, result=None)
 
-    lines = speed_verdicts([row("plain", 2.0, 80.0), row("cut", 1.0, 40.0), row("odd", 1.02, 60.0),
-                            row("never", 0.5, math.inf)])
-    assert lines == [
-        "cut vs plain: 0.50x the time per step (faster), 0.50x the time to the target (faster)",
-        "odd vs cut: 1.02x the time per step (about the same (within 5%)), 1.50x the time to the target (slower)",
-        "never vs odd: 0.49x the time per step (faster), infx the time to the target (not comparable (a run did "
-        "not reach the target))",
-        "never reached the target in inf of the time of plain (not comparable (a run did not reach the target))",
+    rows = [row("naive", 2.0, 80.0), row("plain", 1.0, 40.0), row("odd", 1.02, 60.0), row("never", 0.5, math.inf),
+            row("fast", 0.4, 20.0)]
+    assert speed_verdicts(rows, baselines={"fast": "plain"}) == [
+        "plain vs naive: per step 0.50x the time (faster), to the target 0.50x the time (faster)",
+        "odd vs plain: per step 1.02x the time (about the same, within 5%), to the target 1.50x the time (slower)",
+        "never vs odd: per step 0.49x the time (faster), to the target not comparable (a run did not reach the "
+        "target)",
+        "fast vs plain: per step 0.40x the time (faster), to the target 0.50x the time (faster)",
+        "fast vs naive, to the target: 0.25x the time (faster)",
     ]
+    assert speed_verdicts(rows[:2])[-1] == "plain vs naive, to the target: 0.50x the time (faster)"
     assert speed_verdicts([row("alone", 1.0, 1.0)]) == []
+    with pytest.raises(KeyError):
+        speed_verdicts(rows, baselines={"fast": "missing"})
 
 
 def test_total_loss_counts_late_layers_and_takes_uint8(vgg, images):
