@@ -37,11 +37,12 @@ def build_parser() -> argparse.ArgumentParser:
     stylize.add_argument("--max-side", type=int, default=None,
                          help="longest side processed, in pixels; larger images are shrunk (default: per device)")
     stylize.add_argument("--strength", type=float, default=1.0, help="0 = original, 1 = full style (default 1)")
-    stylize.add_argument("--keep-colour", action="store_true", help="keep the input's colours")
+    stylize.add_argument("--preserve-colour", action="store_true", help="keep the input's colours")
     stylize.add_argument("--speed", default="channels_last", help="speed path (see facestyle_utils.inference)")
     stylize.add_argument("--recursive", action="store_true", help="also stylize images in subfolders of folders")
     stylize.add_argument("--overwrite", action="store_true", help="replace results of earlier runs")
-    stylize.add_argument("--quiet", action="store_true", help="no progress bars")
+    stylize.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True,
+                         help="show progress bars (default; --no-progress for none)")
     _add_train_parser(commands)
     return parser
 
@@ -143,14 +144,14 @@ def _stylize_one(stylizer, source: Path, target: Path, args: argparse.Namespace)
     from .inference import VIDEO_SUFFIXES, size_note
     from .video import stylize_video
 
-    options = {"strength": args.strength, "keep_colour": args.keep_colour}
+    options = {"strength": args.strength, "preserve_colour": args.preserve_colour}
     if source.is_dir():
-        report = stylizer.stylize_folder(source, target, overwrite=args.overwrite, progress=not args.quiet,
+        report = stylizer.stylize_folder(source, target, overwrite=args.overwrite, progress=args.progress,
                                          recursive=args.recursive, exclude=args.out, **options)
         print(f"{source} -> {target}: {report}")
         return len(report.written), len(report.skipped)
     if source.suffix.lower() in VIDEO_SUFFIXES:
-        out = stylize_video(stylizer, source, target, overwrite=args.overwrite, progress=not args.quiet, **options)
+        out = stylize_video(stylizer, source, target, overwrite=args.overwrite, progress=args.progress, **options)
         print(f"{source} -> {out} (video only, no audio)")
         return 1, 0
     before = load_image(source)

@@ -24,9 +24,8 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 from torch import nn
-from tqdm.auto import tqdm
 
-from .colour import preserve_colour
+from . import colour
 from .files import OutputNames
 from .image_io import (
     IMAGE_SUFFIXES,
@@ -38,7 +37,7 @@ from .image_io import (
     tensor_to_image,
     to_float_batch,
 )
-from .runtime import autocast, pick_device
+from .runtime import autocast, compile_ready, pick_device, progress_bar
 
 SPEED_PATHS = ("plain", "inference_mode", "channels_last", "autocast", "compile", "onnx")
 #: How far each speed path may stray from the plain path, as (largest, mean) absolute pixel
@@ -46,6 +45,23 @@ SPEED_PATHS = ("plain", "inference_mode", "channels_last", "autocast", "compile"
 #: autocast keeps 8 mantissa bits, so single pixels can move visibly while the mean stays tiny.
 TOLERANCE = {"plain": (0.0, 0.0), "inference_mode": (1e-6, 1e-6), "channels_last": (1e-4, 1e-5),
              "autocast": (0.2, 0.01), "compile": (1e-3, 1e-4), "onnx": (1e-3, 1e-4)}
+
+
+def unavailable_speed_paths(device: torch.device | str) -> dict[str, str]:
+    """The speed paths of :data:`SPEED_PATHS` that cannot run on ``device`` here, each with the reason.
+
+    ``compile`` needs the compiler torch.compile uses (:func:`runtime.compile_ready`); ``onnx`` needs
+    onnx, onnxscript and onnxruntime (the ``[export]`` extra). An empty dict means every path can run.
+    """
+    from .export import onnx_available
+
+    missing: dict[str, str] = {}
+    ready, why = compile_ready(device)
+    if not ready:
+        missing["compile"] = why
+    if not onnx_available():
+        missing["onnx"] = "onnx, onnxscript or onnxruntime is not installed (pip install -e '.[export]')"
+    return missing
 
 
 def difference(output: torch.Tensor, reference: torch.Tensor) -> tuple[float, float]:
@@ -103,9 +119,14 @@ class _CompiledOrEager:
     """Call the compiled model; if compiling fails (at once, or later for a new image size), warn once
     and run the uncompiled model from then on, so the ``compile`` path takes every size the others take."""
 
-    def __init__(self, model: nn.Module) -> None:
+    def __init__(self, model: nn.Module, device: torch.device) -> None:
         self.eager = model
         self.compiled: Callable | None = None
+        ready, why = compile_ready(device)
+        if not ready:  # say why at once, instead of failing tens of seconds into the first call
+            warnings.warn(f"torch.compile cannot work here ({why}); using channels_last without compilation",
+                          stacklevel=4)
+            return
         try:
             # dynamic=False: one static graph per image size. Dynamic shapes would compile once for all
             # sizes, but the stride padding (-H % 8) makes some inductor versions fail on the second size.
@@ -130,7 +151,7 @@ class _CompiledOrEager:
 
 def _compile_or_fallback(model: nn.Module, device: torch.device, example: torch.Tensor | None) -> _CompiledOrEager:
     """``torch.compile`` the model and run it once, so a missing compiler shows up (as a warning) at once."""
-    runner = _CompiledOrEager(model)
+    runner = _CompiledOrEager(model, device)
     probe = example if example is not None else torch.rand(1, 3, 64, 64)
     with torch.inference_mode():
         runner(probe.to(device).contiguous(memory_format=torch.channels_last))
@@ -282,7 +303,7 @@ class Stylizer:
         return image_to_tensor(load_image(image, max_side=self.max_side), self.device)
 
     def stylize_tensor(self, batch: torch.Tensor, *, strength: float = 1.0,
-                       keep_colour: bool = False) -> torch.Tensor:
+                       preserve_colour: bool = False) -> torch.Tensor:
         """(N, 3, H, W) or (3, H, W) images -> stylized float (N, 3, H, W) in [0, 1], same size, on the device.
 
         Float inputs are in [0, 1]; integer inputs (uint8, int64, ...) hold 0-255
@@ -290,16 +311,17 @@ class Stylizer:
         """
         batch = to_float_batch(batch.to(self.device))
         out = self.run(batch).to(self.device)
-        if keep_colour:
-            out = preserve_colour(out, batch)
+        if preserve_colour:
+            out = colour.preserve_colour(out, batch)
         return blend(out, batch, strength)
 
-    def stylize(self, image: ImageLike, *, strength: float = 1.0, keep_colour: bool = False) -> Image.Image:
+    def stylize(self, image: ImageLike, *, strength: float = 1.0, preserve_colour: bool = False) -> Image.Image:
         """Stylize one image (path, bytes, PIL, array or tensor) and return a PIL image.
 
         The result has the input's size unless the input's longest side exceeds ``max_side``.
         """
-        return tensor_to_image(self.stylize_tensor(self.prepare(image), strength=strength, keep_colour=keep_colour))
+        batch = self.prepare(image)
+        return tensor_to_image(self.stylize_tensor(batch, strength=strength, preserve_colour=preserve_colour))
 
     def stylize_batch(self, images: list[ImageLike], size: int, **options) -> list[Image.Image]:
         """Stylize several images at once; they are resized to ``size`` x ``size`` to share a batch.
@@ -334,7 +356,7 @@ class Stylizer:
                  if exclude is None or Path(exclude).resolve() not in p.resolve().parents]
         names = OutputNames(reserved=files)
         report = FolderReport()
-        for path in tqdm(files, desc="stylizing folder", disable=not progress):
+        for path in progress_bar(files, desc="stylizing folder", disable=not progress):
             if reason := _not_an_image(path):
                 report.skipped.append((path, reason))
                 continue

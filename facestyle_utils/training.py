@@ -32,7 +32,6 @@ import numpy as np
 import torch
 from torch import nn
 from torch.utils.data import Dataset, default_collate
-from tqdm.auto import tqdm
 
 from . import distributed
 from .checkpoints import (
@@ -44,7 +43,7 @@ from .checkpoints import (
     rng_states,
     set_rng_states,
 )
-from .runtime import mixed_precision_dtype, mixed_precision_pays, output_dir
+from .runtime import mixed_precision_dtype, mixed_precision_pays, output_dir, progress_bar
 
 LossFunction = Callable[[nn.Module, Any], "tuple[torch.Tensor, dict[str, float]]"]
 Validator = Callable[[nn.Module], "dict[str, float]"]
@@ -410,7 +409,7 @@ def train(model: nn.Module, loss_fn: LossFunction, data: BatchStream, config: Tr
     resume_or_start(state, config, options)
     forward = _forward(model, loss_fn, data, device)
     last = config.steps if options.stop_after is None else min(config.steps, state.step + options.stop_after)
-    bar = tqdm(total=config.steps, initial=state.step, desc="training", dynamic_ncols=True,
+    bar = progress_bar(total=config.steps, initial=state.step, desc="training", dynamic_ncols=True,
                disable=not (options.progress and distributed.is_main()))
     begin = time.perf_counter() - state.history.seconds
     try:
@@ -441,14 +440,14 @@ def _forward(model: nn.Module, loss_fn: LossFunction, data: BatchStream, device:
     return distributed.data_parallel(model, loss_fn, device)
 
 
-def _show(bar: tqdm, history: History) -> None:
+def _show(bar, history: History) -> None:
     """Advance the bar one step and show the loss and learning rate, or the latest validation scores."""
     bar.update(1)
     row = history.train[-1]
     if history.val and history.val[-1]["step"] == row["step"]:
         bar.set_postfix(loss=f"{row['loss']:.4f}", **{k: f"{v:.3g}" for k, v in history.val[-1].items() if k != "step"})
     else:
-        bar.set_postfix(loss=f"{row['loss']:.4f}", lr=f"{row['learning_rate']:.1e}")
+        bar.set_postfix(loss=f"{row['loss']:.4f}", learning_rate=f"{row['learning_rate']:.1e}")
 
 
 def _report_interrupt(step: int, checkpoints: CheckpointManager | None) -> None:

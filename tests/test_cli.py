@@ -35,7 +35,7 @@ def inputs(tmp_path):
 def test_stylizes_files_folders_and_videos(model_file, inputs, tmp_path, capsys):
     folder, single, video = inputs
     code = main(["stylize", str(single), str(video), "--model", str(model_file), "--out", str(tmp_path / "out"),
-                 "--device", "cpu", "--quiet"])
+                 "--device", "cpu", "--no-progress"])
     assert code == 0
     assert Image.open(tmp_path / "out" / "single_stylized.png").size == (16, 16)
     assert (tmp_path / "out" / "clip_stylized.mp4").stat().st_size > 0
@@ -44,7 +44,7 @@ def test_stylizes_files_folders_and_videos(model_file, inputs, tmp_path, capsys)
 
 def test_bad_files_in_a_folder_give_exit_code_1_and_a_message(model_file, inputs, tmp_path, capsys):
     folder, _, _ = inputs
-    code = main(["stylize", str(folder), "--model", str(model_file), "--out", str(tmp_path / "out"), "--quiet"])
+    code = main(["stylize", str(folder), "--model", str(model_file), "--out", str(tmp_path / "out"), "--no-progress"])
     out = capsys.readouterr().out
     assert code == 1
     assert (tmp_path / "out" / "faces" / "one_stylized.png").is_file()
@@ -72,7 +72,7 @@ def test_help_and_usage_errors_from_the_command_line():
 
 
 def _run(args, capsys):
-    code = main(["stylize", *map(str, args), "--device", "cpu", "--quiet"])
+    code = main(["stylize", *map(str, args), "--device", "cpu", "--no-progress"])
     captured = capsys.readouterr()
     return code, captured.out, captured.err
 

@@ -34,7 +34,7 @@ def test_trains_a_dcnn_that_stylize_uses_and_resumes_an_interrupted_run(build, t
     assert "val_psnr" in info["metadata"]  # validated on the held-out split as it trained
     photo = tmp_path / "face.png"
     Image.new("RGB", (40, 36), (150, 110, 90)).save(photo)
-    assert main(["stylize", str(photo), "--model", str(out), "--out", str(tmp_path / "styled"), "--quiet"]) == 0
+    assert main(["stylize", str(photo), "--model", str(out), "--out", str(tmp_path / "styled"), "--no-progress"]) == 0
     assert Image.open(tmp_path / "styled" / "face_stylized.png").size == (40, 36)
     # the same run again would replace the file: refused up front, before any training
     assert main(["train", *TINY, "--steps", "4", "--out", str(out)]) == 2

@@ -249,6 +249,20 @@ def test_a_nonsense_training_size_in_a_model_file_is_not_trusted(drn):
         del drn.metadata
 
 
+def test_compile_is_not_tried_without_a_compiler(model, batch, monkeypatch):
+    """runtime.compile_ready says no (e.g. no g++): warn with its reason at once, never call torch.compile."""
+    from facestyle_utils import inference
+
+    def never(*args, **kwargs):
+        raise AssertionError("torch.compile must not be called")
+
+    monkeypatch.setattr(torch, "compile", never)
+    monkeypatch.setattr(inference, "compile_ready", lambda device: (False, "no C++ compiler found: looked for g++"))
+    with pytest.warns(UserWarning, match=r"torch.compile cannot work here \(no C\+\+ compiler found"):
+        stylizer = Stylizer(model, device="cpu", speed="compile", example=batch[:1])
+    assert agrees(stylizer.stylize_tensor(batch), Stylizer(model, device="cpu").stylize_tensor(batch), "compile")
+
+
 def test_compile_path_takes_a_size_it_was_not_compiled_for(model):
     stylizer = Stylizer(model, device="cpu", speed="compile", example=torch.rand(1, 3, 16, 16))
     odd = torch.rand(1, 3, 37, 45)
@@ -298,3 +312,17 @@ def test_bad_sizes_are_refused_with_a_message(model):
     for side in (0, -5):
         with pytest.raises(ValueError, match="max_side must be a positive"):
             Stylizer(model, device="cpu", max_side=side)
+
+
+def test_unavailable_speed_paths_name_the_reason(monkeypatch):
+    from facestyle_utils import export, inference
+
+    monkeypatch.setattr(inference, "compile_ready", lambda device: (False, "no C++ compiler found: looked for g++"))
+    monkeypatch.setattr(export, "onnx_available", lambda: False)
+    missing = inference.unavailable_speed_paths("cpu")
+    assert set(missing) == {"compile", "onnx"}
+    assert missing["compile"] == "no C++ compiler found: looked for g++"
+    assert "[export]" in missing["onnx"]
+    monkeypatch.setattr(inference, "compile_ready", lambda device: (True, "g++ found"))
+    monkeypatch.setattr(export, "onnx_available", lambda: True)
+    assert inference.unavailable_speed_paths("cpu") == {}
