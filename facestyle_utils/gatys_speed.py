@@ -126,8 +126,8 @@ def fast_settings(device: torch.device | str = "cpu", **changes) -> SpeedSetting
 
     Everywhere: coarse-to-fine with the coarse stage at 3/8 of the size (on the course's 2-core CPU it
     did better than 1/2 and 1/4; :func:`coarse_sizes` says what small images get), relu5_1 as a late
-    layer (its Gram term is under 0.1% of the total loss with the default weights, yet running the
-    network on to relu5_1 is about a fifth of the convolutions), and the fused Gram backward. Mixed
+    layer (its Gram term was about 0.1% of the total loss in lesson 02's runs with the default weights,
+    yet running the network on to relu5_1 is about a fifth of the convolutions), and the fused Gram backward. Mixed
     precision where it pays (:func:`facestyle_utils.runtime.mixed_precision_pays`: fp16 on CUDA, bf16
     on a CPU with bf16 hardware); channels_last on CUDA, whose tensor cores want it.
     """
