@@ -29,7 +29,7 @@ from torch import nn
 
 from .attention import DEFAULT_MAX_ELEMENTS, CrossAttention, SelfAttention, mean_variance_norm
 from .losses import gram_matrix, mean_std_loss, relative_loss
-from .nets import FEATURE_RMS, TORCHVISION_INPUT_RATIO, Decoder, check_image_batch, pad_to_multiple, truncated_vgg
+from .nets import Decoder, check_image_batch, pad_to_multiple, scale_features, truncated_vgg
 from .vgg import LAYER_INDEX, VGG19Features, check_side
 
 #: Depths where the cross-attention may sit, with their stride and VGG19 channels.
@@ -122,8 +122,7 @@ class DRNStylizer(nn.Module):
 
     def scaled(self, features: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """Raw activations (hundreds, for the Oxford weights) divided down to about unit size."""
-        ratio = TORCHVISION_INPUT_RATIO if self.config.vgg_weights == "torchvision" else 1.0
-        return {name: features[name] * (ratio / FEATURE_RMS[name]) for name in self.feature_layers}
+        return scale_features({name: features[name] for name in self.feature_layers}, self.config.vgg_weights)
 
     def attend(self, face: Mapping[str, torch.Tensor], style: Mapping[str, torch.Tensor]) -> torch.Tensor:
         """Cross-attention at each depth, the deeper one upsampled and added, then self-attention."""

@@ -2,6 +2,7 @@
 import re
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -91,3 +92,14 @@ def test_no_deps_installs_agree_everywhere():
     assert list(colab.NO_DEPS) == pinned and all(f'"{r}"' in colab.install_cell("00_setup.ipynb") for r in pinned)
     assert all(r in (ROOT / "environment.yml").read_text() for r in pinned)
     assert all(r not in (ROOT / "constraints.txt").read_text() for r in pinned)
+
+
+def test_package_index_names_every_module():
+    """The package docstring is the index: every module (and the exercises package) is listed in it."""
+    import facestyle_utils
+
+    package = Path(facestyle_utils.__file__).parent
+    modules = {p.stem for p in package.glob("*.py") if not p.stem.startswith("_")} | {"exercises"}
+    missing = sorted(m for m in modules if f"``{m}``" not in facestyle_utils.__doc__)
+    assert not missing, f"add these modules to the index in facestyle_utils/__init__.py: {missing}"
+    assert "Glossary" in facestyle_utils.__doc__
