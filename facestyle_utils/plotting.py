@@ -93,19 +93,16 @@ def save_figure(fig: plt.Figure, name: str, *, folder: str = "figures") -> Path:
 
 def show_landmarks(images: Sequence[ImageLike], faces: Sequence[Sequence], titles: Sequence[str] | None = None, *,
                    template: Sequence[Sequence[float]] | None = None, around: float | None = None,
-                   **layout) -> plt.Figure:
+                   ncols: int | None = None, size: float = 3.0, suptitle: str | None = None) -> plt.Figure:
     """Images with each face's box and five landmarks (``faces.LANDMARK_NAMES``, one colour per part, legend
     below), and optionally ``template`` points (e.g. ``faces.template_points(side)``) as open circles.
 
     ``faces[i]`` is the list of :class:`~facestyle_utils.faces.FaceBox` found in ``images[i]``; a face without
     landmarks shows its box (and eyes, if known) only. ``around`` zooms each panel in on its faces: their
-    boxes with that fraction of a box side added on each side (None: the whole image). ``layout``:
-    ``ncols`` (default up to 6), ``size`` (inches per panel, default 3) and ``suptitle``, as in
+    boxes with that fraction of a box side added on each side (None: the whole image). ``ncols``
+    (default up to 6), ``size`` (inches per panel) and ``suptitle`` as in
     :func:`show_images`. ValueError if the lists differ in length. Returns the figure.
     """
-    ncols, size, suptitle = layout.pop("ncols", None), layout.pop("size", 3.0), layout.pop("suptitle", None)
-    if layout:
-        raise TypeError(f"show_landmarks: unknown layout option(s) {', '.join(sorted(layout))}")
     from matplotlib.lines import Line2D
     from matplotlib.patches import Rectangle
 

@@ -448,13 +448,13 @@ def _refuse_input(source: Path, destination: Path) -> None:
 VIDEO_BATCH = 4
 
 
-def stylize_video(stylizer, source: str | os.PathLike, destination: str | os.PathLike, *, overwrite: bool = False,
-                  progress: bool = True, **options) -> Path:
+def stylize_video(stylizer, source: str | os.PathLike, destination: str | os.PathLike, *, start: int = 0,
+                  stop: int | None = None, batch_size: int = VIDEO_BATCH, overwrite: bool = False,
+                  progress: bool = True, **stylize_options) -> Path:
     """Stylize frames ``start`` to ``stop`` of a video into a new, audio-less video of the same size and rate.
 
-    ``options``: ``start`` and ``stop`` (frame numbers, default the whole video), ``batch_size``
-    (frames per stylizer call, default :data:`VIDEO_BATCH`); the others go to
-    :meth:`Stylizer.stylize_tensor` (``strength``, the colour option).
+    ``start``/``stop``: frame numbers (default the whole video); ``batch_size``: frames per stylizer
+    call; ``stylize_options`` go to :meth:`Stylizer.stylize_tensor` (``strength``, ``preserve_colour``).
 
     The frame rate, count and size come from :func:`video_info` (header checked, warnings for
     corrections). An odd-sized video asked as ``.mp4`` is written as ``.avi`` to keep its size
@@ -467,8 +467,6 @@ def stylize_video(stylizer, source: str | os.PathLike, destination: str | os.Pat
     :class:`VideoWriter` do.
     """
     source, destination = Path(source), Path(destination)
-    start, stop = options.pop("start", 0), options.pop("stop", None)
-    batch_size = options.pop("batch_size", VIDEO_BATCH)
     _refuse_input(source, destination)
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")
@@ -482,7 +480,7 @@ def stylize_video(stylizer, source: str | os.PathLike, destination: str | os.Pat
     with VideoWriter(target, info.fps, size, overwrite=overwrite) as writer, \
             progress_bar(total=stop - start, desc="stylizing video", unit="frame", disable=not progress) as bar:
         for batch in _batches(_decode(source, start, stop, info.frames, backend), batch_size):
-            for frame in _stylize_frames(stylizer, batch, options):
+            for frame in _stylize_frames(stylizer, batch, stylize_options):
                 writer.write(frame)
             bar.update(len(batch))
     return writer.path
