@@ -279,7 +279,7 @@ class UnpairedLoss:
     def compare(self, faces: torch.Tensor, styles: torch.Tensor, output: torch.Tensor,
                 identity_output: torch.Tensor | None = None,
                 features: LossFeatures | None = None) -> tuple[torch.Tensor, dict[str, float]]:
-        """The loss of outputs for (faces, styles), and each term's value (unweighted).
+        """The loss of outputs for (faces, styles), and its parts (the weighted terms, which add up to it).
 
         Faces and outputs (N, 3, H, W), styles and identity outputs (N, 3, H', W'), all float in
         [0, 1] (ValueError naming the batch otherwise, as in :class:`UnpairedLoss`).
@@ -290,14 +290,13 @@ class UnpairedLoss:
         face, style, out, same = features or self.features(faces, styles, output, identity_output)
         content = sum(F.mse_loss(mean_variance_norm(out[k]), mean_variance_norm(face[k])) for k in w.content_layers)
         style_term = sum(self._style(out[k], style[k]) for k in w.style_layers)
-        total = w.content * content + w.style * style_term
-        parts = {"content": float(content.detach()), "style": float(style_term.detach())}
+        terms = {"content": w.content * content, "style": w.style * style_term}
         if identity_output is not None:
             pixel = F.l1_loss(identity_output, styles)
             feature = sum(relative_loss(F.mse_loss(same[k], style[k]), style[k]) for k in w.style_layers)
-            total = total + w.identity_pixel * pixel + w.identity_feature * feature
-            parts.update(identity_pixel=float(pixel.detach()), identity_feature=float(feature.detach()))
-        return total, parts
+            terms.update(identity_pixel=w.identity_pixel * pixel, identity_feature=w.identity_feature * feature)
+        total = sum(terms.values())
+        return total, {name: float(term.detach()) for name, term in terms.items()}
 
     def features(self, faces: torch.Tensor, styles: torch.Tensor, output: torch.Tensor,
                  identity_output: torch.Tensor | None = None) -> LossFeatures:

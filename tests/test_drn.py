@@ -250,7 +250,9 @@ def test_unpaired_loss_takes_the_smallest_images_that_fit_and_faces_and_styles_o
         loss, parts = UnpairedLoss(vgg)(model, (faces, styles))
         identity_pixel = torch.nn.functional.l1_loss(model(styles, styles), styles).item()
     assert torch.isfinite(loss) and set(parts) == {"content", "style", "identity_pixel", "identity_feature"}
-    assert parts["identity_pixel"] == pytest.approx(identity_pixel, rel=1e-5)
+    weight = UnpairedWeights().identity_pixel
+    assert parts["identity_pixel"] == pytest.approx(weight * identity_pixel, rel=1e-5)  # parts are weighted
+    assert sum(parts.values()) == pytest.approx(loss.item(), rel=1e-5)  # ... and add up to the loss
 
 
 # Issue #14 (F6, F19): other dtypes and empty batches are refused, naming the face or style batch.
