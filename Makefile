@@ -7,7 +7,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 COURSE := $(PYTHON) tools/course.py
 
-.PHONY: course test lab install clean gpu-check
+.PHONY: course test lab install clean gpu-check models
 
 ## Create $(VENV) with $(PYTHON) and install the course (constraints.txt; pyproject's no-deps list with --no-deps),
 ## when not yet done or pyproject.toml or constraints.txt changed since.
@@ -21,6 +21,10 @@ course:
 ## Unit tests plus every notebook in quick mode under nbval.
 test:
 	$(COURSE) test --venv $(VENV)
+
+## Train the full-recipe model files of lessons 03-05 into build/models/, each with <name>.metrics.json beside it.
+models:
+	$(COURSE) models --venv $(VENV)
 
 ## Prove the course on a CUDA GPU (report under benchmarks/results/); without one it says so and exits 0.
 gpu-check:

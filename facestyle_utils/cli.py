@@ -269,10 +269,34 @@ def _train_run(args: argparse.Namespace, recipe, out: Path, device) -> int:
         if history.val:
             metadata.update({k: v for k, v in history.val[-1].items() if k != "step"})
         path = save_model(run.model, out, kind=run.kind, metadata=metadata)
+        write_metrics(path, run.kind, metadata, device)
         scores = ", ".join(f"{k} {v:.2f}" for k, v in history.val[-1].items() if k != "step") if history.val else ""
         took = f"{history.seconds:.0f} s" if history.seconds < 120 else f"{history.seconds / 60:.1f} min"
         print(f"model written to {path} ({took} of training{'; ' + scores if scores else ''})")
     return 0
+
+
+def metrics_path(model_file: Path) -> Path:
+    """Where the train command writes a model's metrics: beside it, ``<name>.metrics.json``."""
+    return model_file.with_name(f"{model_file.stem}.metrics.json")
+
+
+def write_metrics(model_file: Path, kind: str, metadata: dict, device) -> Path:
+    """Write the model's training record beside it (atomically): kind, recipe numbers, the last validation
+    scores (``val_psnr`` in dB on the held-out faces, for paired models), training seconds, and the
+    device and date of the run, so a teacher handing out model files can say what they reach."""
+    import datetime
+    import json
+
+    from .files import atomic_write
+    from .runtime import describe_device
+
+    record = {"model": model_file.name, "kind": kind, **metadata, "device": describe_device(device),
+              "date": datetime.date.today().isoformat()}
+    path = metrics_path(model_file)
+    with atomic_write(path) as handle:
+        handle.write((json.dumps(record, indent=2) + "\n").encode())
+    return path
 
 
 def _train_usage_problem(args: argparse.Namespace, recipe, out: Path) -> str | None:

@@ -1,4 +1,5 @@
 """python -m facestyle_utils train: a model file that stylize accepts, resume, exit codes, torchrun."""
+import json
 import os
 import subprocess
 import sys
@@ -32,6 +33,9 @@ def test_trains_a_dcnn_that_stylize_uses_and_resumes_an_interrupted_run(build, t
     info = read_model_file(out)
     assert info["kind"] == "dcnn" and info["metadata"]["steps"] == 4 and info["metadata"]["style"] == "cartoon"
     assert "val_psnr" in info["metadata"]  # validated on the held-out split as it trained
+    metrics = json.loads((tmp_path / "dcnn.metrics.json").read_text())  # written beside the model
+    assert metrics["model"] == "dcnn.pt" and metrics["kind"] == "dcnn" and metrics["steps"] == 4
+    assert metrics["val_psnr"] == info["metadata"]["val_psnr"] and metrics["device"].startswith("cpu")
     photo = tmp_path / "face.png"
     Image.new("RGB", (40, 36), (150, 110, 90)).save(photo)
     assert main(["stylize", str(photo), "--model", str(out), "--out", str(tmp_path / "styled"), "--no-progress"]) == 0

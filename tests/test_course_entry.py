@@ -82,6 +82,18 @@ def test_extra_arguments_pick_notebooks_or_pytest_targets(repo):
     assert test[-3:] == ["tests/nbval_sanitize.cfg", "tests/test_runtime.py", "-x"] and "notebooks" not in test
 
 
+def test_models_trains_the_three_full_recipes_in_order(repo):
+    """make models: the DCNN first (the student's teacher), each an idempotent train command (resumes, rewrites)."""
+    steps = course.steps_for("models", VENV, [])
+    py = str(course.venv_python(VENV))
+    assert [s.command for s in steps] == [
+        [py, "-m", "facestyle_utils", "train", "--model", "dcnn", "--style", "cartoon", "--overwrite"],
+        [py, "-m", "facestyle_utils", "train", "--model", "drn", "--overwrite"],
+        [py, "-m", "facestyle_utils", "train", "--model", "student", "--style", "cartoon", "--overwrite"]]
+    assert all(s.env == {} for s in steps)  # full mode unless the caller set FACESTYLE_QUICK
+    assert course.steps_for("models", VENV, ["--device", "cuda"])[1].command[-2:] == ["--device", "cuda"]
+
+
 def test_install_creates_the_venv_with_the_running_python_only_when_missing(repo):
     steps = course.install_steps(VENV)
     assert steps[0].command == [sys.executable, "-m", "venv", ".venv"] and len(steps) == 4
@@ -161,7 +173,7 @@ def test_no_deps_list_is_read_from_pyproject(tmp_path, monkeypatch):
 def test_the_makefile_only_calls_course_py():
     makefile = (ROOT / "Makefile").read_text()
     recipes = re.findall(r"^([\w-]+):\n\t(.*)$", makefile, re.M)
-    assert {target for target, _ in recipes} == {"install", "course", "test", "gpu-check", "lab", "clean"}
+    assert {target for target, _ in recipes} == {"install", "course", "test", "gpu-check", "lab", "models", "clean"}
     for target, recipe in recipes:
         assert recipe.startswith(f"$(COURSE) {target}"), recipe
     assert "COURSE := $(PYTHON) tools/course.py" in makefile
@@ -171,7 +183,7 @@ def test_the_makefile_only_calls_course_py():
 def test_help_runs_without_the_course_installed():
     result = subprocess.run([sys.executable, "-S", str(ROOT / "tools" / "course.py"), "--help"],
                             capture_output=True, text=True)
-    assert result.returncode == 0 and "install,course,test,lab,gpu-check,clean" in result.stdout
+    assert result.returncode == 0 and "install,course,test,lab,models,gpu-check,clean" in result.stdout
 
 
 # tools/run_notebooks.py: kernels without the TCP warning, progress bars saved finished.

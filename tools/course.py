@@ -1,10 +1,11 @@
-"""The course's commands on every OS: what ``make install|course|test|lab|gpu-check|clean`` run.
+"""The course's commands on every OS: what ``make install|course|test|lab|models|gpu-check|clean`` run.
 
 The Makefile calls this file, so each command is written once. Without ``make`` (Windows):
 
     py tools\\course.py course      # set up .venv if needed, run every notebook top to bottom
     py tools\\course.py test        # set up .venv if needed, unit tests and every notebook in quick mode
     py tools\\course.py lab         # JupyterLab at notebooks/
+    py tools\\course.py models      # train the model files a teacher hands out (tens of minutes on a CPU)
 
 (``python3 tools/course.py ...`` on macOS and Linux.) ``install`` creates ``.venv`` with the Python
 running this file and installs the course with ``constraints.txt``, then the ``[tool.facestyle] no-deps``
@@ -37,6 +38,11 @@ PYTEST_NBVAL = ("--nbval-lax", "--nbval-current-env", "--nbval-sanitize-with", "
 #: JupyterLab's kernels over TCP encrypted with CurveZMQ keys the server provisions, so ipykernel does
 #: not warn about unencrypted traffic for every notebook opened (jupyter_server 2.21+ knows the option).
 LAB_ENCRYPTION = "--MappingKernelManager.transport_encryption=auto"
+#: ``models``: the full recipes of lessons 03, 04 and 05 (the student learns from the DCNN, so it comes
+#: last). Each writes build/models/<name>.pt and <name>.metrics.json; a rerun resumes from the
+#: checkpoints, so an interrupted ``models`` continues where it stopped.
+MODEL_RECIPES = (("--model", "dcnn", "--style", "cartoon"), ("--model", "drn"),
+                 ("--model", "student", "--style", "cartoon"))
 
 
 @dataclass
@@ -104,6 +110,9 @@ def steps_for(target: str, venv: Path, args: list[str], lab_encryption: bool = T
     if target == "test":
         return [Step([py, "-m", "pytest", *PYTEST_NBVAL, *(args or ["tests", "notebooks"])],
                      env={"FACESTYLE_QUICK": "1", "MPLBACKEND": "Agg"})]
+    if target == "models":
+        return [Step([py, "-m", "facestyle_utils", "train", *recipe, "--overwrite", *args])
+                for recipe in MODEL_RECIPES]
     if target == "gpu-check":
         return [Step([py, "tools/gpu_check.py", *args])]
     if target == "lab":
@@ -139,7 +148,7 @@ def install(venv: Path) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="tools/course.py", description=__doc__.split("\n\n")[0])
-    parser.add_argument("command", choices=["install", "course", "test", "lab", "gpu-check", "clean"])
+    parser.add_argument("command", choices=["install", "course", "test", "lab", "models", "gpu-check", "clean"])
     parser.add_argument("--venv", type=Path, default=Path(".venv"),
                         help="the virtual environment, relative to the repository (default .venv)")
     options, args = parser.parse_known_args(argv)
