@@ -2,7 +2,9 @@
 
 Every notebook starts with an "Open in Colab" badge and an install cell that, on Colab only,
 clones the course and installs what *that* notebook needs (the package plus the extras listed in
-``EXTRAS``). Both are written from this file, so they never drift:
+``EXTRAS``). Each Colab notebook gets a fresh runtime, so the cell also offers to keep ``build/`` on
+Google Drive (``KEEP_ON_DRIVE``, on by default): lesson 01's data and lesson 03's model then reach
+lessons 04 to 06. Both are written from this file, so they never drift:
 
     python tools/colab.py owner/name      # publish under another name: rewrite badges and install cells
     python tools/colab.py --write         # rewrite the install cells from the template below
@@ -22,6 +24,10 @@ BRANCH = "main"
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 #: Where the install cell clones the course on Colab.
 COLAB_FOLDER = "/content/course"
+#: Where Colab mounts Google Drive, and the folder on it that replaces build/ when KEEP_ON_DRIVE is true
+#: (through FACESTYLE_OUTPUT_DIR, which every output folder of facestyle_utils follows: runtime.output_dir).
+DRIVE_MOUNT = "/content/drive"
+DRIVE_BUILD = "/content/drive/MyDrive/facestyle_build"
 #: pyproject extras a notebook needs beyond the package itself (by the notebook's number).
 EXTRAS = {"05": ("export",)}
 #: Installed with ``--no-deps`` after the package (read from pyproject.toml's ``[tool.facestyle] no-deps``):
@@ -31,16 +37,35 @@ _REPO_PATTERN = re.compile(r"(?<=github/)[\w.-]+/[\w.-]+(?=/blob/)"
                            r"|(?<=github\.com/)[\w.-]+/[\w.-]+?(?=(\.git|@|/|\"|'|\s))")
 
 # Plain Python, no IPython magics, so tests/test_colab.py can run it outside Colab against a local clone.
+# Drive is mounted before anything is written; the clone never asks for a password (GIT_TERMINAL_PROMPT=0)
+# and names the repository when it fails (a placeholder until the course is published).
 _INSTALL_CELL = '''\
 # Colab only: fetch the course and install what this notebook needs (about 2 minutes).
 # Anywhere else this cell does nothing. Written by tools/colab.py: edit it there.
+KEEP_ON_DRIVE = True  # keep build/ (data, models, results) on Google Drive, so later lessons find them
+
 import os, subprocess, sys
 
 if "google.colab" in sys.modules:
-    COURSE = "{folder}"
+    COURSE, URL = "{folder}", "https://github.com/{repo}.git"
+    if KEEP_ON_DRIVE:  # before anything is written: every output folder follows FACESTYLE_OUTPUT_DIR
+        try:
+            from google.colab import drive
+            drive.mount("{mount}")
+            os.environ["FACESTYLE_OUTPUT_DIR"] = "{drive_build}"
+            print("Outputs go to Google Drive: {drive_build} "
+                  "(set KEEP_ON_DRIVE = False at the top of this cell to keep them in the runtime instead).")
+        except Exception as err:  # refused, timed out, or no Drive for this account
+            print(f"Google Drive was not mounted ({{err}}): outputs go to {{COURSE}}/build, "
+                  "which is lost when this runtime ends. Run this cell again to retry.")
     if not os.path.isdir(COURSE):
-        subprocess.run(["git", "clone", "--quiet", "--depth", "1", "--branch", "{branch}",
-                        "https://github.com/{repo}.git", COURSE], check=True)
+        clone = subprocess.run(["git", "clone", "--quiet", "--depth", "1", "--branch", "{branch}", URL, COURSE],
+                               capture_output=True, text=True, env={{**os.environ, "GIT_TERMINAL_PROMPT": "0"}})
+        if clone.returncode != 0:
+            raise RuntimeError(f"Could not clone the course from {{URL}} ({{clone.stderr.strip() or 'git failed'}}). "
+                               "Until the course is published that address is a placeholder: whoever publishes it "
+                               "runs `python tools/colab.py OWNER/REPO` to point every notebook at the real "
+                               "repository (or change URL in this cell).")
     subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "-e", {spec}], check=True)
     subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", {nodeps}], check=True)
     sys.path.insert(0, COURSE)
@@ -54,11 +79,12 @@ def badge(notebook: str, repo: str = GITHUB_REPO) -> str:
 
 
 def install_cell(notebook: str, repo: str = GITHUB_REPO) -> str:
-    """The source of a notebook's Colab install cell: clone once, then ``pip install -e`` with its extras."""
+    """The source of a notebook's Colab install cell: Drive (``KEEP_ON_DRIVE``), clone once, ``pip install -e``."""
     extras = EXTRAS.get(notebook[:2], ())
     spec = f'COURSE + "[{",".join(extras)}]"' if extras else "COURSE"
     nodeps = ", ".join(f'"{r}"' for r in NO_DEPS)
-    return _INSTALL_CELL.format(folder=COLAB_FOLDER, branch=BRANCH, repo=repo, spec=spec, nodeps=nodeps)
+    return _INSTALL_CELL.format(folder=COLAB_FOLDER, branch=BRANCH, repo=repo, spec=spec, nodeps=nodeps,
+                                mount=DRIVE_MOUNT, drive_build=DRIVE_BUILD)
 
 
 def _install_cell_index(notebook: nbformat.NotebookNode) -> int:
