@@ -7,7 +7,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 COURSE := $(PYTHON) tools/course.py
 
-.PHONY: course test lab install clean gpu-check models
+.PHONY: course test lab install clean gpu-check models browser-test
 
 ## Create $(VENV) with $(PYTHON) and install the course (constraints.txt; pyproject's no-deps list with --no-deps),
 ## when not yet done or pyproject.toml or constraints.txt changed since.
@@ -29,6 +29,12 @@ models:
 ## Prove the course on a CUDA GPU (report under benchmarks/results/); without one it says so and exits 0.
 gpu-check:
 	$(COURSE) gpu-check --venv $(VENV)
+
+## Lesson 06's studio in JupyterLab in headless Chromium: Run All, choose a face and a model, screenshot to
+## build/browser/06_studio.png (build/browser_quick/ with FACESTYLE_QUICK=1); without Chromium or selenium
+## it says what to install and exits 0.
+browser-test:
+	$(COURSE) browser-test --venv $(VENV)
 
 ## Open JupyterLab at the notebooks.
 lab:

@@ -94,6 +94,14 @@ def test_models_trains_the_three_full_recipes_in_order(repo):
     assert course.steps_for("models", VENV, ["--device", "cuda"])[1].command[-2:] == ["--device", "cuda"]
 
 
+def test_browser_test_runs_the_browser_check_with_the_extra_arguments(repo):
+    """make browser-test: tools/browser_test.py in the venv; its mode follows FACESTYLE_QUICK, so no env is set."""
+    steps = course.steps_for("browser-test", VENV, [])
+    assert [s.command for s in steps] == [[PY, "tools/browser_test.py"]] and steps[0].env == {}
+    assert course.steps_for("browser-test", VENV, ["--quick"])[0].command == [PY, "tools/browser_test.py", "--quick"]
+    assert (ROOT / "tools" / "browser_test.py").is_file()
+
+
 def test_install_creates_the_venv_with_the_running_python_only_when_missing(repo):
     steps = course.install_steps(VENV)
     assert steps[0].command == [sys.executable, "-m", "venv", ".venv"] and len(steps) == 4
@@ -173,7 +181,8 @@ def test_no_deps_list_is_read_from_pyproject(tmp_path, monkeypatch):
 def test_the_makefile_only_calls_course_py():
     makefile = (ROOT / "Makefile").read_text()
     recipes = re.findall(r"^([\w-]+):\n\t(.*)$", makefile, re.M)
-    assert {target for target, _ in recipes} == {"install", "course", "test", "gpu-check", "lab", "models", "clean"}
+    assert {target for target, _ in recipes} == {"install", "course", "test", "gpu-check", "lab", "models",
+                                                "browser-test", "clean"}
     for target, recipe in recipes:
         assert recipe.startswith(f"$(COURSE) {target}"), recipe
     assert "COURSE := $(PYTHON) tools/course.py" in makefile
@@ -183,7 +192,7 @@ def test_the_makefile_only_calls_course_py():
 def test_help_runs_without_the_course_installed():
     result = subprocess.run([sys.executable, "-S", str(ROOT / "tools" / "course.py"), "--help"],
                             capture_output=True, text=True)
-    assert result.returncode == 0 and "install,course,test,lab,models,gpu-check,clean" in result.stdout
+    assert result.returncode == 0 and "install,course,test,lab,models,gpu-check,browser-test,clean" in result.stdout
 
 
 # tools/run_notebooks.py: kernels without the TCP warning, progress bars saved finished.

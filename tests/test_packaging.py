@@ -30,13 +30,13 @@ def _environment_yml_pip_requirements() -> dict[str, str]:
     return found
 
 
-def _declared() -> list[str]:
-    """Every requirement of the package and its dev extra.
+def _declared(wanted: tuple[str, ...] = ("dev",)) -> list[str]:
+    """Every requirement of the package and the given extras (by default the dev extra).
 
     Self-references (``facestyle-utils[export]``) are expanded.
     """
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    extras, found, todo = project["optional-dependencies"], list(project["dependencies"]), ["dev"]
+    extras, found, todo = project["optional-dependencies"], list(project["dependencies"]), list(wanted)
     while todo:
         for requirement in extras[todo.pop()]:
             if _name(requirement) == project["name"]:
@@ -58,11 +58,13 @@ def test_environment_yml_lists_the_same_requirements_as_pyproject():
 
 
 def test_constraints_pin_only_declared_packages_and_pin_torch_pair():
-    declared = {_name(r) for r in _declared()}
+    """Pins cover the dev install and the optional browser extra (make browser-test), nothing else."""
+    declared = {_name(r) for r in _declared(("dev", "browser"))}
     pins = dict(line.split("==") for line in (ROOT / "constraints.txt").read_text().splitlines()
                 if line and not line.startswith("#"))
     assert set(pins) <= declared
     assert pins["torch"] == "2.14.1" and pins["torchvision"] == "0.29.1"
+    assert pins["selenium"] == "4.50.0" and "selenium" not in {_name(r) for r in _declared()}  # not in dev
 
 
 def test_ci_runs_the_readme_test_command():

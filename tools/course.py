@@ -1,4 +1,4 @@
-"""The course's commands on every OS: what ``make install|course|test|lab|models|gpu-check|clean`` run.
+"""The course's commands on every OS: what ``make install|course|test|lab|models|gpu-check|browser-test|clean`` run.
 
 The Makefile calls this file, so each command is written once. Without ``make`` (Windows):
 
@@ -6,6 +6,7 @@ The Makefile calls this file, so each command is written once. Without ``make`` 
     py tools\\course.py test        # set up .venv if needed, unit tests and every notebook in quick mode
     py tools\\course.py lab         # JupyterLab at notebooks/
     py tools\\course.py models      # train the model files a teacher hands out (tens of minutes on a CPU)
+    py tools\\course.py browser-test  # lesson 06's studio in headless Chromium, with a screenshot
 
 (``python3 tools/course.py ...`` on macOS and Linux.) ``install`` creates ``.venv`` with the Python
 running this file and installs the course with ``constraints.txt``, then the ``[tool.facestyle] no-deps``
@@ -115,6 +116,8 @@ def steps_for(target: str, venv: Path, args: list[str], lab_encryption: bool = T
                 for recipe in MODEL_RECIPES]
     if target == "gpu-check":
         return [Step([py, "tools/gpu_check.py", *args])]
+    if target == "browser-test":
+        return [Step([py, "tools/browser_test.py", *args])]
     if target == "lab":
         return [Step([py, "-m", "jupyterlab", "notebooks/", *([LAB_ENCRYPTION] if lab_encryption else []), *args])]
     raise ValueError(f"unknown command {target!r}")
@@ -148,7 +151,8 @@ def install(venv: Path) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="tools/course.py", description=__doc__.split("\n\n")[0])
-    parser.add_argument("command", choices=["install", "course", "test", "lab", "models", "gpu-check", "clean"])
+    parser.add_argument("command", choices=["install", "course", "test", "lab", "models", "gpu-check",
+                                            "browser-test", "clean"])
     parser.add_argument("--venv", type=Path, default=Path(".venv"),
                         help="the virtual environment, relative to the repository (default .venv)")
     options, args = parser.parse_known_args(argv)
