@@ -3,21 +3,23 @@
 ``make browser-test`` (or ``python tools/browser_test.py``) does what a learner does:
 
 1. starts JupyterLab on a free localhost port with a random token, serving a copy of
-   ``notebooks/06_interactive_studio.ipynb`` in ``build/browser_quick/`` (``build/browser/`` with
-   ``--full``; the copy sits inside the repository, so the kernel finds ``build/models`` as usual);
+   ``notebooks/06_interactive_studio.ipynb`` in ``build/browser/`` (``build/browser_quick/`` in quick
+   mode; the copy sits inside the repository, so the kernel finds ``build/models`` as usual);
 2. opens it in headless Chromium driven by Selenium, and runs it with the Run menu's "Run All Cells";
 3. waits for the studio to render as live widgets (a ``VBox(children=...)`` text instead means the
-   browser has no ipywidgets front end), chooses a face and a model in the app's dropdowns by their
-   visible labels (the optimisation method when no model of this mode exists), presses Stylize and waits
-   for the stylized result;
-4. saves a screenshot of the page: ``06_studio.png`` in that folder (``06_studio_failed.png`` and the
-   message when a step fails; the server's log is ``jupyter-server.log`` beside it).
+   browser has no ipywidgets front end), chooses a face and the first trained model in the app's
+   dropdowns by their visible labels (the optimisation method when there is no model of this mode),
+   presses Stylize and waits for the result: a "Done" status line and an "after" picture that differs
+   from the face (:data:`MIN_DIFFERENCE`);
+4. saves a screenshot of the page, scrolled to the app: ``06_studio.png`` in that folder
+   (``06_studio_failed.png`` and the message when a step fails; the server's log is ``jupyter-server.log``).
 
-Quick mode by default (``FACESTYLE_QUICK=1`` for the kernel: a few minutes on a laptop CPU); ``--full``
-runs the notebook as in ``make course``. Exit status 0 when the check passes, or when it is skipped
-because no Chromium, chromedriver or selenium is installed (the message says what to install);
-1 when it fails. Needs the standard library and selenium (``pip install -e ".[browser]"``); Chromium
-and chromedriver come from the system (Debian: ``apt-get install chromium chromium-driver``).
+Full mode by default, as ``make lab`` (lesson 06 takes about a minute on a CPU, and full-mode models
+show a visible style; quick-mode models barely change the face); ``--quick`` or ``FACESTYLE_QUICK=1``
+runs it in quick mode. Exit status 0 when the check passes, or when it is skipped because no Chromium,
+chromedriver or selenium is installed (the message says what to install); 1 when it fails. Needs the
+standard library, the course and selenium (``pip install -e ".[browser]"``); Chromium and chromedriver
+come from the system (Debian: ``apt-get install chromium chromium-driver``).
 """
 from __future__ import annotations
 
@@ -56,7 +58,7 @@ SCREENSHOT = "06_studio.png"
 FAILED_SCREENSHOT = "06_studio_failed.png"
 #: Program names tried on PATH, in order: the Debian package's names first.
 BROWSER_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable", "chrome")
-DRIVER_NAMES = ("chromedriver",)
+DRIVER_NAMES = ("chromedriver", "chromium.chromedriver")  # the second: Ubuntu's chromium snap
 #: What to install, as printed when something is missing.
 INSTALL_BROWSER = "sudo apt-get install -y chromium chromium-driver"
 INSTALL_SELENIUM = '.venv/bin/python -m pip install -c constraints.txt -e ".[browser]"'
@@ -119,10 +121,10 @@ def missing_requirements(browser: str | None, driver: str | None, selenium: bool
 def skip_message(missing: list[str]) -> str:
     """Why the check is skipped and the commands that install what is missing."""
     return (f"browser test skipped: {', '.join(missing)} not found. To run it, install them:\n"
-            f"  {INSTALL_BROWSER}    # Debian/Ubuntu; elsewhere Chrome or Chromium and its chromedriver,\n"
-            f"      # on PATH or given with --browser PATH --driver PATH\n"
-            f"  {INSTALL_SELENIUM}    # Windows: .venv\\Scripts\\python.exe\n"
-            "then run `make browser-test` (or `python tools/browser_test.py`) again.")
+            f"  {INSTALL_BROWSER}\n  {INSTALL_SELENIUM}\n"
+            "(the first on Debian or Ubuntu; elsewhere install Chrome or Chromium and its chromedriver,\n"
+            "on PATH or named with --browser PATH --driver PATH; on Windows the second starts with\n"
+            ".venv\\Scripts\\python.exe), then run `make browser-test` (or `python tools/browser_test.py`) again.")
 
 
 def static_widget_problem(output_text: str) -> str | None:
@@ -131,8 +133,8 @@ def static_widget_problem(output_text: str) -> str | None:
         return None
     return ("the studio did not render: the app cell shows "
             f"{output_text.strip()[:60]!r}... as text instead of live widgets, so JupyterLab has no "
-            "ipywidgets front end (check that jupyterlab_widgets is installed in the environment running "
-            "the server, then reload)")
+            "ipywidgets front end (check that jupyterlab_widgets is installed and enabled in the environment "
+            "running the server: `jupyter labextension list` names @jupyter-widgets/jupyterlab-manager)")
 
 
 def free_port() -> int:
@@ -147,7 +149,7 @@ def server_command(python: str, port: int, token: str, root_dir: Path, settings_
     own, user settings and workspaces in ``settings_dir``, no news or update check (the check runs offline)."""
     command = [python, "-m", "jupyterlab", "--no-browser", "--ServerApp.ip=127.0.0.1",
                f"--ServerApp.port={port}", "--ServerApp.port_retries=0", f"--IdentityProvider.token={token}",
-               f"--ServerApp.root_dir={root_dir}", "--ServerApp.allow_root=True",
+               f"--ServerApp.root_dir={root_dir}", "--ServerApp.allow_root=True",  # containers, CI
                f"--LabApp.user_settings_dir={settings_dir / 'user-settings'}",
                f"--LabApp.workspaces_dir={settings_dir / 'workspaces'}",
                "--LabApp.news_url=None", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"]
@@ -300,9 +302,11 @@ class StudioPage:
     def wait_for_studio(self) -> None:
         """Wait for the app's title in a notebook output; a widget shown as text fails at once, with the reason."""
         def rendered(driver):
-            for text in self.texts(".jp-OutputArea-output"):
-                if static_widget_problem(text):
-                    raise CheckFailed(static_widget_problem(text))
+            for output in driver.find_elements(By.CSS_SELECTOR, ".jp-OutputArea-output"):
+                problem = static_widget_problem(output.text)
+                if problem:
+                    self.app = output  # the screenshot shows it
+                    raise CheckFailed(problem)
             titles = driver.find_elements(By.XPATH, "//h3[normalize-space()='Face style studio']")
             return titles and titles[0].find_element(By.XPATH, "ancestor::div[contains(@class,'jp-OutputArea')][1]")
 
@@ -363,6 +367,8 @@ class StudioPage:
 def run_check(config: Config) -> str:
     """The whole check (see the module docstring); returns what was chosen, raises CheckFailed."""
     config.out_dir.mkdir(parents=True, exist_ok=True)
+    for old in (SCREENSHOT, FAILED_SCREENSHOT):  # a screenshot left from an earlier run would mislead
+        (config.out_dir / old).unlink(missing_ok=True)
     shutil.copy2(NOTEBOOK, config.out_dir / NOTEBOOK.name)
     token = secrets.token_hex(24)
     with jupyterlab(config, token) as url, StudioPage.open(config.browser, config.driver) as page:
