@@ -279,11 +279,20 @@ class StudioPage:
                   lambda: "the notebook did not open with an idle kernel; dialogs on the page: "
                   f"{self.texts('.jp-Dialog') or 'none'}")
 
-    def run_all(self, timeout_s: float) -> None:
-        """Run > Run All Cells, then wait until every code cell has run; a cell's error output is reported."""
-        self.click_menu("Run", "Run All Cells")
+    def run_all(self, timeout_s: float, tries: int = 4) -> None:
+        """Run > Run All Cells, then wait until every code cell has run; a cell's error output is reported.
+        Clicked again (``tries`` times in all) when no cell starts within 10 s: a click while the new kernel
+        is still connecting runs nothing, although the page already shows it idle."""
         prompts = ".jp-CodeCell .jp-InputPrompt"
-        self.wait(30, lambda d: any("*" in t for t in self.texts(prompts)), "Run All Cells started no cell")
+        for _ in range(tries):
+            self.click_menu("Run", "Run All Cells")
+            with contextlib.suppress(CheckFailed):
+                self.wait(10, lambda d: any(re.search(r"[*\d]", t) for t in self.texts(prompts)), "")
+                break
+            print("Run All Cells started no cell within 10 s (the kernel was still connecting?): clicking again",
+                  flush=True)
+        else:
+            raise CheckFailed(f"Run All Cells started no cell ({tries} clicks, 10 s apart)")
         self.wait(timeout_s, lambda d: not any("*" in t for t in self.texts(prompts)),
                   "Run All Cells did not finish")
         not_run = [i for i, text in enumerate(self.texts(prompts)) if not re.search(r"\d", text)]
