@@ -10,22 +10,13 @@ from facestyle_utils.image_io import ImageLoadError
 from facestyle_utils.losses import gram_matrix
 
 
-@pytest.fixture(scope="module")
-def images():
-    torch.manual_seed(0)
-    yy, xx = torch.meshgrid(torch.linspace(0, 1, 32), torch.linspace(0, 1, 32), indexing="ij")
-    content = torch.stack([xx, yy, 1 - xx * yy]).unsqueeze(0)  # smooth colour ramps
-    style = torch.rand(1, 3, 32, 32)  # noise: a very different texture
-    return content, style
-
-
 def whole_loss(vgg, image, content, style, settings=None):
     with torch.no_grad():
         return float(GatysLoss(vgg, content, style, settings or GatysSettings())(image)[0])
 
 
-def test_few_lbfgs_steps_lower_the_total_loss(vgg, images):
-    content, style = images
+def test_few_lbfgs_steps_lower_the_total_loss(vgg, content_and_style):
+    content, style = content_and_style
     result = stylize_by_optimisation(content, style, vgg, GatysSettings(steps=6), progress=False)
     assert result.image.shape == content.shape and result.image.dtype == torch.float32
     assert 0 <= result.image.min() and result.image.max() <= 1
@@ -37,14 +28,14 @@ def test_few_lbfgs_steps_lower_the_total_loss(vgg, images):
     assert result.seconds > 0
 
 
-def test_the_first_loss_is_the_loss_of_the_face(vgg, images):
-    content, style = images
+def test_the_first_loss_is_the_loss_of_the_face(vgg, content_and_style):
+    content, style = content_and_style
     result = stylize_by_optimisation(content, style, vgg, GatysSettings(steps=1), progress=False)
     assert result.losses[0] == pytest.approx(whole_loss(vgg, content, content, style), rel=1e-5)
 
 
-def test_adam_lowers_the_loss_and_input_is_untouched(vgg, images):
-    content, style = images
+def test_adam_lowers_the_loss_and_input_is_untouched(vgg, content_and_style):
+    content, style = content_and_style
     before = content.clone()
     result = stylize_by_optimisation(content, style, vgg, GatysSettings(steps=5, optimizer="adam",
                                                                         learning_rate=0.02), progress=False)
@@ -52,9 +43,9 @@ def test_adam_lowers_the_loss_and_input_is_untouched(vgg, images):
     assert torch.equal(content, before)
 
 
-def test_the_loop_written_out_by_hand_gives_the_same_losses(vgg, images):
+def test_the_loop_written_out_by_hand_gives_the_same_losses(vgg, content_and_style):
     """Lesson 02 shows this loop in a cell and says stylize_by_optimisation runs it."""
-    content, style = images
+    content, style = content_and_style
     settings = GatysSettings(steps=3, optimizer="adam", learning_rate=0.02)
     objective = GatysLoss(vgg, content, style, settings)
     image = content.clone().requires_grad_(True)
@@ -73,8 +64,8 @@ def test_the_loop_written_out_by_hand_gives_the_same_losses(vgg, images):
     assert torch.equal(result.image, image.detach())
 
 
-def test_targets_are_computed_once_and_vgg19_stops_at_the_deepest_layer(vgg, images):
-    content, style = images
+def test_targets_are_computed_once_and_vgg19_stops_at_the_deepest_layer(vgg, content_and_style):
+    content, style = content_and_style
     calls = []
 
     def spy(image, layers):
@@ -89,8 +80,8 @@ def test_targets_are_computed_once_and_vgg19_stops_at_the_deepest_layer(vgg, ima
     assert calls == [["relu4_2", "relu1_1", "relu3_1"]] * 3  # one pass per step, never on to pool5
 
 
-def test_zero_weights_switch_terms_off(vgg, images):
-    content, style = images
+def test_zero_weights_switch_terms_off(vgg, content_and_style):
+    content, style = content_and_style
     image = torch.rand_like(content)
     _, parts = GatysLoss(vgg, content, None, GatysSettings(style_weight=0.0, tv_weight=0.0))(image)
     assert parts["style"] == 0 and parts["tv"] == 0 and parts["content"] > 0
@@ -98,8 +89,8 @@ def test_zero_weights_switch_terms_off(vgg, images):
     assert parts["content"] == 0 and parts["style"] > 0
 
 
-def test_terms_name_each_layer_and_add_up_to_the_loss(vgg, images):
-    content, style = images
+def test_terms_name_each_layer_and_add_up_to_the_loss(vgg, content_and_style):
+    content, style = content_and_style
     image = torch.rand_like(content)
     objective = GatysLoss(vgg, content, style, GatysSettings())
     terms = objective.terms(image)
@@ -115,8 +106,8 @@ def test_terms_name_each_layer_and_add_up_to_the_loss(vgg, images):
     assert float(terms["style relu3_1"]) == pytest.approx(float(expected), rel=1e-4)
 
 
-def test_callback_sees_every_step_and_can_stop_the_run(vgg, images):
-    content, style = images
+def test_callback_sees_every_step_and_can_stop_the_run(vgg, content_and_style):
+    content, style = content_and_style
     seen = []
     result = stylize_by_optimisation(content, style, vgg, GatysSettings(steps=4),
                                      callback=lambda step, image, loss: seen.append((step, image.shape, loss)),
@@ -135,8 +126,8 @@ def test_run_steps_refuses_a_loss_that_is_not_finite():
         run_steps(image, broken, 3, GatysSettings(optimizer="adam"))
 
 
-def test_preserve_colour_option_keeps_the_face_chroma(vgg, images):
-    content, style = images
+def test_preserve_colour_option_keeps_the_face_chroma(vgg, content_and_style):
+    content, style = content_and_style
     content = 0.3 + 0.4 * content
     style = 0.4 + 0.2 * style.mean(dim=1, keepdim=True).expand(1, 3, 32, 32)  # a gray texture, mid brightness
     result = stylize_by_optimisation(content, style, vgg, GatysSettings(steps=3, preserve_colour=True),
@@ -150,8 +141,8 @@ def test_preserve_colour_option_keeps_the_face_chroma(vgg, images):
     assert plain_error[unclamped].max() > 0.01  # without the option, the chroma does change
 
 
-def test_noise_init_starts_from_uniform_noise_of_the_face_shape(vgg, images):
-    content, style = images
+def test_noise_init_starts_from_uniform_noise_of_the_face_shape(vgg, content_and_style):
+    content, style = content_and_style
     starts = []
     torch.manual_seed(7)
     stylize_by_optimisation(content, style, vgg, GatysSettings(steps=1, init="noise"), progress=False,
@@ -161,7 +152,7 @@ def test_noise_init_starts_from_uniform_noise_of_the_face_shape(vgg, images):
     assert starts[0] == pytest.approx(whole_loss(vgg, noise, content, style), rel=1e-5)
 
 
-def test_bad_settings_raise_clear_errors(vgg, images):
+def test_bad_settings_raise_clear_errors(vgg, content_and_style):
     with pytest.raises(ValueError, match="optimizer must be 'lbfgs' or 'adam', not 'sgd'"):
         GatysSettings(optimizer="sgd")
     with pytest.raises(ValueError, match="init must be 'content' or 'noise', not 'zeros'"):
@@ -169,7 +160,8 @@ def test_bad_settings_raise_clear_errors(vgg, images):
     with pytest.raises(ValueError, match="steps must be >= 0, not -1"):
         GatysSettings(steps=-1)
     with pytest.raises(ValueError, match=r"content image: expected shape \(1, 3, H, W\), got \(3, 32, 32\)"):
-        stylize_by_optimisation(torch.rand(3, 32, 32), images[1], vgg, GatysSettings(steps=1), progress=False)
+        stylize_by_optimisation(torch.rand(3, 32, 32), content_and_style[1], vgg, GatysSettings(steps=1),
+                                progress=False)
 
 
 def test_settings_have_only_the_methods_knobs():
@@ -177,8 +169,8 @@ def test_settings_have_only_the_methods_knobs():
     assert GatysSettings().replace(steps=3).steps == 3
 
 
-def test_balanced_style_layers_make_each_layer_a_relative_error(vgg, images):
-    content, style = images
+def test_balanced_style_layers_make_each_layer_a_relative_error(vgg, content_and_style):
+    content, style = content_and_style
     layers = ("relu1_1", "relu3_1")
     settings = GatysSettings(content_weight=0.0, tv_weight=0.0, style_weight=1.0, style_layers=layers,
                              balance_style_layers=True)
@@ -199,10 +191,10 @@ TINY = [(1, 1), (1, 7), (3, 200), (12, 12), (15, 17), (200, 10)]
 
 
 @pytest.mark.parametrize("size", TINY)
-def test_a_face_too_small_for_vgg19_is_refused_before_any_step(vgg, images, size):
+def test_a_face_too_small_for_vgg19_is_refused_before_any_step(vgg, content_and_style, size):
     steps = []
     with pytest.raises(ValueError) as error:
-        stylize_by_optimisation(torch.rand(1, 3, *size), images[1], vgg, GatysSettings(steps=2),
+        stylize_by_optimisation(torch.rand(1, 3, *size), content_and_style[1], vgg, GatysSettings(steps=2),
                                 callback=lambda *args: steps.append(args), progress=False)
     assert str(error.value) == (f"content image is {size[0]}x{size[1]} px (height x width); VGG19 layers up to "
                                 "relu5_1 pass 4 poolings and need at least 16 px on each side")
@@ -210,21 +202,22 @@ def test_a_face_too_small_for_vgg19_is_refused_before_any_step(vgg, images, size
 
 
 @pytest.mark.parametrize("size", TINY)
-def test_a_style_image_too_small_for_vgg19_is_refused(vgg, images, size):
+def test_a_style_image_too_small_for_vgg19_is_refused(vgg, content_and_style, size):
     with pytest.raises(ValueError) as error:
-        stylize_by_optimisation(images[0], torch.rand(1, 3, *size), vgg, GatysSettings(steps=2), progress=False)
+        stylize_by_optimisation(content_and_style[0], torch.rand(1, 3, *size), vgg, GatysSettings(steps=2),
+                                progress=False)
     assert str(error.value) == (f"style image is {size[0]}x{size[1]} px (height x width); VGG19 layers up to "
                                 "relu5_1 pass 4 poolings and need at least 16 px on each side")
 
 
-def test_the_minimum_follows_the_chosen_layers(vgg, images):
+def test_the_minimum_follows_the_chosen_layers(vgg, content_and_style):
     shallow = GatysSettings(steps=1, content_layers=("relu2_2",), style_layers=("relu1_1", "relu3_1"))
     result = stylize_by_optimisation(torch.rand(1, 3, 4, 9), torch.rand(1, 3, 5, 4), vgg, shallow, progress=False)
     assert result.image.shape == (1, 3, 4, 9)  # relu3_1 passes 2 poolings: 4 px suffice
     with pytest.raises(ValueError, match=r"style image is 3x40 px .* up to relu3_1 pass 2 poolings .* at least 4 px"):
         stylize_by_optimisation(torch.rand(1, 3, 4, 9), torch.rand(1, 3, 3, 40), vgg, shallow, progress=False)
     with pytest.raises(ValueError, match="style image is 10x64 px"):
-        GatysLoss(vgg, images[0], torch.rand(1, 3, 10, 64), GatysSettings())
+        GatysLoss(vgg, content_and_style[0], torch.rand(1, 3, 10, 64), GatysSettings())
 
 
 def test_content_only_with_a_shallow_layer_takes_a_one_pixel_row(vgg):
@@ -233,9 +226,9 @@ def test_content_only_with_a_shallow_layer_takes_a_one_pixel_row(vgg):
     assert result.image.shape == (1, 3, 1, 7) and all(math.isfinite(loss) for loss in result.losses)
 
 
-def test_unknown_layers_are_named_before_the_size_check(vgg, images):
+def test_unknown_layers_are_named_before_the_size_check(vgg, content_and_style):
     with pytest.raises(KeyError, match="relu9_9"):
-        stylize_by_optimisation(images[0], images[1], vgg, GatysSettings(steps=1, style_layers=("relu9_9",)),
+        stylize_by_optimisation(*content_and_style, vgg, GatysSettings(steps=1, style_layers=("relu9_9",)),
                                 progress=False)
 
 
@@ -289,10 +282,10 @@ def test_gatys_loss_takes_uint8_images(vgg, eight_bit):
     ("style", 127.5, r"^style image: torch.float32 values span 127.5\.\.127.5"),
 ])
 def test_gatys_refuses_float_images_outside_0_1_naming_them(vgg, which, value, message):
-    images = {"content": torch.full((1, 3, 16, 16), 0.5), "style": torch.full((1, 3, 16, 16), 0.5)}
-    images[which] = torch.full((1, 3, 16, 16), value)
+    content_and_style = {"content": torch.full((1, 3, 16, 16), 0.5), "style": torch.full((1, 3, 16, 16), 0.5)}
+    content_and_style[which] = torch.full((1, 3, 16, 16), value)
     with pytest.raises(ImageLoadError, match=message):
-        stylize_by_optimisation(images["content"], images["style"], vgg, SHALLOW, progress=False)
+        stylize_by_optimisation(content_and_style["content"], content_and_style["style"], vgg, SHALLOW, progress=False)
 
 
 def test_gatys_refuses_integers_beyond_255(vgg, eight_bit):

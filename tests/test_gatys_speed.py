@@ -22,15 +22,6 @@ from facestyle_utils.gatys_speed import (
 from facestyle_utils.losses import gram_matrix
 
 
-@pytest.fixture(scope="module")
-def images():
-    torch.manual_seed(0)
-    yy, xx = torch.meshgrid(torch.linspace(0, 1, 32), torch.linspace(0, 1, 32), indexing="ij")
-    content = torch.stack([xx, yy, 1 - xx * yy]).unsqueeze(0)  # smooth colour ramps
-    style = torch.rand(1, 3, 32, 32)  # noise: a very different texture
-    return content, style
-
-
 def test_fused_gram_has_the_values_and_gradient_of_the_plain_one():
     torch.manual_seed(0)
     features = torch.randn(2, 5, 3, 4, dtype=torch.float64, requires_grad=True)
@@ -47,8 +38,8 @@ def test_fused_gram_has_the_values_and_gradient_of_the_plain_one():
 
 @pytest.mark.parametrize("switch", [{"targets_every_step": True}, {"full_network": True}, {"channels_last": True},
                                     {"fused_gram": True}])
-def test_speed_switches_do_not_change_the_loss_or_its_gradient(vgg, images, switch):
-    content, style = images
+def test_speed_switches_do_not_change_the_loss_or_its_gradient(vgg, content_and_style, switch):
+    content, style = content_and_style
     image = torch.rand_like(content).requires_grad_(True)
     reference, _ = GatysLoss(vgg, content, style, GatysSettings())(image)
     (reference_grad,) = torch.autograd.grad(reference, image)
@@ -58,8 +49,8 @@ def test_speed_switches_do_not_change_the_loss_or_its_gradient(vgg, images, swit
     assert torch.allclose(grad, reference_grad, rtol=1e-3, atol=1e-3 * reference_grad.abs().max().item())
 
 
-def test_the_naive_switches_run_the_whole_network_and_recompute_targets(vgg, images):
-    content, style = images
+def test_the_naive_switches_run_the_whole_network_and_recompute_targets(vgg, content_and_style):
+    content, style = content_and_style
     calls = []
 
     def spy(image, layers):
@@ -73,8 +64,8 @@ def test_the_naive_switches_run_the_whole_network_and_recompute_targets(vgg, ima
                      ["relu4_2", *GatysSettings().style_layers, "pool5"]]
 
 
-def test_with_every_switch_off_stylize_fast_is_the_plain_method(vgg, images):
-    content, style = images
+def test_with_every_switch_off_stylize_fast_is_the_plain_method(vgg, content_and_style):
+    content, style = content_and_style
     settings = GatysSettings(steps=3)
     plain = stylize_by_optimisation(content, style, vgg, settings, progress=False)
     wrapped = stylize_fast(content, style, vgg, settings, progress=False)
@@ -92,8 +83,8 @@ def test_settings_replace_sends_the_methods_fields_to_the_method():
         settings.replace(cache_targets=False)
 
 
-def test_coarse_to_fine_records_both_sizes(vgg, images):
-    content, style = images
+def test_coarse_to_fine_records_both_sizes(vgg, content_and_style):
+    content, style = content_and_style
     settings = SpeedSettings(GatysSettings(steps=2), coarse_steps=3, coarse_scale=0.5)
     result = stylize_fast(content, style, vgg, settings, progress=False)
     assert result.sizes == [16, 16, 16, 32, 32]
@@ -102,8 +93,8 @@ def test_coarse_to_fine_records_both_sizes(vgg, images):
     assert result.image.shape == content.shape
 
 
-def test_target_loss_stops_early_and_seconds_to_reach(vgg, images):
-    content, style = images
+def test_target_loss_stops_early_and_seconds_to_reach(vgg, content_and_style):
+    content, style = content_and_style
     first = stylize_fast(content, style, vgg, GatysSettings(steps=6), progress=False)
     target = first.losses[2]
     again = stylize_fast(content, style, vgg, SpeedSettings(GatysSettings(steps=6), target_loss=target),
@@ -113,8 +104,8 @@ def test_target_loss_stops_early_and_seconds_to_reach(vgg, images):
     assert math.isinf(again.seconds_to_reach(-1.0)) and again.steps_to_reach(-1.0) is None
 
 
-def test_late_style_layers_wait_then_join_the_loss(vgg, images):
-    content, style = images
+def test_late_style_layers_wait_then_join_the_loss(vgg, content_and_style):
+    content, style = content_and_style
     image = torch.rand_like(content)
     whole, _ = GatysLoss(vgg, content, style, GatysSettings())(image)
     objective = SpeedLoss(vgg, content, style, SpeedSettings(late_style_layers=("relu5_1",)))
@@ -127,8 +118,8 @@ def test_late_style_layers_wait_then_join_the_loss(vgg, images):
     assert objective(image)[0].item() == pytest.approx(whole.item(), rel=1e-5)
 
 
-def test_late_style_layers_join_for_the_last_steps_and_only_the_whole_loss_counts(vgg, images):
-    content, style = images
+def test_late_style_layers_join_for_the_last_steps_and_only_the_whole_loss_counts(vgg, content_and_style):
+    content, style = content_and_style
     settings = SpeedSettings(GatysSettings(steps=6), late_style_layers=("relu5_1",), late_steps=2)
     result = stylize_fast(content, style, vgg, settings, progress=False)
     assert result.exact == [False] * 4 + [True] * 2
@@ -147,8 +138,8 @@ def test_late_style_layers_join_for_the_last_steps_and_only_the_whole_loss_count
     assert stopped.seconds_to_reach(target) == stopped.times[-1]
 
 
-def test_callback_and_snapshots_count_steps_across_stages(vgg, images):
-    content, style = images
+def test_callback_and_snapshots_count_steps_across_stages(vgg, content_and_style):
+    content, style = content_and_style
     seen = []
     settings = SpeedSettings(GatysSettings(steps=2), coarse_steps=2, snapshot_every=2)
     result = stylize_fast(content, style, vgg, settings,
@@ -189,8 +180,8 @@ def test_fast_settings_use_bf16_only_on_a_cpu_that_has_it(monkeypatch):
     assert fast_settings("cpu", late_style_layers=()).late_style_layers == ()
 
 
-def test_compare_speed_uses_the_first_variant_as_target(vgg, images):
-    content, style = images
+def test_compare_speed_uses_the_first_variant_as_target(vgg, content_and_style):
+    content, style = content_and_style
     rows = compare_speed(content, style, vgg, {"plain": GatysSettings(steps=3),
                                                "same": SpeedSettings(GatysSettings(steps=6))}, progress=False)
     assert [r.name for r in rows] == ["plain", "same"]
@@ -228,8 +219,8 @@ def test_speed_verdicts_are_computed_from_the_rows():
         speed_verdicts(rows, baselines={"fast": "missing"})
 
 
-def test_total_loss_counts_late_layers_and_takes_uint8(vgg, images):
-    content, style = images
+def test_total_loss_counts_late_layers_and_takes_uint8(vgg, content_and_style):
+    content, style = content_and_style
     image = torch.rand_like(content)
     late = SpeedSettings(late_style_layers=("relu5_1",), autocast=True)
     whole = total_loss(image, content, style, vgg)
@@ -244,22 +235,22 @@ TINY = [(1, 1), (3, 200), (12, 12), (15, 17), (200, 10)]
 
 
 @pytest.mark.parametrize("size", TINY)
-def test_a_face_or_style_too_small_for_vgg19_is_refused_by_the_fast_path(vgg, images, size):
+def test_a_face_or_style_too_small_for_vgg19_is_refused_by_the_fast_path(vgg, content_and_style, size):
     steps = []
     with pytest.raises(ValueError) as error:
-        stylize_fast(torch.rand(1, 3, *size), images[1], vgg, fast_settings("cpu", steps=2),
+        stylize_fast(torch.rand(1, 3, *size), content_and_style[1], vgg, fast_settings("cpu", steps=2),
                      callback=lambda *args: steps.append(args), progress=False)
     assert str(error.value) == (f"content image is {size[0]}x{size[1]} px (height x width); VGG19 layers up to "
                                 "relu5_1 pass 4 poolings and need at least 16 px on each side")
     assert steps == []
     with pytest.raises(ValueError, match=f"^style image is {size[0]}x{size[1]} px"):
-        stylize_fast(images[0], torch.rand(1, 3, *size), vgg, fast_settings("cpu", steps=2), progress=False)
+        stylize_fast(content_and_style[0], torch.rand(1, 3, *size), vgg, fast_settings("cpu", steps=2), progress=False)
 
 
-def test_the_full_network_needs_room_for_pool5(vgg, images):
+def test_the_full_network_needs_room_for_pool5(vgg, content_and_style):
     naive = SpeedSettings(GatysSettings(steps=1), full_network=True)
     with pytest.raises(ValueError, match=r"content image is 24x24 px .* up to pool5 pass 5 poolings .* 32 px"):
-        stylize_fast(torch.rand(1, 3, 24, 24), images[1], vgg, naive, progress=False)
+        stylize_fast(torch.rand(1, 3, 24, 24), content_and_style[1], vgg, naive, progress=False)
 
 
 def test_coarse_sizes_keep_what_vgg19_needs():
@@ -279,9 +270,9 @@ def test_coarse_sizes_keep_what_vgg19_needs():
 
 @pytest.mark.parametrize("size, sizes", [((16, 16), [16] * 3), ((20, 20), [16, 16, 20]), ((16, 40), [40] * 3),
                                          ((64, 24), [16, 16, 24])])
-def test_fast_settings_run_small_faces_with_a_smaller_or_no_coarse_stage(vgg, images, size, sizes):
-    result = stylize_fast(torch.rand(1, 3, *size), images[1], vgg, fast_settings("cpu", coarse_steps=2, steps=1),
-                          progress=False)
+def test_fast_settings_run_small_faces_with_a_smaller_or_no_coarse_stage(vgg, content_and_style, size, sizes):
+    settings = fast_settings("cpu", coarse_steps=2, steps=1)
+    result = stylize_fast(torch.rand(1, 3, *size), content_and_style[1], vgg, settings, progress=False)
     assert result.image.shape == (1, 3, *size)
     assert result.sizes == sizes  # with no coarse stage its steps run at full size: the count stays the same
     assert result.exact[-1] and all(math.isfinite(loss) for loss in result.losses)
