@@ -14,11 +14,11 @@ from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
 import torch
-from tqdm.auto import tqdm
 
 from .colour import preserve_colour
 from .image_io import to_float_batch
 from .losses import content_loss, gram_matrix, relative_loss, style_loss, total_variation
+from .runtime import progress_bar
 from .vgg import VGG19Features, check_side
 
 STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
@@ -154,7 +154,7 @@ def run_steps(image: torch.Tensor, objective: GatysLoss, steps: int, settings: G
         parts.update(parts_now)
         return loss
 
-    bar = tqdm(range(steps), desc="stylizing", disable=not progress, leave=False)
+    bar = progress_bar(range(steps), desc="stylizing", disable=not progress, leave=False)
     for step in bar:
         loss = float(optimizer.step(closure).detach())
         with torch.no_grad():
