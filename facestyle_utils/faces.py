@@ -12,7 +12,8 @@ Three detection backends, each with its model inside an installed package, best 
 - ``"opencv"``: OpenCV 4.x's Haar cascades (``cv2.data.haarcascades``), plus the eye cascade
   used to level the eyes. OpenCV 5.x removed ``CascadeClassifier``, so this backend is absent there.
 - ``"skimage"``: scikit-image's bundled LBP frontal-face cascade (``skimage.feature.Cascade``).
-  It finds faces but not eyes, so crops from it are not rotated.
+  It finds faces only; their eyes are then looked for with OpenCV 4.x's eye cascade where that exists
+  (as for the Haar faces), and a crop whose eyes are not found is not rotated.
 
 :func:`detect_faces` picks the first available backend unless told otherwise. :func:`align_face`
 turns a face into a square crop with a margin around it: with landmarks (YuNet) by a 5-point

@@ -66,7 +66,8 @@ def pencil_sketch(rgb: np.ndarray) -> np.ndarray:
 
 
 def watercolour(rgb: np.ndarray) -> np.ndarray:
-    """Watercolour-like: OpenCV's ``stylization`` (edge-preserving smoothing with soft, boosted edges)."""
+    """Watercolour-like: OpenCV's ``stylization`` (edge-preserving smoothing: flat washes of colour with
+    dark outlines along the strong edges)."""
     rgb = _check(rgb)
     bgr = cv2.stylization(cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), sigma_s=_scaled(60, rgb), sigma_r=0.45)
     return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
