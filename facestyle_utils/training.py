@@ -410,7 +410,7 @@ def train(model: nn.Module, loss_fn: LossFunction, data: BatchStream, config: Tr
     forward = _forward(model, loss_fn, data, device)
     last = config.steps if options.stop_after is None else min(config.steps, state.step + options.stop_after)
     bar = progress_bar(total=config.steps, initial=state.step, desc="training", dynamic_ncols=True,
-               disable=not (options.progress and distributed.is_main()))
+                       disable=not (options.progress and distributed.is_main()))
     begin = time.perf_counter() - state.history.seconds
     try:
         while state.step < last:
