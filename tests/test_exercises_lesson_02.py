@@ -57,8 +57,9 @@ def test_check_lbfgs_steps(vgg):
     assert check_lbfgs_steps(lambda objective, image, steps: None, vgg) == "not done yet: my_lbfgs_steps returns None"
     assert check_lbfgs_steps(solution_lbfgs_steps, vgg) == PASS
 
-    def no_clamp(objective, image, steps):
-        optimizer = torch.optim.LBFGS([image], lr=1.0, max_iter=1, history_size=50)
+    def lbfgs_loop(objective, image, steps, clamp, **lbfgs_options):
+        """A learner's L-BFGS loop; ``clamp`` says whether pixels are clamped after each step."""
+        optimizer = torch.optim.LBFGS([image], lr=1.0, history_size=50, **lbfgs_options)
         losses = []
         for _ in range(steps):
             def closure():
@@ -67,6 +68,13 @@ def test_check_lbfgs_steps(vgg):
                 loss.backward()
                 return loss
             losses.append(optimizer.step(closure).item())
+            if clamp:
+                with torch.no_grad():
+                    image.clamp_(0, 1)
+        return losses
+
+    def no_clamp(objective, image, steps):
+        losses = lbfgs_loop(objective, image, steps, clamp=False, max_iter=1)
         with torch.no_grad():
             image.add_(2.0)  # and the pixels are left outside [0, 1]
         return losses
@@ -74,18 +82,7 @@ def test_check_lbfgs_steps(vgg):
     assert check_lbfgs_steps(no_clamp, vgg).startswith("pixels left [0, 1]")
 
     def many_iterations(objective, image, steps):  # LBFGS's default max_iter=20: 20 evaluations per step
-        optimizer = torch.optim.LBFGS([image], lr=1.0, history_size=50)
-        losses = []
-        for _ in range(steps):
-            def closure():
-                optimizer.zero_grad()
-                loss, _ = objective(image)
-                loss.backward()
-                return loss
-            losses.append(optimizer.step(closure).item())
-            with torch.no_grad():
-                image.clamp_(0, 1)
-        return losses
+        return lbfgs_loop(objective, image, steps, clamp=True)
 
     assert check_lbfgs_steps(many_iterations, vgg).startswith("differs from the reference from step 1 on")
 
