@@ -16,13 +16,14 @@ from typing import Callable, Sequence
 import torch
 
 from .colour import preserve_colour
-from .image_io import to_float_batch
+from .image_io import check_one_image, to_float_batch
 from .losses import content_loss, gram_matrix, relative_loss, style_loss, total_variation
 from .runtime import progress_bar
 from .vgg import VGG19Features, check_side
 
 STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
 CONTENT_LAYERS = ("relu4_2",)
+DIVERGED = 10.0  # a loss this many times the lowest so far: the run diverged (see run_steps)
 Callback = Callable[[int, torch.Tensor, float], "bool | None"]
 
 
@@ -43,10 +44,9 @@ class GatysSettings:
     preserve_colour: bool = False  # give the result the face's colours (colour.preserve_colour)
 
     def __post_init__(self) -> None:
-        if self.optimizer not in ("lbfgs", "adam"):
-            raise ValueError(f"optimizer must be 'lbfgs' or 'adam', not {self.optimizer!r}")
-        if self.init not in ("content", "noise"):
-            raise ValueError(f"init must be 'content' or 'noise', not {self.init!r}")
+        for name, allowed in (("optimizer", ("lbfgs", "adam")), ("init", ("content", "noise"))):
+            if getattr(self, name) not in allowed:
+                raise ValueError(f"{name} must be {allowed[0]!r} or {allowed[1]!r}, not {getattr(self, name)!r}")
         if self.steps < 0:
             raise ValueError(f"steps must be >= 0, not {self.steps}")
 
@@ -57,9 +57,8 @@ class GatysSettings:
 
 @dataclass
 class GatysResult:
-    """The stylized image, float32 (1, 3, H, W) in [0, 1]; ``losses[i]``, the total loss at step ``i``
-    (measured before its update); ``parts``, the last step's weighted content/style/tv terms (they add
-    up to its loss); ``seconds``, the whole run's time (targets included)."""
+    """The stylized image, float32 (1, 3, H, W) in [0, 1]; ``losses[i]``, the total loss at step ``i`` (before
+    its update); ``parts``, the last step's weighted content/style/tv terms (adding up to its loss); ``seconds``."""
 
     image: torch.Tensor
     losses: list[float] = field(default_factory=list)
@@ -68,11 +67,10 @@ class GatysResult:
 
 
 class GatysLoss:
-    """Total loss of an image: weighted content + style (Gram) + total variation (TV). The targets are
-    computed here, once; a term of weight 0 is left out (lesson 02 rebuilds images from content or style
-    alone). ``content``/``style``: (N, 3, H, W) or (3, H, W), any dtype, made float32 [0, 1] once by
-    :func:`facestyle_utils.image_io.to_float_batch` (its ImageLoadError names the image); a call takes float
-    [0, 1]. ValueError names an image too small for VGG19 to reach the layers (16 px up to relu5_1)."""
+    """Total loss of an image: weighted content + style (Gram) + total variation (TV). The targets are computed
+    here, once; a term of weight 0 is left out (lesson 02 rebuilds images from content or style alone).
+    ``content``/``style``: (N, 3, H, W) or (3, H, W), any dtype, made float32 [0, 1] once (``to_float_batch``, whose
+    ImageLoadError names the image); a call takes float [0, 1]. ValueError: an image too small for the layers."""
 
     def __init__(self, vgg: VGG19Features, content: torch.Tensor, style: torch.Tensor | None,
                  settings: GatysSettings):
@@ -136,16 +134,23 @@ def start_image(content: torch.Tensor, settings: GatysSettings) -> torch.Tensor:
     return torch.rand(content.shape, device=content.device, dtype=content.dtype)
 
 
+def make_optimizer(image: torch.Tensor, settings: GatysSettings, line_search: bool = False) -> torch.optim.Optimizer:
+    """Adam, or L-BFGS taking one step per call; ``line_search``: strong Wolfe (never a step uphill, dearer)."""
+    if settings.optimizer == "adam":
+        return torch.optim.Adam([image], lr=settings.learning_rate)
+    return torch.optim.LBFGS([image], lr=settings.learning_rate, max_iter=1, history_size=50,
+                             line_search_fn="strong_wolfe" if line_search else None)
+
+
 def run_steps(image: torch.Tensor, objective: GatysLoss, steps: int, settings: GatysSettings,
               callback: Callback | None = None, progress: bool = False) -> tuple[list[float], dict[str, float]]:
-    """The loop: ``steps`` optimiser steps on the pixels of ``image`` (requires grad), in place; returns
-    each step's loss and the last step's parts. L-BFGS calls ``closure`` to evaluate the loss (Adam takes
-    it too). ``callback`` as in :func:`stylize_by_optimisation`. FloatingPointError if the loss is not finite."""
-    if settings.optimizer == "lbfgs":
-        optimizer = torch.optim.LBFGS([image], lr=settings.learning_rate, max_iter=1, history_size=50)
-    else:
-        optimizer = torch.optim.Adam([image], lr=settings.learning_rate)
-    losses, parts = [], {}
+    """The loop: ``steps`` optimiser steps on the pixels of ``image`` (requires grad), in place; returns each
+    step's loss and the last step's parts. ``callback`` as in :func:`stylize_by_optimisation`. L-BFGS takes
+    its full step unchecked and clamping can mislead its curvature estimate: a loss over DIVERGED times the
+    lowest sends the image back to the lowest-loss one and restarts L-BFGS with a line search (a run that never
+    diverges is unchanged). FloatingPointError if the loss is not finite."""
+    optimizer = make_optimizer(image, settings)
+    losses, parts, best = [], {}, (math.inf, None)
 
     def closure() -> torch.Tensor:
         optimizer.zero_grad(set_to_none=True)
@@ -156,24 +161,23 @@ def run_steps(image: torch.Tensor, objective: GatysLoss, steps: int, settings: G
 
     bar = progress_bar(range(steps), desc="stylizing", disable=not progress, leave=False)
     for step in bar:
-        loss = float(optimizer.step(closure).detach())
+        start = image.detach().clone()
+        loss = float(optimizer.step(closure).detach())  # the loss at `start`
         with torch.no_grad():
             image.clamp_(0, 1)  # pixels stay valid
         losses.append(loss)
+        if loss < best[0]:
+            best = (loss, start)
+        elif loss > DIVERGED * best[0]:
+            image.detach().copy_(best[1])
+            optimizer = make_optimizer(image, settings, line_search=True)
         bar.set_postfix(loss=f"{loss:.4g}")
-        stop = callback is not None and callback(step, image.detach(), loss)
         if not math.isfinite(loss):
             raise FloatingPointError(f"the loss became {loss} at step {step}: lower the learning rate or the weights")
-        if stop:
+        if callback is not None and callback(step, image.detach(), loss):
             break
     bar.close()
     return losses, dict(parts)
-
-
-def check_content_shape(content: torch.Tensor) -> None:
-    """Raise ValueError unless ``content`` is one RGB image (1, 3, H, W)."""
-    if content.ndim != 4 or content.shape[:2] != (1, 3):
-        raise ValueError(f"content image: expected shape (1, 3, H, W), got {tuple(content.shape)}")
 
 
 def stylize_by_optimisation(content: torch.Tensor, style: torch.Tensor | None, vgg: VGG19Features,
@@ -184,7 +188,7 @@ def stylize_by_optimisation(content: torch.Tensor, style: torch.Tensor | None, v
     in [0, 1] with the losses. ``callback(step, image, loss)`` runs after each step (e.g. to keep snapshots);
     returning True stops. Images of any dtype, as :class:`GatysLoss` takes them; sizes are checked first."""
     settings = settings or GatysSettings()
-    check_content_shape(content)
+    check_one_image(content, "content image")
     begin = time.perf_counter()
     objective = GatysLoss(vgg, content, style, settings)  # checks both sizes, computes the targets once
     image = start_image(objective.content, settings).requires_grad_(True)

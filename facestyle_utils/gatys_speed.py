@@ -35,11 +35,10 @@ from .gatys import (
     GatysLoss,
     GatysResult,
     GatysSettings,
-    check_content_shape,
     run_steps,
     start_image,
 )
-from .image_io import to_float_batch
+from .image_io import check_one_image, to_float_batch
 from .losses import relative_loss
 from .runtime import autocast, mixed_precision_pays
 from .vgg import VGG19Features, check_side, min_side
@@ -321,7 +320,7 @@ def stylize_fast(content: torch.Tensor, style: torch.Tensor | None, vgg: VGG19Fe
     """
     settings = fast_settings(content.device) if settings is None else as_speed(settings)
     method = settings.method
-    check_content_shape(content)
+    check_one_image(content, "content image")
     content = to_float_batch(content.detach(), "content image")
     style = None if style is None else to_float_batch(style.detach(), "style image").to(content.device)
     image = start_image(content, method)

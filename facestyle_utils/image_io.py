@@ -409,6 +409,12 @@ def image_to_tensor(image: ImageLike, device: torch.device | str | None = None) 
     return tensor.to(device) if device is not None else tensor
 
 
+def check_one_image(image: torch.Tensor, name: str = "<tensor>") -> None:
+    """Raise ValueError naming ``name`` unless ``image`` is one RGB image, shape (1, 3, H, W)."""
+    if image.ndim != 4 or image.shape[:2] != (1, 3):
+        raise ValueError(f"{name}: expected shape (1, 3, H, W), got {tuple(image.shape)}")
+
+
 def to_float_batch(images: torch.Tensor, name: str = "<tensor>") -> torch.Tensor:
     """Images (3, H, W) or (N, 3, H, W) of any dtype -> a NEW float32 (N, 3, H, W) tensor in [0, 1].
 

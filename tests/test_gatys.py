@@ -126,6 +126,31 @@ def test_run_steps_refuses_a_loss_that_is_not_finite():
         run_steps(image, broken, 3, GatysSettings(optimizer="adam"))
 
 
+def test_a_diverging_step_sends_the_image_back_and_restarts_lbfgs_with_a_line_search(monkeypatch):
+    """L-BFGS without a line search once blew a studio result up into colour noise (lesson 06, full mode)."""
+    from facestyle_utils import gatys
+
+    calls = []
+
+    def objective(x):  # a bowl around 0.3, except that the third evaluation reports a spike
+        calls.append(1)
+        loss = ((x - 0.3) ** 2).sum() * (1e4 if len(calls) == 3 else 1.0)
+        return loss, {"content": float(loss)}
+
+    made = []
+    real = gatys.make_optimizer
+    monkeypatch.setattr(gatys, "make_optimizer", lambda image, settings, line_search=False: (
+        made.append(line_search), real(image, settings, line_search))[1])
+    torch.manual_seed(0)
+    image = torch.rand(1, 3, 4, 4, requires_grad=True)
+    seen = []
+    losses, _ = run_steps(image, objective, 5, GatysSettings(optimizer="adam", learning_rate=0.01),
+                          callback=lambda step, now, loss: seen.append(now.clone()))
+    assert losses[2] > 1000 * losses[1] and made == [False, True]
+    assert torch.equal(seen[2], seen[0])  # back to the lowest-loss image: the one step 1 started from
+    assert losses[3] == pytest.approx(losses[1]) and losses[4] < losses[3]  # and on downhill from there
+
+
 def test_preserve_colour_option_keeps_the_face_chroma(vgg, content_and_style):
     content, style = content_and_style
     content = 0.3 + 0.4 * content
