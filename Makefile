@@ -7,7 +7,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 COURSE := $(PYTHON) tools/course.py
 
-.PHONY: course test lab install clean gpu-check models browser-test
+.PHONY: course workshop test lab install clean gpu-check models browser-test
 
 ## Create $(VENV) with $(PYTHON) and install the course (constraints.txt; pyproject's no-deps list with --no-deps),
 ## when not yet done or pyproject.toml or constraints.txt changed since.
@@ -17,6 +17,10 @@ install:
 ## Execute every notebook top to bottom; executed copies and figures go to build/.
 course:
 	$(COURSE) course --venv $(VENV)
+
+## The same in workshop mode (FACESTYLE_WORKSHOP=1): every lesson in minutes; outputs go to build/workshop/.
+workshop:
+	$(COURSE) workshop --venv $(VENV)
 
 ## Unit tests plus every notebook in quick mode under nbval.
 test:
@@ -31,7 +35,7 @@ gpu-check:
 	$(COURSE) gpu-check --venv $(VENV)
 
 ## Lesson 06's studio in JupyterLab in headless Chromium: Run All, choose a face and a model, screenshot to
-## build/browser/06_studio.png (build/browser_quick/ with FACESTYLE_QUICK=1); without Chromium or selenium
+## build/browser/06_studio.png (build/quick/browser/ with FACESTYLE_QUICK=1); without Chromium or selenium
 ## it says what to install and exits 0.
 browser-test:
 	$(COURSE) browser-test --venv $(VENV)

@@ -88,7 +88,9 @@ Glossary (one name per concept; code, notebooks, CLI and README use these)
 - DDP: PyTorch's DistributedDataParallel, one process per device, gradients averaged by all-reduce.
 - ONNX / ONNX Runtime: the exchange format a model is exported to / the engine that runs it.
 - checkpoint / model file: the resumable training state / the small file of weights and config.
-- quick / full mode: ``FACESTYLE_QUICK=1`` makes every lesson small for tests; outputs kept apart.
+- quick / workshop / full mode: ``FACESTYLE_QUICK=1`` makes every lesson tiny, for tests;
+  ``FACESTYLE_WORKSHOP=1`` makes each lesson a few minutes long on a laptop; neither set is the full
+  course. Each mode writes its own outputs (``build/quick/``, ``build/workshop/``, ``build/``).
 Names of settings: ``max_side`` (the longest side in pixels; ``short_side`` the shorter one),
 ``learning_rate``, ``progress`` (show bars and prints), ``preserve_colour`` (keep the content image's
 colours), ``strength`` (0 = the photo, 1 = the full stylization), ``variants_per_photo``.

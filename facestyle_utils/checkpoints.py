@@ -374,13 +374,14 @@ _register_builtin_kinds()
 
 
 def default_model_path(name: str = "dcnn_cartoon") -> Path:
-    """Where lessons save and look for a trained model: ``build/models/<name>.pt``.
+    """Where lessons save and look for a trained model: ``build/models/<name>.pt`` in full mode.
 
-    Quick mode (tests, CI) uses ``<name>_quick.pt``, so a quick run never replaces a fully trained model.
+    Quick mode (tests, CI) and workshop mode use ``build/quick/models/`` and ``build/workshop/models/``
+    (:func:`~facestyle_utils.runtime.output_dir`), so neither ever replaces a fully trained model.
     """
-    from .runtime import mode_suffix, output_dir
+    from .runtime import output_dir
 
-    return output_dir("models") / f"{name}{mode_suffix()}.pt"
+    return output_dir("models") / f"{name}.pt"
 
 
 #: Value types a model file's metadata may hold (also in lists and tuples): what JSON and the studio show.

@@ -74,7 +74,8 @@ def _add_train_parser(commands) -> None:
                        help="the student's teacher model (default build/models/dcnn_<style>.pt)")
     train.add_argument("--device", default=None, help="cuda, mps or cpu (default: the best available)")
     train.add_argument("--out", type=Path, help="model file to write (default build/models/<model>_<style>.pt; "
-                                                "<model>_<style>_quick.pt in quick mode, FACESTYLE_QUICK=1)")
+                                                "build/quick/models/ with FACESTYLE_QUICK=1, build/workshop/models/ "
+                                                "with FACESTYLE_WORKSHOP=1)")
     train.add_argument("--overwrite", action="store_true", help="replace an existing model file")
     train.add_argument("--checkpoints", type=Path,
                        help="checkpoint folder (default: one per settings under build/train)")

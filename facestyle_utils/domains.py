@@ -135,11 +135,12 @@ class DomainConfig:
     @classmethod
     def bundled(cls, **settings: Any) -> "DomainConfig":
         """The offline default build's settings: every style of ``TARGET_STYLES``, 64 variants and 32 patches
-        per photo (4 and 2 in quick mode), then ``settings`` (a setting given as None keeps its default)."""
+        per photo (16 and 8 in workshop mode, 4 and 2 in quick mode), then ``settings`` (a setting given as
+        None keeps its default)."""
         from .runtime import by_mode
 
-        defaults = cls(styles=TARGET_STYLES, variants_per_photo=by_mode(quick=4, full=64),
-                       patches_per_photo=by_mode(quick=2, full=32))
+        defaults = cls(styles=TARGET_STYLES, variants_per_photo=by_mode(quick=4, workshop=16, full=64),
+                       patches_per_photo=by_mode(quick=2, workshop=8, full=32))
         return defaults.with_settings(**settings)
 
     def with_settings(self, **settings: Any) -> "DomainConfig":

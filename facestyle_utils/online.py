@@ -91,7 +91,7 @@ def fetch_image(image: str | OnlineImage, *, folder: str | Path | None = None, t
     entry = PAINTINGS[image] if isinstance(image, str) and image in PAINTINGS else image
     if not isinstance(entry, OnlineImage):
         raise KeyError(f"unknown online image {image!r}; choose from {', '.join(PAINTINGS)}")
-    folder = Path(folder) if folder is not None else runtime.output_dir("paintings")
+    folder = Path(folder) if folder is not None else runtime.download_dir("paintings")
     path = folder / f"{entry.name}{Path(entry.url).suffix or '.img'}"
     expected = entry.sha256 or _pins(folder).get(entry.name)
     if path.is_file():
@@ -328,7 +328,7 @@ def lfw_colour_folder(root: str | os.PathLike | None = None, *, image_set: str =
     _positive("max_people", max_people)
     _positive("photos_per_person", photos_per_person)
     lfw_archive(image_set)  # a bad image set fails before any folder is made
-    cache = Path(root) if root is not None else runtime.output_dir("datasets")
+    cache = Path(root) if root is not None else runtime.download_dir("datasets")
     cache = cache / LFWPeople.base_folder
     cache.mkdir(parents=True, exist_ok=True)
     photos = _lfw_photos(cache, image_set, timeout)

@@ -9,7 +9,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from .image_io import ImageLike, to_array
-from .runtime import mode_suffix, output_dir
+from .runtime import output_dir
 
 
 def show_images(images: Sequence[ImageLike], titles: Sequence[str] | None = None, *, ncols: int | None = None,
@@ -83,10 +83,10 @@ def plot_smoothed(ax: plt.Axes, steps: Sequence[int], values: Sequence[float], *
 def save_figure(fig: plt.Figure, name: str, *, folder: str = "figures") -> Path:
     """Save a figure as ``build/<folder>/<name>.png`` (replacing an older run's copy) and return the path.
 
-    Quick mode writes to ``build/<folder>_quick/`` instead, so a test run never replaces the figures
-    of a full run.
+    Quick and workshop mode write under ``build/quick/`` and ``build/workshop/`` instead
+    (:func:`~facestyle_utils.runtime.output_dir`), so a test run never replaces the figures of a full run.
     """
-    path = output_dir(folder + mode_suffix()) / f"{name}.png"
+    path = output_dir(folder) / f"{name}.png"
     fig.savefig(path, dpi=100, bbox_inches="tight")
     return path
 

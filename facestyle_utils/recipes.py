@@ -174,10 +174,12 @@ def _student(recipe: TrainRecipe, root: Path, device: torch.device):
 
 def lesson_03_recipe(style: str = "cartoon", **changes: Any) -> TrainRecipe:
     """Lesson 03's DCNN settings in this mode: 128-px faces, 64-px crops, batch 8, 900 steps in full
-    mode; 64, 32, 4 and 4 steps in quick mode (``FACESTYLE_QUICK=1``). ``changes``: other
-    :class:`TrainRecipe` fields (e.g. ``steps=300``)."""
-    settings = {"size": runtime.by_mode(quick=64, full=128), "crop": runtime.by_mode(quick=32, full=64),
-                "batch": runtime.by_mode(quick=4, full=8), "steps": runtime.by_mode(quick=4, full=900)}
+    mode; batch 4 and 240 steps in workshop mode (``FACESTYLE_WORKSHOP=1``); 64, 32, 4 and 6 steps in
+    quick mode (``FACESTYLE_QUICK=1``). ``changes``: other :class:`TrainRecipe` fields (e.g. ``steps=300``)."""
+    settings = {"size": runtime.by_mode(quick=64, workshop=128, full=128),
+                "crop": runtime.by_mode(quick=32, workshop=64, full=64),
+                "batch": runtime.by_mode(quick=4, workshop=4, full=8),
+                "steps": runtime.by_mode(quick=6, workshop=240, full=900)}
     return TrainRecipe("dcnn", (style,), **{**settings, **changes})
 
 
@@ -215,7 +217,8 @@ def load_or_train_dcnn(recipe: TrainRecipe | None = None, *, save: bool = True, 
     """Lesson 03's DCNN: the model file lesson 03 saved, if there is one and it loads; else one trained now.
 
     ``recipe``: how to train when there is no usable file (default :func:`lesson_03_recipe`); its
-    style names the file, ``build/models/dcnn_<style>.pt`` (``_quick`` in quick mode). ``save``:
+    style names the file, ``build/models/dcnn_<style>.pt`` (under ``build/quick/`` or ``build/workshop/``
+    in those modes). ``save``:
     write the freshly trained model to that file (False keeps a shorter run from standing in
     for lesson 03's model later). ``vgg``: an already loaded VGG19 to share with a loaded model.
     The returned model (eval mode, on ``device``) has ``metadata["source"]``, one line saying

@@ -1,8 +1,8 @@
 """Recorded results: each training/inference lesson writes its headline numbers to one JSON file per run.
 
 Lessons 03, 04 and 05 end by calling :func:`record_results`, which writes
-``build/results/<notebook>.json`` (``<notebook>_quick.json`` in quick mode, so a quick test run
-never replaces the numbers of a full one). Each file says which mode and which hardware produced it,
+``build/results/<notebook>.json`` (under ``build/quick/`` or ``build/workshop/`` in those modes, so a
+quick test run never replaces the numbers of a full one). Each file says which mode and which hardware produced it,
 so a table in the README, a run time quoted in a notebook or a sentence in the text can be checked
 against the run it came from (:func:`read_results`).
 
@@ -24,16 +24,17 @@ from . import runtime
 from .files import atomic_write
 
 
-def results_path(notebook: str, quick: bool | None = None) -> Path:
-    """Where ``notebook``'s results go: ``build/results/<notebook>.json`` (``_quick.json`` in quick mode).
+def results_path(notebook: str, mode: str | None = None) -> Path:
+    """Where ``notebook``'s results go: ``results/<notebook>.json`` in the mode's output folder
+    (:func:`runtime.output_dir`: ``build/`` in full mode, ``build/quick/``, ``build/workshop/``).
 
     ``notebook``: the notebook's file name with or without ``.ipynb`` (``"03_dcnn_training"``).
-    ``quick``: the mode to look up; None means the current mode (:func:`runtime.quick_mode`).
+    ``mode``: the mode to look up (``"quick"``, ``"workshop"``, ``"full"``); None means the current one.
     """
     stem = Path(notebook).name.removesuffix(".ipynb")
     if not stem or stem in (".", ".."):
         raise ValueError(f"not a notebook name: {notebook!r}")
-    return runtime.output_dir("results") / f"{stem}{runtime.mode_suffix(quick)}.json"
+    return runtime.output_dir("results", mode=mode) / f"{stem}.json"
 
 
 def _plain(value: Any, key: str) -> Any:
@@ -69,7 +70,7 @@ def record_results(notebook: str, results: dict[str, Any], device: torch.device 
     if reserved:
         raise ValueError(f"{', '.join(sorted(reserved))}: reserved keys, written by record_results itself")
     record = {"notebook": Path(notebook).name.removesuffix(".ipynb"),
-              "mode": "quick" if runtime.quick_mode() else "full",
+              "mode": runtime.course_mode(),
               "hardware": runtime.describe_device(device),
               "recorded": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
               **_plain(results, "results")}
@@ -79,17 +80,16 @@ def record_results(notebook: str, results: dict[str, Any], device: torch.device 
     return path
 
 
-def read_results(notebook: str, quick: bool | None = None) -> dict[str, Any]:
-    """The recorded results of ``notebook`` for a mode (None: the current one).
+def read_results(notebook: str, mode: str | None = None) -> dict[str, Any]:
+    """The recorded results of ``notebook`` for a mode (``"quick"``, ``"workshop"``, ``"full"``; None: the current one).
 
     FileNotFoundError naming the file if that notebook has not been run in that mode yet;
     ValueError naming the file if it is not a results record.
     """
-    path = results_path(notebook, quick)
+    mode = runtime.course_mode() if mode is None else mode
+    path = results_path(notebook, mode)
     if not path.is_file():
-        stem = path.stem.removesuffix(runtime.QUICK_SUFFIX)
-        mode = " in quick mode" if stem != path.stem else ""
-        raise FileNotFoundError(f"{path}: no recorded run yet; run notebooks/{stem}.ipynb{mode} first")
+        raise FileNotFoundError(f"{path}: no recorded run yet; run notebooks/{path.stem}.ipynb in {mode} mode first")
     try:
         record = json.loads(path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as err:

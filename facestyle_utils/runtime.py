@@ -1,4 +1,4 @@
-"""Runtime switches: which device to use, mixed precision, reproducible seeds, quick/full mode, output folders.
+"""Runtime switches: which device to use, mixed precision, reproducible seeds, quick/workshop/full mode, output folders.
 
 Every notebook starts with these, so the same cells run on a laptop CPU, Apple MPS or
 a Colab GPU, give the same numbers twice, and write only under ``build/``.
@@ -21,6 +21,7 @@ import torch
 T = TypeVar("T")
 
 QUICK_ENV = "FACESTYLE_QUICK"
+WORKSHOP_ENV = "FACESTYLE_WORKSHOP"
 DEVICE_ENV = "FACESTYLE_DEVICE"
 OUTPUT_ENV = "FACESTYLE_OUTPUT_DIR"
 PROGRESS_ENV = "FACESTYLE_PROGRESS"
@@ -32,24 +33,43 @@ COURSE_PACKAGES = (
 )
 
 
+#: The course's three modes, smallest first. Each writes its own folder of outputs (:func:`output_dir`).
+MODES = ("quick", "workshop", "full")
+
+
+def _flag(name: str) -> bool:
+    return os.environ.get(name, "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def course_mode() -> str:
+    """The mode every lesson reads its settings for (:func:`by_mode`), from the environment.
+
+    ``"quick"`` (``FACESTYLE_QUICK=1``): tiny sizes and a few steps, for tests; the numbers mean nothing.
+    ``"workshop"`` (``FACESTYLE_WORKSHOP=1``): every lesson in a few minutes on a laptop, with models
+    still worth showing. ``"full"`` (neither set): the course as designed. RuntimeError when both are set.
+    """
+    quick, workshop = _flag(QUICK_ENV), _flag(WORKSHOP_ENV)
+    if quick and workshop:
+        raise RuntimeError(f"{QUICK_ENV} and {WORKSHOP_ENV} are both set: choose one mode (unset the other)")
+    return "quick" if quick else "workshop" if workshop else "full"
+
+
 def quick_mode() -> bool:
-    """True when ``FACESTYLE_QUICK`` is set to 1/true/yes: tiny sizes and few steps for tests."""
-    return os.environ.get(QUICK_ENV, "").strip().lower() in {"1", "true", "yes", "on"}
+    """True in quick mode (``FACESTYLE_QUICK=1``): tiny sizes and few steps for tests."""
+    return course_mode() == "quick"
 
 
-#: What quick mode adds to the names of the outputs it writes (model files, results, figure folders),
-#: so a quick run never replaces a full run's outputs.
-QUICK_SUFFIX = "_quick"
+def workshop_mode() -> bool:
+    """True in workshop mode (``FACESTYLE_WORKSHOP=1``): each lesson in a few minutes on a laptop."""
+    return course_mode() == "workshop"
 
 
-def mode_suffix(quick: bool | None = None) -> str:
-    """``"_quick"`` for quick mode, ``""`` for full mode; ``quick=None`` means the current mode."""
-    return QUICK_SUFFIX if (quick_mode() if quick is None else quick) else ""
+def by_mode(*, quick: T, workshop: T, full: T) -> T:
+    """Pick a setting for the current mode, e.g. ``SIZE = by_mode(quick=64, workshop=128, full=192)``.
 
-
-def by_mode(*, quick: T, full: T) -> T:
-    """Pick a setting for the current mode, e.g. ``SIZE = by_mode(quick=64, full=256)``."""
-    return quick if quick_mode() else full
+    All three are required, so no setting silently runs at full size in a workshop.
+    """
+    return {"quick": quick, "workshop": workshop, "full": full}[course_mode()]
 
 
 def pick_device(preferred: str | torch.device | None = None) -> torch.device:
@@ -159,11 +179,33 @@ def project_root() -> Path | None:
     return None
 
 
-def output_dir(*parts: str) -> Path:
-    """A folder under the git-ignored ``build/`` (or ``$FACESTYLE_OUTPUT_DIR``), created on demand."""
+def output_dir(*parts: str, mode: str | None = None) -> Path:
+    """A folder for this mode's outputs, created on demand: ``build/<parts>`` in full mode,
+    ``build/quick/<parts>`` and ``build/workshop/<parts>`` in the other two.
+
+    So a quick test run or a workshop never replaces or mixes with a full run's models, figures and
+    results, and the studio offers only the current mode's models. ``build/`` is git-ignored;
+    ``$FACESTYLE_OUTPUT_DIR`` replaces it. ``mode``: one of :data:`MODES`; None means the current
+    one (:func:`course_mode`). ValueError for another value.
+    """
+    mode = course_mode() if mode is None else mode
+    if mode not in MODES:
+        raise ValueError(f"mode {mode!r}: expected one of {', '.join(MODES)}")
+    return _created(_build_root().joinpath(*(() if mode == "full" else (mode,)), *parts))
+
+
+def download_dir(*parts: str) -> Path:
+    """A folder for downloaded files, shared by all modes (a download is the same in each):
+    ``build/<parts>`` (or under ``$FACESTYLE_OUTPUT_DIR``), created on demand."""
+    return _created(_build_root().joinpath(*parts))
+
+
+def _build_root() -> Path:
     base = os.environ.get(OUTPUT_ENV)
-    root = Path(base) if base else (project_root() or Path.cwd()) / "build"
-    folder = root.joinpath(*parts)
+    return Path(base) if base else (project_root() or Path.cwd()) / "build"
+
+
+def _created(folder: Path) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     return folder
 
@@ -186,7 +228,7 @@ def environment_report(device: torch.device | None = None) -> list[tuple[str, st
     rows.append(("Apple MPS available", str(_mps_available())))
     rows.append(("CPU threads used by torch", str(torch.get_num_threads())))
     rows.append(("running on Colab", str(in_colab())))
-    rows.append(("mode", "quick" if quick_mode() else "full"))
+    rows.append(("mode", course_mode()))
     return rows
 
 

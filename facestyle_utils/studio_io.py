@@ -18,11 +18,6 @@ from PIL import Image
 
 from .checkpoints import CheckpointError, read_model_file
 from .image_io import save_image
-from .runtime import QUICK_SUFFIX as _QUICK
-from .runtime import quick_mode
-
-#: The end of a quick-mode model file's name (see :func:`~facestyle_utils.checkpoints.default_model_path`).
-QUICK_SUFFIX = f"{_QUICK}.pt"
 
 
 @dataclass(frozen=True)
@@ -47,21 +42,17 @@ def _short(value: Any) -> str:
     return f"{value:.4g}" if isinstance(value, float) else str(value)
 
 
-def find_models(folder: str | Path, quick: bool | None = None) -> tuple[list[ModelChoice], list[str]]:
-    """The model files of one mode in ``folder`` that :func:`read_model_file` accepts, and a note per rejected one.
+def find_models(folder: str | Path) -> tuple[list[ModelChoice], list[str]]:
+    """The ``*.pt`` model files in ``folder`` that :func:`read_model_file` accepts, and a note per rejected one.
 
-    Quick-mode runs (tests, CI) save ``<name>_quick.pt`` beside the full-mode ``<name>.pt``
-    (:func:`~facestyle_utils.checkpoints.default_model_path`): with ``quick`` True only ``*_quick.pt`` files
-    are considered, with False only the others; None means the current mode (:func:`runtime.quick_mode`).
-    Returns (choices sorted by file name, ``"skipped <file>: <reason>"`` notes); a missing folder gives
+    Each mode keeps its models in its own folder (:func:`~facestyle_utils.checkpoints.default_model_path`),
+    so the studio's default folder holds only the current mode's models. Returns (choices sorted by file
+    name, ``"skipped <file>: <reason>"`` notes); a missing folder gives
     two empty lists.
     """
-    quick = quick_mode() if quick is None else quick
     folder = Path(folder)
     found, rejected = [], []
     for path in sorted(folder.glob("*.pt")) if folder.is_dir() else []:
-        if path.name.endswith(QUICK_SUFFIX) != quick:
-            continue  # the other mode's file: a quick model must never be offered in full mode
         try:
             data = read_model_file(path)
         except CheckpointError as err:

@@ -86,10 +86,10 @@ class StudioControls:
         self.model_info = widgets.HTML()
         styles = [s.name for s in list_samples("style")]
         self.style = widgets.Dropdown(options=styles, value="hubble_deep_field", description="style", **_wide())
-        self.steps = widgets.IntSlider(runtime.by_mode(quick=4, full=30), min=1, max=200,
+        self.steps = widgets.IntSlider(runtime.by_mode(quick=4, workshop=15, full=30), min=1, max=200,
                                        description="step budget", **slider)
         self.strength = widgets.FloatSlider(1.0, min=0.0, max=1.0, step=0.05, description="strength", **slider)
-        self.size = widgets.IntSlider(runtime.by_mode(quick=64, full=192), min=64, max=512, step=32,
+        self.size = widgets.IntSlider(runtime.by_mode(quick=64, workshop=128, full=192), min=64, max=512, step=32,
                                       description="output size", **slider)
         self.preserve_colour = widgets.Checkbox(False, description="keep the face's colours", indent=False)
         self.auto_update = widgets.Checkbox(True, description="update automatically (models)", indent=False)
@@ -404,8 +404,9 @@ def build_studio(models_dir: str | Path | None = None, device: torch.device | st
                  webcam: Callable[[], bytes] | None = None) -> StudioApp:
     """Build the studio app; display ``app.widget``. The one entry point for lesson 06.
 
-    ``models_dir`` is searched for ``*.pt`` model files of the current mode (default ``build/models``;
-    quick mode offers only ``*_quick.pt`` files, full mode only the others). By default the work runs in
+    ``models_dir`` is searched for ``*.pt`` model files of the current mode (default: this mode's
+    ``models`` folder, :func:`~facestyle_utils.runtime.output_dir`: ``build/models`` in full mode, so the
+    studio never offers a quick or workshop model in full mode). By default the work runs in
     a worker thread; ``background=False`` runs every request in the calling thread (tests, and the
     default on Colab, which does not show widget updates made from other threads). ``debounce_s`` is the
     pause after a burst of changes before a model restyles (0: at once). ``webcam`` replaces the Colab

@@ -103,13 +103,13 @@ def test_main_picks_the_mode_and_its_folder_and_reports_a_failure(monkeypatch, c
     assert browser_test.main(["--timeout", "5"]) == 1
     monkeypatch.delenv("FACESTYLE_QUICK")
     assert browser_test.main(["--quick"]) == 0
-    assert [(c.quick, c.out_dir) for c in configs] == [(False, ROOT / "build" / "browser"),
-                                                       (True, ROOT / "build" / "browser_quick"),
-                                                       (True, ROOT / "build" / "browser_quick")]
+    assert [(c.mode, c.out_dir) for c in configs] == [("full", ROOT / "build" / "browser"),
+                                                      ("quick", ROOT / "build" / "quick" / "browser"),
+                                                      ("quick", ROOT / "build" / "quick" / "browser")]
     assert configs[0].browser == "/usr/bin/chromium" and configs[0].driver == "/usr/bin/chromedriver"
     out = capsys.readouterr().out
     assert "browser test FAILED: the studio did not render" in out
-    assert f"screenshot: {ROOT / 'build' / 'browser_quick' / '06_studio_failed.png'}" in out
+    assert f"screenshot: {ROOT / 'build' / 'quick' / 'browser' / '06_studio_failed.png'}" in out
     assert "browser test passed in" in out and f"screenshot {ROOT / 'build' / 'browser' / '06_studio.png'}" in out
 
 
@@ -174,7 +174,7 @@ def test_wait_for_server_names_an_exited_or_silent_server(tmp_path):
 
 def test_jupyterlab_starts_with_the_token_and_the_checks_settings(tmp_path):
     """The real server (no browser): it answers with the token only, and serves the check's own settings."""
-    config = browser_test.Config("chromium", "chromedriver", quick=True, out_dir=tmp_path)
+    config = browser_test.Config("chromium", "chromedriver", mode="quick", out_dir=tmp_path)
     with browser_test.jupyterlab(config, "secret") as url:
         with urllib.request.urlopen(f"{url}/lab/api/settings/@jupyterlab/notebook-extension:tracker?token=secret",
                                     timeout=30) as answer:
@@ -197,6 +197,6 @@ def test_the_studio_in_a_real_browser():
     result = subprocess.run([sys.executable, str(ROOT / "tools" / "browser_test.py")], cwd=ROOT,
                             capture_output=True, text=True, timeout=1800)
     assert result.returncode == 0 and "browser test passed" in result.stdout, result.stdout + result.stderr
-    folder = browser_test.output_folder(browser_test.runtime.quick_mode())
+    folder = browser_test.output_folder(browser_test.runtime.course_mode())
     screenshot = (folder / browser_test.SCREENSHOT).read_bytes()
     assert screenshot.startswith(b"\x89PNG") and len(screenshot) > 50_000

@@ -2,6 +2,7 @@
 
 The command lines are checked as built, never run: no virtual environment is created here.
 """
+import json
 import os
 import re
 import subprocess
@@ -66,6 +67,9 @@ def test_steps_build_the_makefiles_old_command_lines(repo):
         assert [s.command for s in course.steps_for(target, VENV, [])] == OLD_MAKEFILE[target], target
     assert course.steps_for("test", VENV, [])[0].env == {"FACESTYLE_QUICK": "1", "MPLBACKEND": "Agg"}
     assert course.steps_for("course", VENV, [])[0].env == {}
+    workshop = course.steps_for("workshop", VENV, ["03"])[0]
+    assert workshop.command == [PY, "tools/run_notebooks.py", "03"]
+    assert workshop.env == {"FACESTYLE_WORKSHOP": "1", "FACESTYLE_QUICK": "0"}
     with pytest.raises(ValueError, match="unknown command 'tset'"):
         course.steps_for("tset", VENV, [])
 
@@ -181,8 +185,8 @@ def test_no_deps_list_is_read_from_pyproject(tmp_path, monkeypatch):
 def test_the_makefile_only_calls_course_py():
     makefile = (ROOT / "Makefile").read_text()
     recipes = re.findall(r"^([\w-]+):\n\t(.*)$", makefile, re.M)
-    assert {target for target, _ in recipes} == {"install", "course", "test", "gpu-check", "lab", "models",
-                                                "browser-test", "clean"}
+    assert {target for target, _ in recipes} == {"install", "course", "workshop", "test", "gpu-check", "lab",
+                                                "models", "browser-test", "clean"}
     for target, recipe in recipes:
         assert recipe.startswith(f"$(COURSE) {target}"), recipe
     assert "COURSE := $(PYTHON) tools/course.py" in makefile
@@ -192,7 +196,8 @@ def test_the_makefile_only_calls_course_py():
 def test_help_runs_without_the_course_installed():
     result = subprocess.run([sys.executable, "-S", str(ROOT / "tools" / "course.py"), "--help"],
                             capture_output=True, text=True)
-    assert result.returncode == 0 and "install,course,test,lab,models,gpu-check,browser-test,clean" in result.stdout
+    choices = "install,course,workshop,test,lab,models,gpu-check,browser-test,clean"
+    assert result.returncode == 0 and choices in result.stdout
 
 
 # tools/run_notebooks.py: kernels without the TCP warning, progress bars saved finished.
@@ -246,3 +251,15 @@ def test_executed_copies_save_finished_text_progress_bars(out, monkeypatch):
     assert len(bars) == 1 and "\r" not in bars[0], bars
     assert re.fullmatch(r"demo: 100%\|.+\| 30/30 \[.*\] ?\n", bars[0]), bars[0]
     assert [o.text for o in outputs if o.output_type == "stream" and o.name == "stdout"] == ["done\n"]
+
+
+def test_each_notebooks_run_time_is_recorded_with_mode_and_hardware(tmp_path):
+    """The lesson times in README.md and TEACHING.md come from these records."""
+    times = tmp_path / "run_times.json"
+    run_notebooks.record_time(times, "03_dcnn_training", 301.26, "workshop")
+    run_notebooks.record_time(times, "00_setup_and_tour", 12.0, "workshop")
+    run_notebooks.record_time(times, "03_dcnn_training", 299.0, "workshop")  # a rerun replaces the entry
+    record = json.loads(times.read_text())
+    assert sorted(record) == ["00_setup_and_tour", "03_dcnn_training"]
+    assert record["03_dcnn_training"]["seconds"] == 299.0 and record["03_dcnn_training"]["mode"] == "workshop"
+    assert record["00_setup_and_tour"]["hardware"].startswith(("cpu (", "cuda (", "mps"))

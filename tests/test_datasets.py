@@ -337,7 +337,7 @@ def test_default_folder_depends_on_the_whole_configuration(monkeypatch, tmp_path
     monkeypatch.setenv("FACESTYLE_OUTPUT_DIR", str(tmp_path))
     cartoon = build_default_domains(size=32, styles="cartoon", variants_per_photo=1, progress=False)
     both = build_default_domains(size=32, styles=("pencil", "cartoon"), variants_per_photo=1, progress=False)
-    assert cartoon != both and cartoon.parent == both.parent == tmp_path / "domains"
+    assert cartoon != both and cartoon.parent == both.parent == tmp_path / "quick" / "domains"
     assert both.name == "default_32px_cartoon-pencil_v1_p2_seed0"  # quick mode: 2 photo patches each
     assert ds.verify_domains(cartoon) == [] and ds.verify_domains(both) == []  # neither replaced the other
 

@@ -267,7 +267,8 @@ def test_config_shorthands_defaults_and_unknown_names():
         ds.DomainConfig().with_settings(colour=True)
     bundled = ds.DomainConfig.bundled()
     assert bundled.styles == tuple(ds.TARGET_STYLES)
-    assert (bundled.variants_per_photo, bundled.patches_per_photo) == by_mode(quick=(4, 2), full=(64, 32))
+    expected = by_mode(quick=(4, 2), workshop=(16, 8), full=(64, 32))
+    assert (bundled.variants_per_photo, bundled.patches_per_photo) == expected
     with pytest.raises(TypeError, match="DomainConfig has no setting variants; "):
         ds.DomainConfig().with_settings(variants=3)  # one name per concept: variants_per_photo
 

@@ -174,7 +174,7 @@ def test_domains_from_lfw_builds_aligned_colour_faces(lfw, tmp_path, monkeypatch
     monkeypatch.setenv("FACESTYLE_OUTPUT_DIR", str(tmp_path / "build"))
     lfw({MIRROR: archive})
     root = ds.domains_from("lfw", ds.DomainConfig(size=64, styles="cartoon"), progress=False)
-    assert root == tmp_path / "build" / "domains" / "lfw_funneled_allpeople_1each_64px_cartoon"
+    assert root == tmp_path / "build" / "quick" / "domains" / "lfw_funneled_allpeople_1each_64px_cartoon"
     counts = ds.domain_sizes(root)
     assert sum(counts["source"].values()) == 3 and counts["source"] == counts["target/cartoon"]
     assert all(n == 1 for n in counts["source"].values())  # three people: one each in train, val and test

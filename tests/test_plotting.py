@@ -43,7 +43,7 @@ def test_quick_mode_figures_never_replace_full_ones(monkeypatch, tmp_path):
     monkeypatch.setenv("FACESTYLE_QUICK", "1")
     quick = save_figure(plot_curves({"train": [1, 1, 1]}), "same_name")
     assert full == tmp_path / "figures" / "same_name.png"
-    assert quick == tmp_path / "figures_quick" / "same_name.png"
+    assert quick == tmp_path / "quick" / "figures" / "same_name.png"
     assert full.read_bytes() != quick.read_bytes()
 
 

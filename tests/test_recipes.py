@@ -1,4 +1,6 @@
 """load_or_train_dcnn reuses lesson 03's model file and replaces a broken one; the recipes' settings."""
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -53,6 +55,27 @@ def test_lesson_03_recipe_follows_the_mode(monkeypatch):
     monkeypatch.setenv("FACESTYLE_QUICK", "1")
     quick = recipes.lesson_03_recipe("pencil", steps=2)
     assert (quick.styles, quick.size, quick.crop, quick.batch, quick.steps) == (("pencil",), 64, 32, 4, 2)
+    monkeypatch.setenv("FACESTYLE_QUICK", "0")
+    monkeypatch.setenv("FACESTYLE_WORKSHOP", "1")
+    workshop = recipes.lesson_03_recipe()
+    assert (workshop.size, workshop.crop, workshop.batch, workshop.steps) == (128, 64, 4, 240)
+
+
+@pytest.mark.parametrize("mode", ["quick", "workshop", "full"])
+def test_lesson_03_recipe_matches_the_settings_of_lesson_03(mode, monkeypatch):
+    """Lessons 04 and 05 train lesson 03's model with this recipe when its file is missing: same settings."""
+    import re
+
+    import nbformat
+
+    monkeypatch.setenv("FACESTYLE_QUICK", "1" if mode == "quick" else "0")
+    monkeypatch.setenv("FACESTYLE_WORKSHOP", "1" if mode == "workshop" else "0")
+    notebook = nbformat.read(Path(__file__).parent.parent / "notebooks" / "03_dcnn_training.ipynb", as_version=4)
+    settings = next(c.source for c in notebook.cells if "STEPS = runtime.by_mode(" in c.source)
+    values = {name: int(re.search(rf"^{name} = runtime\.by_mode\((.*?)\)", settings, re.M).group(1)
+                        .split(f"{mode}=")[1].split(",")[0]) for name in ("SIZE", "CROP", "BATCH", "STEPS")}
+    recipe = recipes.lesson_03_recipe()
+    assert values == {"SIZE": recipe.size, "CROP": recipe.crop, "BATCH": recipe.batch, "STEPS": recipe.steps}
 
 
 def test_train_dcnn_refuses_another_network():

@@ -14,15 +14,22 @@ def out(tmp_path, monkeypatch):
     return tmp_path
 
 
-def test_full_and_quick_runs_write_different_files(out, monkeypatch):
+def test_each_mode_writes_its_own_file(out, monkeypatch):
     monkeypatch.delenv("FACESTYLE_QUICK", raising=False)
     full = results.record_results("03_dcnn_training.ipynb", {"dcnn_psnr_db": 27.5}, "cpu")
+    monkeypatch.setenv("FACESTYLE_WORKSHOP", "1")
+    workshop = results.record_results("03_dcnn_training", {"dcnn_psnr_db": 25.0}, "cpu")
+    monkeypatch.delenv("FACESTYLE_WORKSHOP")
     monkeypatch.setenv("FACESTYLE_QUICK", "1")
     quick = results.record_results("03_dcnn_training", {"dcnn_psnr_db": 19.0}, "cpu")
     assert full == out / "results" / "03_dcnn_training.json"
-    assert quick == out / "results" / "03_dcnn_training_quick.json"
-    assert results.read_results("03_dcnn_training", quick=False)["dcnn_psnr_db"] == 27.5
+    assert workshop == out / "workshop" / "results" / "03_dcnn_training.json"
+    assert quick == out / "quick" / "results" / "03_dcnn_training.json"
+    assert results.read_results("03_dcnn_training", mode="full")["dcnn_psnr_db"] == 27.5
+    assert results.read_results("03_dcnn_training", mode="workshop")["mode"] == "workshop"
     assert results.read_results("03_dcnn_training")["dcnn_psnr_db"] == 19.0  # current mode: quick
+    with pytest.raises(FileNotFoundError, match="run notebooks/04_drn_attention.ipynb in workshop mode first"):
+        results.read_results("04_drn_attention", mode="workshop")
     record = json.loads(full.read_text())
     assert record["mode"] == "full" and record["notebook"] == "03_dcnn_training"
     assert record["hardware"].startswith("cpu (") and "threads" in record["hardware"]

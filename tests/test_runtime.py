@@ -10,9 +10,29 @@ from facestyle_utils import runtime
 
 @pytest.mark.parametrize("value, expected", [("1", True), ("true", True), ("yes", True), ("0", False), ("", False)])
 def test_quick_mode_reads_the_environment(monkeypatch, value, expected):
+    monkeypatch.delenv("FACESTYLE_WORKSHOP", raising=False)
     monkeypatch.setenv("FACESTYLE_QUICK", value)
     assert runtime.quick_mode() is expected
-    assert runtime.by_mode(quick="small", full="big") == ("small" if expected else "big")
+    assert runtime.by_mode(quick="small", workshop="middle", full="big") == ("small" if expected else "big")
+
+
+def test_workshop_mode_sits_between_quick_and_full_and_has_its_own_folder(monkeypatch, tmp_path):
+    monkeypatch.setenv("FACESTYLE_OUTPUT_DIR", str(tmp_path))
+    monkeypatch.delenv("FACESTYLE_QUICK", raising=False)
+    monkeypatch.setenv("FACESTYLE_WORKSHOP", "1")
+    assert runtime.course_mode() == "workshop" and runtime.workshop_mode() and not runtime.quick_mode()
+    assert runtime.by_mode(quick="small", workshop="middle", full="big") == "middle"
+    assert runtime.output_dir("models") == tmp_path / "workshop" / "models"
+    assert runtime.output_dir("models", mode="full") == tmp_path / "models"
+    assert runtime.download_dir("paintings") == tmp_path / "paintings"  # downloads are shared by all modes
+    assert ("mode", "workshop") in runtime.environment_report(torch.device("cpu"))
+    with pytest.raises(ValueError, match="mode 'tiny': expected one of quick, workshop, full"):
+        runtime.output_dir("models", mode="tiny")
+    with pytest.raises(TypeError):
+        runtime.by_mode(quick=1, full=2)  # every setting names its workshop value
+    monkeypatch.setenv("FACESTYLE_QUICK", "1")
+    with pytest.raises(RuntimeError, match="FACESTYLE_QUICK and FACESTYLE_WORKSHOP are both set"):
+        runtime.course_mode()
 
 
 def test_pick_device_defaults_to_what_is_available(monkeypatch):
@@ -46,14 +66,15 @@ def test_seed_everything_makes_every_generator_repeat():
 def test_output_dir_is_created_under_the_override(monkeypatch, tmp_path):
     monkeypatch.setenv("FACESTYLE_OUTPUT_DIR", str(tmp_path / "out"))
     folder = runtime.output_dir("figures", "x")
-    assert folder == tmp_path / "out" / "figures" / "x" and folder.is_dir()
+    assert folder == tmp_path / "out" / "quick" / "figures" / "x" and folder.is_dir()  # tests run in quick mode
 
 
 def test_output_dir_defaults_to_build_in_the_repository(monkeypatch):
     monkeypatch.delenv("FACESTYLE_OUTPUT_DIR", raising=False)
     root = runtime.project_root()
     assert root is not None and (root / "facestyle_utils").is_dir()
-    assert runtime.output_dir() == root / "build"
+    assert runtime.output_dir() == root / "build" / "quick"
+    assert runtime.output_dir(mode="full") == root / "build"
 
 
 def test_environment_report_names_packages_device_and_mode(monkeypatch):

@@ -8,7 +8,7 @@ from PIL import Image
 from facestyle_utils import studio_io
 from facestyle_utils.checkpoints import atomic_save, default_model_path, safe_load, save_model
 from facestyle_utils.student import FastStudent, StudentConfig
-from facestyle_utils.studio_io import QUICK_SUFFIX, find_models, next_free_path, save_new, uploaded_files
+from facestyle_utils.studio_io import find_models, next_free_path, save_new, uploaded_files
 
 
 def test_one_bad_model_file_is_skipped_and_never_breaks_the_listing(tmp_path):
@@ -22,7 +22,7 @@ def test_one_bad_model_file_is_skipped_and_never_breaks_the_listing(tmp_path):
     (tmp_path / "f_image.pt").write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(20))
     torch.save(FastStudent(StudentConfig(base_channels=4, residual_blocks=1)), tmp_path / "g_whole.pt")
     (tmp_path / "h_folder.pt").mkdir()
-    found, rejected = find_models(tmp_path, quick=False)
+    found, rejected = find_models(tmp_path)
     assert [(choice.path.name, choice.kind, choice.metadata) for choice in found] == [
         ("a_good.pt", "student", {"style": "cartoon"}), ("d_none.pt", "student", {})]
     assert found[0].label == "a_good (student, style: cartoon)"
@@ -38,22 +38,22 @@ def test_one_bad_model_file_is_skipped_and_never_breaks_the_listing(tmp_path):
     ]
 
 
-def test_only_the_current_modes_files_are_offered(tmp_path, monkeypatch):
-    """Issue 19: quick runs (tests, CI) write <name>_quick.pt beside <name>.pt; neither mode sees the other's."""
-    student = FastStudent(StudentConfig(base_channels=4, residual_blocks=1))
-    for name in ("dcnn_cartoon.pt", "dcnn_cartoon_quick.pt", "drn_quick.pt", "student_cartoon.pt"):
-        save_model(student, tmp_path / name, kind="student")
-    (tmp_path / "broken_quick.pt").write_bytes(b"<html></html>")
-    full, full_rejected = find_models(tmp_path, quick=False)
-    quick, quick_rejected = find_models(tmp_path, quick=True)
-    assert [c.path.name for c in full] == ["dcnn_cartoon.pt", "student_cartoon.pt"] and full_rejected == []
-    assert [c.path.name for c in quick] == ["dcnn_cartoon_quick.pt", "drn_quick.pt"]
-    assert [note.split(":")[0] for note in quick_rejected] == ["skipped broken_quick.pt"]
+def test_each_mode_saves_its_models_in_its_own_folder(tmp_path, monkeypatch):
+    """Issue 19: quick runs (tests, CI) and workshops never put a model file beside the full-mode ones."""
     monkeypatch.setenv("FACESTYLE_OUTPUT_DIR", str(tmp_path))
-    for flag, expected in (("1", quick), ("0", full)):  # None follows FACESTYLE_QUICK, as the lessons' files do
-        monkeypatch.setenv("FACESTYLE_QUICK", flag)
-        assert find_models(tmp_path)[0] == expected
-        assert default_model_path("x").name.endswith(QUICK_SUFFIX) == (flag == "1")
+    student = FastStudent(StudentConfig(base_channels=4, residual_blocks=1))
+    folders = {}
+    for quick, workshop, mode in (("0", "0", "full"), ("1", "0", "quick"), ("0", "1", "workshop")):
+        monkeypatch.setenv("FACESTYLE_QUICK", quick)
+        monkeypatch.setenv("FACESTYLE_WORKSHOP", workshop)
+        path = save_model(student, default_model_path("dcnn_cartoon"), kind="student", metadata={"mode": mode})
+        folders[mode] = path.parent
+    assert folders == {"full": tmp_path / "models", "quick": tmp_path / "quick" / "models",
+                       "workshop": tmp_path / "workshop" / "models"}
+    for mode, folder in folders.items():
+        found, rejected = find_models(folder)
+        assert [(c.path.name, c.metadata) for c in found] == [("dcnn_cartoon.pt", {"mode": mode})]
+        assert rejected == []
     assert find_models(tmp_path / "missing") == ([], [])
 
 

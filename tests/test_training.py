@@ -222,7 +222,7 @@ def test_checkpoints_for_gives_one_folder_per_set_of_settings(monkeypatch, tmp_p
     monkeypatch.setenv("FACESTYLE_OUTPUT_DIR", str(tmp_path))
     config = TrainConfig(steps=5)
     first = checkpoints_for("03_dcnn_training", config, {"loss": {"pixel": 1.0}})
-    assert first.folder == tmp_path / "03_dcnn_training" / (
+    assert first.folder == tmp_path / "quick" / "03_dcnn_training" / (  # tests run in quick mode
         "checkpoints-" + config_fingerprint({"train": config.to_dict(), "loss": {"pixel": 1.0}}))
     assert checkpoints_for("03_dcnn_training", config, {"loss": {"pixel": 1.0}}).folder == first.folder
     assert checkpoints_for("03_dcnn_training", config, {"loss": {"pixel": 2.0}}).folder != first.folder

@@ -1,8 +1,8 @@
 """The lesson 06 studio, driven headless through its widgets: set values, click buttons, feed uploads.
 
-Tests run in quick mode, where the studio offers only quick-mode model files (``*_quick.pt``), so the
-model files made here carry that suffix. The pipeline and the runner are tested on their own in
-test_studio.py and test_latest_wins.py.
+Tests run in quick mode; the studio lists the model files of the folder it is given (by default the
+current mode's ``models`` folder, ``build/quick/models`` in quick mode). The pipeline and the runner
+are tested on their own in test_studio.py and test_latest_wins.py.
 """
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ import pytest
 import torch
 from PIL import Image
 
+from facestyle_utils import runtime
 from facestyle_utils.checkpoints import save_model
 from facestyle_utils.nets import DCNNConfig, DCNNStylizer
 from facestyle_utils.sample_data import load_sample
@@ -35,9 +36,9 @@ def _decode(data: bytes) -> np.ndarray:
 def models_dir(tmp_path_factory):
     folder = tmp_path_factory.mktemp("models")
     torch.manual_seed(0)
-    save_model(DCNNStylizer(DCNNConfig(encoder_layer="relu2_1", width=0.25)), folder / "tiny_quick.pt",
+    save_model(DCNNStylizer(DCNNConfig(encoder_layer="relu2_1", width=0.25)), folder / "tiny.pt",
                metadata={"style": "cartoon", "size": 64})
-    (folder / "broken_quick.pt").write_bytes(b"<html>404 not found</html>")
+    (folder / "broken.pt").write_bytes(b"<html>404 not found</html>")
     return folder
 
 
@@ -72,18 +73,18 @@ def test_widget_tree_holds_every_control(app):
 
 def test_models_are_discovered_and_a_corrupt_file_is_reported(app):
     values = [value for _, value in app.method.options]
-    assert values == [str(app.models_dir / "tiny_quick.pt"), OPTIMISATION]
+    assert values == [str(app.models_dir / "tiny.pt"), OPTIMISATION]
     labels = [label for label, _ in app.method.options]
-    assert labels[0] == "tiny_quick (dcnn, style: cartoon)"
-    # broken_quick.pt is an HTML page: since issue #14 it is named as such, not as "truncated or corrupted"
-    assert "skipped broken_quick.pt: not a PyTorch file (looks like an HTML or XML page" in app.model_info.value
+    assert labels[0] == "tiny (dcnn, style: cartoon)"
+    # broken.pt is an HTML page: since issue #14 it is named as such, not as "truncated or corrupted"
+    assert "skipped broken.pt: not a PyTorch file (looks like an HTML or XML page" in app.model_info.value
     assert "style: cartoon" in app.model_info.value
     assert app.style.disabled and app.steps.disabled  # a trained model brings its own style
 
 
 def test_model_run_shows_before_and_after(app):
     app.stylize_button.click()
-    assert app.message.startswith("Done: 64x64 px, model tiny_quick.pt")
+    assert app.message.startswith("Done: 64x64 px, model tiny.pt")
     assert app.progress.value == 1.0 and app.progress.bar_style == "success"
     before, after = _decode(app.before.value), _decode(app.after.value)
     assert before.shape == after.shape == (64, 64, 3)
@@ -146,7 +147,7 @@ def test_uploaded_photo_becomes_the_face(app):
     assert app.face.value == "upload:me.png" and ("me.png (uploaded)", "upload:me.png") in app.face.options
     assert app.result.size == (64, 64) and app.result_request.source == "upload:me.png"
     app.save_button.click()
-    assert app.saved[-1].name == "me_tiny_quick_001.png"
+    assert app.saved[-1].name == "me_tiny_001.png"
 
 
 def test_no_face_then_manual_crop(app):
@@ -174,18 +175,18 @@ def test_no_face_then_manual_crop(app):
 def test_missing_and_corrupt_model_files(models_dir, tmp_path):
     folder = tmp_path / "models"
     folder.mkdir()
-    (folder / "tiny_quick.pt").write_bytes((models_dir / "tiny_quick.pt").read_bytes())
+    (folder / "tiny.pt").write_bytes((models_dir / "tiny.pt").read_bytes())
     app = build_studio(folder, device="cpu", background=False)
-    (folder / "tiny_quick.pt").unlink()
+    (folder / "tiny.pt").unlink()
     app.stylize_button.click()
     assert app.message.startswith("Model file problem:") and "no such model file" in app.message
     assert app.result is None and app.progress.bar_style == "danger"
-    (folder / "tiny_quick.pt").write_bytes((models_dir / "tiny_quick.pt").read_bytes()[:300])  # truncated copy
+    (folder / "tiny.pt").write_bytes((models_dir / "tiny.pt").read_bytes()[:300])  # truncated copy
     app.stylize_button.click()
     assert app.message.startswith("Model file problem:") and "corrupted" in app.message
     app.refresh_button.click()  # the truncated file is no longer offered
     assert [value for _, value in app.method.options] == [OPTIMISATION]
-    assert "skipped tiny_quick.pt" in app.model_info.value
+    assert "skipped tiny.pt" in app.model_info.value
 
 
 def test_refresh_finds_new_models(models_dir, tmp_path):
@@ -193,25 +194,25 @@ def test_refresh_finds_new_models(models_dir, tmp_path):
     app = build_studio(folder, device="cpu", background=False)
     assert app.method.value == OPTIMISATION and "No model files" in app.model_info.value
     folder.mkdir()
-    (folder / "new_quick.pt").write_bytes((models_dir / "tiny_quick.pt").read_bytes())
+    (folder / "new.pt").write_bytes((models_dir / "tiny.pt").read_bytes())
     app.refresh_button.click()
-    assert app.method.options[0] == ("new_quick (dcnn, style: cartoon)", str(folder / "new_quick.pt"))
+    assert app.method.options[0] == ("new (dcnn, style: cartoon)", str(folder / "new.pt"))
     assert app.method.value == OPTIMISATION and app.result is None  # the learner's choice is kept
-    app.method.value = str(folder / "new_quick.pt")
-    assert app.result is not None and app.result_request.method == str(folder / "new_quick.pt")
+    app.method.value = str(folder / "new.pt")
+    assert app.result is not None and app.result_request.method == str(folder / "new.pt")
 
 
 def test_save_never_overwrites(app, output_folder):
     app.save_button.click()
     assert app.message == "Nothing to save yet: press Stylize first." and app.saved == []
     app.stylize_button.click()
-    studio_dir = output_folder / "studio"
-    studio_dir.mkdir(parents=True)
-    (studio_dir / "astronaut_tiny_quick_001.png").write_bytes(b"somebody else's file")
+    studio_dir = runtime.output_dir("studio")  # output_folder/quick/studio: tests run in quick mode
+    assert studio_dir == output_folder / "quick" / "studio"
+    (studio_dir / "astronaut_tiny_001.png").write_bytes(b"somebody else's file")
     app.save_button.click()
     app.save_button.click()
-    assert [p.name for p in app.saved] == ["astronaut_tiny_quick_002.png", "astronaut_tiny_quick_003.png"]
-    assert (studio_dir / "astronaut_tiny_quick_001.png").read_bytes() == b"somebody else's file"
+    assert [p.name for p in app.saved] == ["astronaut_tiny_002.png", "astronaut_tiny_003.png"]
+    assert (studio_dir / "astronaut_tiny_001.png").read_bytes() == b"somebody else's file"
     assert np.array_equal(np.asarray(Image.open(app.saved[0]).convert("RGB")), np.asarray(app.result))
     assert app.message == f"Saved to {app.saved[1]}"
 
@@ -247,10 +248,10 @@ def test_newer_request_supersedes_older(models_dir):
     app.method.value = OPTIMISATION
     app.steps.value = 200  # far too long: must be abandoned
     app.stylize_button.click()
-    app.method.value = str(models_dir / "tiny_quick.pt")  # auto-update starts a newer request at once
+    app.method.value = str(models_dir / "tiny.pt")  # auto-update starts a newer request at once
     app.wait()
     assert app.runs_started == 2 and app.runs_finished == 1
-    assert app.result_request.method == str(models_dir / "tiny_quick.pt") and app.message.startswith("Done")
+    assert app.result_request.method == str(models_dir / "tiny.pt") and app.message.startswith("Done")
 
 
 def test_slider_bursts_are_debounced(models_dir):
@@ -267,22 +268,23 @@ def test_figure_shows_before_and_after(app):
     app.stylize_button.click()
     figure = app.figure()
     titles = [ax.get_title() for ax in figure.axes]
-    assert titles == ["before", "after: model tiny_quick.pt\n64x64 px, strength 1.00"]
+    assert titles == ["before", "after: model tiny.pt\n64x64 px, strength 1.00"]
     app.preserve_colour.value = True
     assert app.figure().axes[1].get_title().endswith("strength 1.00, colours kept")
 
 
 def test_the_studio_offers_only_the_current_modes_model_files(models_dir, tmp_path, monkeypatch):
-    """Issue 19: quick runs leave *_quick.pt files in build/models; full mode must never offer them."""
-    folder = tmp_path / "models"
-    folder.mkdir()
-    for name in ("dcnn_cartoon.pt", "dcnn_cartoon_quick.pt"):
-        (folder / name).write_bytes((models_dir / "tiny_quick.pt").read_bytes())
-    quick = build_studio(folder, device="cpu", background=False)
-    assert [value for _, value in quick.method.options] == [str(folder / "dcnn_cartoon_quick.pt"), OPTIMISATION]
+    """Issue 19: quick runs (make test) save their models under build/quick/; full mode never offers them."""
+    monkeypatch.setenv("FACESTYLE_OUTPUT_DIR", str(tmp_path))
+    for mode in ("quick", "full"):
+        folder = runtime.output_dir("models", mode=mode)
+        (folder / f"dcnn_{mode}.pt").write_bytes((models_dir / "tiny.pt").read_bytes())
+    quick = build_studio(device="cpu", background=False)
+    assert [value for _, value in quick.method.options] == [
+        str(tmp_path / "quick" / "models" / "dcnn_quick.pt"), OPTIMISATION]
     monkeypatch.setenv("FACESTYLE_QUICK", "0")
-    full = build_studio(folder, device="cpu", background=False, debounce_s=0)
-    assert [value for _, value in full.method.options] == [str(folder / "dcnn_cartoon.pt"), OPTIMISATION]
+    full = build_studio(device="cpu", background=False, debounce_s=0)
+    assert [value for _, value in full.method.options] == [str(tmp_path / "models" / "dcnn_full.pt"), OPTIMISATION]
     assert "quick" not in full.model_info.value
 
 
@@ -293,21 +295,21 @@ def test_student_and_drn_model_files(tmp_path):
     drn = pytest.importorskip("facestyle_utils.drn")
     torch.manual_seed(0)
     folder = tmp_path / "models"
-    save_model(FastStudent(StudentConfig(base_channels=4, residual_blocks=1)), folder / "a_student_quick.pt",
+    save_model(FastStudent(StudentConfig(base_channels=4, residual_blocks=1)), folder / "a_student.pt",
                kind="student", metadata={"style": "cartoon"})
     save_model(drn.DRNStylizer(drn.DRNConfig(attention_layers=["relu3_1"], width=0.25, skips=False)),
-               folder / "b_drn_quick.pt", kind="drn", metadata={"trained on": "unpaired styles"})
+               folder / "b_drn.pt", kind="drn", metadata={"trained on": "unpaired styles"})
     app = build_studio(folder, device="cpu", background=False)
     assert [label for label, _ in app.method.options] == [
-        "a_student_quick (student, style: cartoon)", "b_drn_quick (drn)", "optimisation (Gatys)"]
+        "a_student (student, style: cartoon)", "b_drn (drn)", "optimisation (Gatys)"]
     app.stylize_button.click()
-    assert app.message == "Done: 64x64 px, model a_student_quick.pt." and app.result.size == (64, 64)
+    assert app.message == "Done: 64x64 px, model a_student.pt." and app.result.size == (64, 64)
     assert app.style.disabled
-    app.method.value = str(folder / "b_drn_quick.pt")  # auto-update restyles with the chosen style
+    app.method.value = str(folder / "b_drn.pt")  # auto-update restyles with the chosen style
     assert not app.style.disabled and app.steps.disabled
-    assert app.message == "Done: 64x64 px, model b_drn_quick.pt, style hubble_deep_field."
+    assert app.message == "Done: 64x64 px, model b_drn.pt, style hubble_deep_field."
     first = np.asarray(app.result, dtype=int)
     app.style.value = "brick"
-    assert app.message == "Done: 64x64 px, model b_drn_quick.pt, style brick."
+    assert app.message == "Done: 64x64 px, model b_drn.pt, style brick."
     assert not np.array_equal(np.asarray(app.result, dtype=int), first)  # the style image reaches the model
-    assert app.save().name == "astronaut_brick_b_drn_quick_001.png"
+    assert app.save().name == "astronaut_brick_b_drn_001.png"

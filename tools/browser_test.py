@@ -3,8 +3,9 @@
 ``make browser-test`` (or ``python tools/browser_test.py``) does what a learner does:
 
 1. starts JupyterLab on a free localhost port with a random token, serving a copy of
-   ``notebooks/06_interactive_studio.ipynb`` in ``build/browser/`` (``build/browser_quick/`` in quick
-   mode; the copy sits inside the repository, so the kernel finds ``build/models`` as usual);
+   ``notebooks/06_interactive_studio.ipynb`` in ``build/browser/`` (``build/quick/browser/`` and
+   ``build/workshop/browser/`` in those modes; the copy sits inside the repository, so the kernel finds
+   the models of its mode as usual);
 2. opens it in headless Chromium driven by Selenium, and runs it with the Run menu's "Run All Cells";
 3. waits for the studio to render as live widgets (a ``VBox(children=...)`` text instead means the
    browser has no ipywidgets front end), chooses a face and the first trained model in the app's
@@ -16,7 +17,8 @@
 
 Full mode by default, as ``make lab`` (lesson 06 takes about a minute on a CPU, and full-mode models
 show a visible style; quick-mode models barely change the face); ``--quick`` or ``FACESTYLE_QUICK=1``
-runs it in quick mode. Exit status 0 when the check passes, or when it is skipped because no Chromium,
+runs it in quick mode, ``FACESTYLE_WORKSHOP=1`` in workshop mode.
+Exit status 0 when the check passes, or when it is skipped because no Chromium,
 chromedriver or selenium is installed (the message says what to install); 1 when it fails. Needs the
 standard library, the course and selenium (``pip install -e ".[browser]"``); Chromium and chromedriver
 come from the system (Debian: ``apt-get install chromium chromium-driver``).
@@ -89,14 +91,15 @@ class Config:
 
     browser: str
     driver: str
-    quick: bool = False
+    mode: str = "full"
     timeout_s: float = 900.0
     out_dir: Path = ROOT / "build" / "browser"
 
 
-def output_folder(quick: bool) -> Path:
-    """``build/browser`` in full mode, ``build/browser_quick`` in quick mode (runtime's ``_quick`` rule)."""
-    return ROOT / "build" / f"browser{runtime.mode_suffix(quick)}"
+def output_folder(mode: str) -> Path:
+    """``build/browser`` in full mode, ``build/<mode>/browser`` in the others (:func:`runtime.output_dir`'s
+    rule, always inside the repository so the served notebook's kernel finds the course)."""
+    return ROOT / "build" / ("" if mode == "full" else mode) / "browser"
 
 
 def find_program(names: tuple[str, ...], given: str | None = None) -> str | None:
@@ -178,7 +181,8 @@ def jupyterlab(config: Config, token: str):
     """Run JupyterLab for the check; yields its base URL; stops it (and its kernels) afterwards.
     Raises CheckFailed when it does not answer within a minute (its log is named)."""
     port, log_path = free_port(), config.out_dir / "jupyter-server.log"
-    env = {**os.environ, runtime.QUICK_ENV: "1" if config.quick else "0"}
+    env = {**os.environ, runtime.QUICK_ENV: "1" if config.mode == "quick" else "0",
+           runtime.WORKSHOP_ENV: "1" if config.mode == "workshop" else "0"}
     with tempfile.TemporaryDirectory(prefix="facestyle-lab-") as settings, open(log_path, "w") as log:
         write_lab_settings(Path(settings))
         command = server_command(sys.executable, port, token, config.out_dir, Path(settings))
@@ -396,7 +400,8 @@ def run_check(config: Config) -> str:
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="tools/browser_test.py", description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true",
-                        help="run lesson 06 in quick mode (also when FACESTYLE_QUICK=1; default: full mode)")
+                        help="run lesson 06 in quick mode (default: the mode the environment selects, "
+                             "full unless FACESTYLE_QUICK=1 or FACESTYLE_WORKSHOP=1)")
     parser.add_argument("--browser", help="the Chromium or Chrome program (default: the first of "
                         f"{', '.join(BROWSER_NAMES)} on PATH)")
     parser.add_argument("--driver", help="the chromedriver program (default: chromedriver on PATH)")
@@ -413,9 +418,9 @@ def main(argv: list[str] | None = None) -> int:
     if missing:
         print(skip_message(missing))
         return 0
-    quick = options.quick or runtime.quick_mode()
-    config = Config(browser, driver, quick, options.timeout or 900.0, output_folder(quick))
-    print(f"browser test: lesson 06 in {'quick' if quick else 'full'} mode in {browser} (screenshots and "
+    mode = "quick" if options.quick else runtime.course_mode()
+    config = Config(browser, driver, mode, options.timeout or 900.0, output_folder(mode))
+    print(f"browser test: lesson 06 in {mode} mode in {browser} (screenshots and "
           f"the server log in {config.out_dir.relative_to(ROOT)})", flush=True)
     started = time.monotonic()
     try:

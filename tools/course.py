@@ -1,8 +1,10 @@
-"""The course's commands on every OS: what ``make install|course|test|lab|models|gpu-check|browser-test|clean`` run.
+"""The course's commands on every OS: what ``make install|course|workshop|test|lab|models|gpu-check|browser-test|clean``
+run.
 
 The Makefile calls this file, so each command is written once. Without ``make`` (Windows):
 
     py tools\\course.py course      # set up .venv if needed, run every notebook top to bottom
+    py tools\\course.py workshop    # the same in workshop mode (FACESTYLE_WORKSHOP=1): minutes per lesson
     py tools\\course.py test        # set up .venv if needed, unit tests and every notebook in quick mode
     py tools\\course.py lab         # JupyterLab at notebooks/
     py tools\\course.py models      # train the model files a teacher hands out (tens of minutes on a CPU)
@@ -13,7 +15,7 @@ running this file and installs the course with ``constraints.txt``, then the ``[
 list of pyproject.toml with ``--no-deps``. It, and ``course``, ``test``, ``lab`` and ``gpu-check``
 before their own command, install only when there is no install yet or pyproject.toml or
 constraints.txt changed since the last one (make's timestamps).
-``course 00 01`` runs only those notebooks; ``test ARGS`` hands ARGS to pytest instead of
+``course 00 01`` (or ``workshop 00 01``) runs only those notebooks; ``test ARGS`` hands ARGS to pytest instead of
 ``tests notebooks``. It needs only the standard library.
 """
 from __future__ import annotations
@@ -108,6 +110,8 @@ def steps_for(target: str, venv: Path, args: list[str], lab_encryption: bool = T
     py = str(venv_python(venv))
     if target == "course":
         return [Step([py, "tools/run_notebooks.py", *args])]
+    if target == "workshop":
+        return [Step([py, "tools/run_notebooks.py", *args], env={"FACESTYLE_WORKSHOP": "1", "FACESTYLE_QUICK": "0"})]
     if target == "test":
         return [Step([py, "-m", "pytest", *PYTEST_NBVAL, *(args or ["tests", "notebooks"])],
                      env={"FACESTYLE_QUICK": "1", "MPLBACKEND": "Agg"})]
@@ -151,7 +155,7 @@ def install(venv: Path) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="tools/course.py", description=__doc__.split("\n\n")[0])
-    parser.add_argument("command", choices=["install", "course", "test", "lab", "models", "gpu-check",
+    parser.add_argument("command", choices=["install", "course", "workshop", "test", "lab", "models", "gpu-check",
                                             "browser-test", "clean"])
     parser.add_argument("--venv", type=Path, default=Path(".venv"),
                         help="the virtual environment, relative to the repository (default .venv)")

@@ -101,9 +101,9 @@ def child_recipe(steps: int) -> dict:
     from facestyle_utils.domains import build_default_domains
 
     device = runtime.pick_device()
-    size = runtime.by_mode(quick=64, full=128)
-    crop = runtime.by_mode(quick=32, full=64)
-    batch = runtime.by_mode(quick=4, full=8)
+    size = runtime.by_mode(quick=64, workshop=128, full=128)
+    crop = runtime.by_mode(quick=32, workshop=64, full=64)
+    batch = runtime.by_mode(quick=4, workshop=4, full=8)
     build_default_domains(size=size, styles="cartoon", progress=False)
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)

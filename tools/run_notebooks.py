@@ -1,8 +1,10 @@
 """Execute every notebook in notebooks/ top to bottom (what `make course` runs).
 
 Executed copies go to build/notebooks/, figures to build/figures/. Full mode by default;
-FACESTYLE_QUICK=1 runs the quick versions, whose copies and figures go to build/notebooks_quick/
-and build/figures_quick/ so they never replace a full run's. Pass notebook names to run only some of them.
+FACESTYLE_QUICK=1 runs the quick versions and FACESTYLE_WORKSHOP=1 the workshop versions, whose outputs go
+under build/quick/ and build/workshop/ so they never replace a full run's. Pass notebook names to run only
+some of them. Each notebook's run time is recorded, with the hardware, in ``run_times.json`` beside the
+executed copies (the source of the lesson times quoted in README.md and TEACHING.md).
 
 Progress bars in the executed copies are plain text (``FACESTYLE_PROGRESS=text``, read by
 ``facestyle_utils.runtime.progress_bar``) and each cell's stream outputs are merged with carriage returns
@@ -10,6 +12,7 @@ applied, so a copy shows a finished bar's last line: a saved widget bar would sh
 """
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import sys
@@ -22,6 +25,8 @@ import zmq
 from jupyter_client import KernelManager
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
+
+from facestyle_utils import runtime
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = ROOT / "notebooks"
@@ -73,13 +78,22 @@ def _kernel_manager(transport: str) -> KernelManager:
     return KernelManager(kernel_name="python3")
 
 
+def record_time(path: Path, notebook: str, seconds: float, mode: str) -> None:
+    """Add one notebook's run time (seconds, wall clock) with its hardware and date to ``path`` (JSON)."""
+    times = json.loads(path.read_text()) if path.is_file() else {}
+    times[notebook] = {"seconds": round(seconds, 1), "mode": mode,
+                       "hardware": runtime.describe_device(runtime.pick_device()),
+                       "recorded": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+    path.write_text(json.dumps(times, indent=2) + "\n")
+
+
 def main(names: list[str]) -> int:
     paths = sorted(NOTEBOOKS.glob("*.ipynb"))
     if names:
         paths = [p for p in paths if any(p.name.startswith(n) for n in names)]
-    quick = os.environ.get("FACESTYLE_QUICK", "").strip().lower() in {"1", "true", "yes", "on"}  # runtime.quick_mode
-    mode, suffix = ("quick", "_quick") if quick else ("full", "")
-    out_dir = BUILD / f"notebooks{suffix}"
+    mode = runtime.course_mode()
+    build = BUILD if mode == "full" else BUILD / mode  # runtime.output_dir's rule, inside the repository
+    out_dir = build / "notebooks"
     out_dir.mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("MPLBACKEND", "module://matplotlib_inline.backend_inline")
     print(f"Running {len(paths)} notebooks in {mode} mode; executed copies go to {out_dir.relative_to(ROOT)}/")
@@ -89,11 +103,12 @@ def main(names: list[str]) -> int:
         try:
             seconds = run(path, out_dir)
             print(f"done in {seconds:.0f} s", flush=True)
+            record_time(out_dir / "run_times.json", path.stem, seconds, mode)
         except CellExecutionError as err:
             print("FAILED")
             print(str(err)[-3000:], file=sys.stderr)
             failed.append(path.name)
-    print(f"\nExecuted notebooks: {out_dir.relative_to(ROOT)}/   Figures: build/figures{suffix}/")
+    print(f"\nExecuted notebooks: {out_dir.relative_to(ROOT)}/   Figures: {(build / 'figures').relative_to(ROOT)}/")
     if failed:
         print(f"{len(failed)} notebook(s) failed: {', '.join(failed)} (open the executed copy to see where)")
         return 1
