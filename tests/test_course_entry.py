@@ -65,7 +65,9 @@ def test_steps_build_the_makefiles_old_command_lines(repo):
     assert [s.command for s in course.install_steps(VENV)] == OLD_MAKEFILE["install"]
     for target in ("course", "test", "gpu-check"):
         assert [s.command for s in course.steps_for(target, VENV, [])] == OLD_MAKEFILE[target], target
-    assert course.steps_for("test", VENV, [])[0].env == {"FACESTYLE_QUICK": "1", "MPLBACKEND": "Agg"}
+    # each command sets its own mode, whatever the shell has set (two modes at once are refused)
+    assert course.steps_for("test", VENV, [])[0].env == {"FACESTYLE_QUICK": "1", "FACESTYLE_WORKSHOP": "0",
+                                                          "MPLBACKEND": "Agg"}
     assert course.steps_for("course", VENV, [])[0].env == {}
     workshop = course.steps_for("workshop", VENV, ["03"])[0]
     assert workshop.command == [PY, "tools/run_notebooks.py", "03"]
@@ -144,7 +146,7 @@ def test_main_installs_first_then_runs_the_target(repo, monkeypatch, capsys):
     assert (repo / VENV / course.STAMP_NAME).is_file()
     out = capsys.readouterr().out
     assert "Installed the course into .venv." in out
-    assert "FACESTYLE_QUICK=1 MPLBACKEND=Agg .venv/bin/python -m pytest" in out
+    assert "FACESTYLE_QUICK=1 FACESTYLE_WORKSHOP=0 MPLBACKEND=Agg .venv/bin/python -m pytest" in out
     calls.clear()
     assert course.main(["install"]) == 0 and calls == []  # up to date: nothing to do, like make
     assert "already installed" in capsys.readouterr().out

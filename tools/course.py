@@ -114,7 +114,7 @@ def steps_for(target: str, venv: Path, args: list[str], lab_encryption: bool = T
         return [Step([py, "tools/run_notebooks.py", *args], env={"FACESTYLE_WORKSHOP": "1", "FACESTYLE_QUICK": "0"})]
     if target == "test":
         return [Step([py, "-m", "pytest", *PYTEST_NBVAL, *(args or ["tests", "notebooks"])],
-                     env={"FACESTYLE_QUICK": "1", "MPLBACKEND": "Agg"})]
+                     env={"FACESTYLE_QUICK": "1", "FACESTYLE_WORKSHOP": "0", "MPLBACKEND": "Agg"})]
     if target == "models":
         return [Step([py, "-m", "facestyle_utils", "train", *recipe, "--overwrite", *args])
                 for recipe in MODEL_RECIPES]
