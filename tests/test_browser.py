@@ -200,3 +200,37 @@ def test_the_studio_in_a_real_browser():
     folder = browser_test.output_folder(browser_test.runtime.course_mode())
     screenshot = (folder / browser_test.SCREENSHOT).read_bytes()
     assert screenshot.startswith(b"\x89PNG") and len(screenshot) > 50_000
+
+
+class FakeRunAll(browser_test.StudioPage):
+    """run_all against scripted prompt texts ("[ ]:" not run, "[*]:" running, "[3]:" ran), no browser."""
+
+    def __init__(self, runs: list[list[str]], errors: list[str] = ()):
+        self.runs, self.errors, self.clicks = runs, list(errors), 0
+
+    def click_menu(self, menu: str, item: str) -> None:
+        assert (menu, item) == ("Run", "Run All Cells")
+        self.clicks += 1
+
+    def wait(self, timeout_s, condition, failure):
+        return True  # the prompts below are already final
+
+    def texts(self, css: str, within=None) -> list[str]:
+        if "stderr" in css:
+            return self.errors
+        return self.runs[min(self.clicks, len(self.runs)) - 1]
+
+
+def test_run_all_runs_again_once_when_cells_stop_without_an_error(capsys):
+    """A kernel connection that drops at startup once stopped Run All after the first cell, with no error."""
+    page = FakeRunAll([["[1]:", "[ ]:", "[ ]:"], ["[1]:", "[2]:", "[3]:"]])
+    page.run_all(60)
+    assert page.clicks == 2 and "running all again" in capsys.readouterr().out
+    stuck = FakeRunAll([["[1]:", "[ ]:"], ["[1]:", "[ ]:"]])
+    with pytest.raises(browser_test.CheckFailed, match=r"code cells \[1\] did not run; last error output: none"):
+        stuck.run_all(60)
+    assert stuck.clicks == 2
+    failed = FakeRunAll([["[1]:", "[ ]:"]], errors=["ZeroDivisionError: division by zero"])
+    with pytest.raises(browser_test.CheckFailed, match="last error output: ZeroDivisionError"):
+        failed.run_all(60)
+    assert failed.clicks == 1  # a real error is reported at once, not run again
