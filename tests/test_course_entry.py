@@ -265,3 +265,6 @@ def test_each_notebooks_run_time_is_recorded_with_mode_and_hardware(tmp_path):
     assert sorted(record) == ["00_setup_and_tour", "03_dcnn_training"]
     assert record["03_dcnn_training"]["seconds"] == 299.0 and record["03_dcnn_training"]["mode"] == "workshop"
     assert record["00_setup_and_tour"]["hardware"].startswith(("cpu (", "cuda (", "mps"))
+    times.write_text("<html>not json</html>")  # a damaged record is started again, never a crash after a run
+    run_notebooks.record_time(times, "07_scaling_up", 150.0, "full")
+    assert list(json.loads(times.read_text())) == ["07_scaling_up"]

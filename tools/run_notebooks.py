@@ -27,6 +27,7 @@ from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 
 from facestyle_utils import runtime
+from facestyle_utils.files import atomic_write
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = ROOT / "notebooks"
@@ -79,12 +80,20 @@ def _kernel_manager(transport: str) -> KernelManager:
 
 
 def record_time(path: Path, notebook: str, seconds: float, mode: str) -> None:
-    """Add one notebook's run time (seconds, wall clock) with its hardware and date to ``path`` (JSON)."""
-    times = json.loads(path.read_text()) if path.is_file() else {}
+    """Add one notebook's run time (seconds, wall clock) with its hardware and date to ``path`` (JSON),
+    replaced atomically; a file that is not such a record is started again, with a message naming it."""
+    try:
+        times = json.loads(path.read_text()) if path.is_file() else {}
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        times = None
+    if not isinstance(times, dict):
+        print(f"{path}: not a run-times record; starting a new one", flush=True)
+        times = {}
     times[notebook] = {"seconds": round(seconds, 1), "mode": mode,
                        "hardware": runtime.describe_device(runtime.pick_device()),
                        "recorded": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
-    path.write_text(json.dumps(times, indent=2) + "\n")
+    with atomic_write(path) as handle:
+        handle.write((json.dumps(times, indent=2) + "\n").encode())
 
 
 def main(names: list[str]) -> int:
