@@ -188,10 +188,16 @@ def output_dir(*parts: str, mode: str | None = None) -> Path:
     ``$FACESTYLE_OUTPUT_DIR`` replaces it. ``mode``: one of :data:`MODES`; None means the current
     one (:func:`course_mode`). ValueError for another value.
     """
+    return _created(_build_root() / mode_folder(mode) / Path(*parts))
+
+
+def mode_folder(mode: str | None = None) -> str:
+    """The folder of ``build/`` that holds a mode's outputs: ``""`` for full mode, ``"quick"``, ``"workshop"``.
+    ``mode``: one of :data:`MODES`; None means the current one. ValueError for another value."""
     mode = course_mode() if mode is None else mode
     if mode not in MODES:
         raise ValueError(f"mode {mode!r}: expected one of {', '.join(MODES)}")
-    return _created(_build_root().joinpath(*(() if mode == "full" else (mode,)), *parts))
+    return "" if mode == "full" else mode
 
 
 def download_dir(*parts: str) -> Path:

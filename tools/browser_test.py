@@ -99,7 +99,7 @@ class Config:
 def output_folder(mode: str) -> Path:
     """``build/browser`` in full mode, ``build/<mode>/browser`` in the others (:func:`runtime.output_dir`'s
     rule, always inside the repository so the served notebook's kernel finds the course)."""
-    return ROOT / "build" / ("" if mode == "full" else mode) / "browser"
+    return ROOT / "build" / runtime.mode_folder(mode) / "browser"
 
 
 def find_program(names: tuple[str, ...], given: str | None = None) -> str | None:

@@ -101,7 +101,7 @@ def main(names: list[str]) -> int:
     if names:
         paths = [p for p in paths if any(p.name.startswith(n) for n in names)]
     mode = runtime.course_mode()
-    build = BUILD if mode == "full" else BUILD / mode  # runtime.output_dir's rule, inside the repository
+    build = BUILD / runtime.mode_folder(mode)  # runtime.output_dir's rule, inside the repository
     out_dir = build / "notebooks"
     out_dir.mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("MPLBACKEND", "module://matplotlib_inline.backend_inline")
