@@ -209,6 +209,42 @@ class UnpairedDataset(Dataset):
         return self.transform(load_image(self.sources[a])), self.target_transform(load_image(self.targets[b]))
 
 
+class PairedExampleDataset(Dataset):
+    """Lesson 04 with its hidden pairs: item ``i`` is ``(face, style example, target)``.
+
+    For face ``i`` a style is drawn among ``styles``, the *example* is that style's image of another
+    person (an unpaired example, as at test time) and the *target* is face ``i``'s own image in that
+    style (the pair, for a pixel term: :class:`~facestyle_utils.drn.UnpairedWeights`' ``pixel``).
+    Draws use torch's generator, as :class:`PairedRandomCrop` does, so a seeded
+    :class:`~facestyle_utils.training.BatchStream` repeats them. ``transform`` is applied to
+    (face, target) together and to the example alone (default: no augmentation).
+    EmptyDomainError (from :class:`PairedDataset`) when a style has no paired targets in ``root``.
+    """
+
+    def __init__(self, root: str | os.PathLike, styles: Sequence[str], split: str = "train",
+                 transform: Callable | None = None) -> None:
+        if not styles:
+            raise ValueError("give at least one style")
+        self.pairs = [PairedDataset(root, style, split) for style in styles]
+        self.sources, self.styles = self.pairs[0].sources, list(styles)
+        self.transform = transform or to_tensor_transform
+        identities = self.pairs[0].identities
+        # examples come from other people: a variant of the same photo would be the answer itself
+        self._others = [[j for j, who in enumerate(identities) if who != me] or list(range(len(identities)))
+                        for me in identities]
+
+    def __len__(self) -> int:
+        return len(self.sources)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        pairs = self.pairs[int(torch.randint(len(self.pairs), (1,)))]
+        others = self._others[index]
+        other = others[int(torch.randint(len(others), (1,)))]
+        face, target = self.transform(load_image(self.sources[index]), load_image(pairs.targets[index]))
+        example = self.transform(load_image(pairs.targets[other]))
+        return face, example[0] if isinstance(example, tuple) else example, target
+
+
 def stack_items(dataset: Dataset, indices: Iterable[int] | None = None) -> tuple[torch.Tensor, ...]:
     """Items of a dataset of pairs as batches, e.g. ``sources, targets = stack_items(test_set)``.
 

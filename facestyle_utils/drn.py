@@ -13,7 +13,11 @@ is cropped back.
 
 Training needs no pairs (:class:`UnpairedLoss`): the output must keep the face's content
 (VGG features), take the style image's statistics (mean/std or Gram of VGG features), and a
-style image given as its own style must come back unchanged (identity loss).
+style image given as its own style must come back unchanged (identity loss). Where the pairs
+exist (the course's filtered styles), a *pixel* term (:func:`pixel_loss`) also compares the
+output with the face's own target; lesson 04 trains with both, on
+:class:`~facestyle_utils.datasets.PairedExampleDataset` items. With ``residual=True`` the decoder's
+output is a change to the face (as lesson 03's DCNN), so the untrained DRN is the identity.
 
 Memory: the attention matrices grow with (H*W)^2; every block keeps each one under
 ``DRNConfig.max_elements`` entries by chunking (see :mod:`facestyle_utils.attention`).
@@ -29,7 +33,8 @@ from torch import nn
 
 from .attention import DEFAULT_MAX_ELEMENTS, CrossAttention, SelfAttention, mean_variance_norm
 from .losses import gram_matrix, mean_std_loss, relative_loss
-from .nets import Decoder, check_image_batch, pad_to_multiple, scale_features, truncated_vgg
+from .nets import (Decoder, check_image_batch, pad_to_multiple, residual_image, scale_features, truncated_vgg,
+                   zero_last_layer)
 from .vgg import LAYER_INDEX, VGG19Features, check_side
 
 #: Depths where the cross-attention may sit, with their stride and VGG19 channels.
@@ -44,6 +49,7 @@ class DRNConfig:
     self_attention: bool = True  # a SAGAN block after the merge
     width: float = 0.5  # decoder channels relative to the mirrored VGG layers
     skips: bool = True  # U-Net skips of the *face* features (relu1_2, relu2_2) into the decoder: sharp detail
+    residual: bool = False  # decoder predicts a change to the face (in logit space): starts as the identity
     max_elements: int = DEFAULT_MAX_ELEMENTS  # cap on the entries of one attention matrix
     vgg_weights: str = "oxford"
 
@@ -90,6 +96,8 @@ class DRNStylizer(nn.Module):
         self.decoder = Decoder("relu3_1", self.config.width, self.config.skips)
         #: encoder layers the model reads: the decoder's skips (face only) and the attention depths
         self.feature_layers = [*self.decoder.skip_layers, *layers]
+        if self.config.residual:  # start from "change nothing", as lesson 03's residual DCNN
+            zero_last_layer(self.decoder)
 
     def train(self, mode: bool = True) -> "DRNStylizer":
         super().train(mode)
@@ -134,10 +142,12 @@ class DRNStylizer(nn.Module):
         return self.self_attention(merged)
 
     def stylize(self, face: Mapping[str, torch.Tensor], style: Mapping[str, torch.Tensor],
-                size: tuple[int, int]) -> torch.Tensor:
+                size: tuple[int, int], image: torch.Tensor | None = None) -> torch.Tensor:
         """Raw encoder features of faces and styles (from :meth:`encode`) -> images of ``size`` in [0, 1].
 
-        Split from :meth:`forward` so a loss that has already run VGG19 on the same images can reuse it.
+        ``image``: the padded faces themselves (:meth:`pad_input`), which a ``residual`` DRN changes
+        (ValueError without them). Split from :meth:`forward` so a loss that has already run VGG19
+        on the same images can reuse it.
         """
         face, style = self.scaled(face), self.scaled(style)
         batch = next(iter(face.values())).shape[0]
@@ -148,7 +158,12 @@ class DRNStylizer(nn.Module):
             style = {name: value.expand(batch, -1, -1, -1) for name, value in style.items()}
         features = {name: face[name] for name in self.decoder.skip_layers}
         features["relu3_1"] = self.attend(face, style)
-        return torch.sigmoid(self.decoder(features))[..., : size[0], : size[1]]
+        change = self.decoder(features)
+        if not self.config.residual:
+            return torch.sigmoid(change)[..., : size[0], : size[1]]
+        if image is None:
+            raise ValueError("a residual DRN needs the (padded) face images to stylize")
+        return residual_image(change, image)[..., : size[0], : size[1]]
 
     def forward(self, face: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
         """Faces (N, 3, H, W) + styles (N or 1, 3, H', W'), RGB in [0, 1] -> (N, 3, H, W) in [0, 1].
@@ -160,8 +175,10 @@ class DRNStylizer(nn.Module):
         empty, has no pixels or has another dtype (uint8: use ``image_io.to_float_batch``), and for
         a number of styles that is neither 1 nor N.
         """
-        return self.stylize(self.encode(face, name="face batch"), self.encode(style, name="style batch"),
-                            tuple(face.shape[-2:]))
+        check_image_batch(face, "face batch", self)
+        padded = self.pad_input(face)
+        return self.stylize(self.encode(padded, name="face batch"), self.encode(style, name="style batch"),
+                            tuple(face.shape[-2:]), padded)
 
     def attention_maps(self, face: torch.Tensor, style: torch.Tensor, layer: str = "relu3_1") -> dict[str, Any]:
         """For figures: cosine similarities and attention rows at ``layer`` for one face and one style image.
@@ -198,6 +215,7 @@ class UnpairedWeights:
     style: float = 3.0
     identity_pixel: float = 20.0
     identity_feature: float = 1.0
+    pixel: float = 0.0  # error to the face's own target relative to the photo's (:func:`pixel_loss`); needs targets
     style_kind: str = "mean_std"  # or "gram"
     content_layers: Sequence[str] = ("relu4_1",)
     style_layers: Sequence[str] = ("relu1_1", "relu2_1", "relu3_1", "relu4_1")
@@ -230,12 +248,15 @@ class LossFeatures(NamedTuple):
 
 
 class UnpairedLoss:
-    """Loss of a DRN on a batch ``(faces, styles)`` drawn independently: content + style + identity.
+    """Loss of a DRN on a batch ``(faces, styles)`` drawn independently: content + style + identity
+    (+ pixel, on batches ``(faces, styles, targets)`` whose targets are the faces in the styles' style).
 
     - content: mean-variance-normalised VGG features of the output vs the face (normalised so
       the style's new colours and contrasts are not punished, only the arrangement);
     - style: per-channel mean/std (or Gram matrices) of the output's VGG features vs the style image's;
-    - identity: ``model(style, style)`` should give the style image back: in pixels and in VGG features.
+    - identity: ``model(style, style)`` should give the style image back: in pixels and in VGG features;
+    - pixel (weight 0 by default): the output vs the face's own target, relative to the face's error
+      (:func:`pixel_loss`); uses pairs, so only where they exist.
 
     All terms are relative errors (divided by the reference's energy), so the weights carry over
     between layers. Usable as :func:`facestyle_utils.training.train`'s ``loss_fn``. Images are
@@ -265,25 +286,32 @@ class UnpairedLoss:
         return bool(self.weights.identity_pixel or self.weights.identity_feature)
 
     def __call__(self, model: nn.Module,
-                 batch: tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
-        """The loss of ``model`` on ``batch = (faces, styles)`` and its unweighted parts (see :meth:`compare`)."""
+                 batch: Sequence[torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
+        """The loss of ``model`` on ``batch = (faces, styles)`` or ``(faces, styles, targets)`` and its
+        parts (see :meth:`compare`; targets count only with a ``pixel`` weight, which needs them)."""
         faces, styles = batch[0], batch[1]
+        targets = batch[2] if len(batch) > 2 and self.weights.pixel else None
+        if self.weights.pixel and targets is None:
+            raise ValueError("the pixel term needs batches of (faces, styles, targets), e.g. from "
+                             "datasets.PairedExampleDataset; this batch has no targets")
         _check_batches({"face batch": faces, "style batch": styles}, model)
         if self.share_encoder and can_share_encoder(self.vgg, model, faces, styles):
-            return self.shared_encoder_loss(model, faces, styles)
+            return self.shared_encoder_loss(model, faces, styles, targets)
         self._check_sides({"face batch": faces, "style batch": styles}, self.layers)
         output = model(faces, styles)  # the face drawn in the style
         identity_output = model(styles, styles) if self.identity else None  # the style image as its own style
-        return self.compare(faces, styles, output, identity_output)
+        return self.compare(faces, styles, output, identity_output, targets=targets)
 
     def compare(self, faces: torch.Tensor, styles: torch.Tensor, output: torch.Tensor,
-                identity_output: torch.Tensor | None = None,
-                features: LossFeatures | None = None) -> tuple[torch.Tensor, dict[str, float]]:
+                identity_output: torch.Tensor | None = None, features: LossFeatures | None = None, *,
+                targets: torch.Tensor | None = None) -> tuple[torch.Tensor, dict[str, float]]:
         """The loss of outputs for (faces, styles), and its parts (the weighted terms, which add up to it).
 
-        Faces and outputs (N, 3, H, W), styles and identity outputs (N, 3, H', W'), all float in
-        [0, 1] (ValueError naming the batch otherwise, as in :class:`UnpairedLoss`).
+        Faces, outputs and targets (N, 3, H, W), styles and identity outputs (N, 3, H', W'), all
+        float in [0, 1] (ValueError naming the batch otherwise, as in :class:`UnpairedLoss`).
         ``features``: their VGG19 features, if already computed (:meth:`shared_encoder_loss` does).
+        ``targets``: each face's own image in its example's style; with a ``pixel`` weight, the
+        L1 distance to them is one more term (the hidden pairs used as supervision).
         """
         w = self.weights
         _check_batches({"face batch": faces, "style batch": styles, "output": output})
@@ -295,6 +323,9 @@ class UnpairedLoss:
             pixel = F.l1_loss(identity_output, styles)
             feature = sum(relative_loss(F.mse_loss(same[k], style[k]), style[k]) for k in w.style_layers)
             terms.update(identity_pixel=w.identity_pixel * pixel, identity_feature=w.identity_feature * feature)
+        if targets is not None and w.pixel:
+            _check_batches({"target batch": targets})
+            terms["pixel"] = w.pixel * pixel_loss(output, targets, faces)
         total = sum(terms.values())
         return total, {name: float(term.detach()) for name, term in terms.items()}
 
@@ -324,8 +355,8 @@ class UnpairedLoss:
             check_side(images, layers, name)
 
     # ------------------------------------------------------------------ the speed option: share the encoder
-    def shared_encoder_loss(self, model: "DRNStylizer", faces: torch.Tensor,
-                            styles: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
+    def shared_encoder_loss(self, model: "DRNStylizer", faces: torch.Tensor, styles: torch.Tensor,
+                            targets: torch.Tensor | None = None) -> tuple[torch.Tensor, dict[str, float]]:
         """The loss of :meth:`__call__` with one VGG19 pass serving the model's encoder and the loss.
 
         Needs :func:`can_share_encoder`. Faces and styles go through VGG19 together (at the loss's
@@ -336,12 +367,26 @@ class UnpairedLoss:
         self._check_sides({"face batch": faces, "style batch": styles}, layers)
         with torch.no_grad():
             face, style = _one_pass(self.vgg, [faces, styles], layers)
-        output = model.stylize(face, style, tuple(faces.shape[-2:]))
+        output = model.stylize(face, style, tuple(faces.shape[-2:]), faces)
         if not self.identity:
-            return self.compare(faces, styles, output, None, LossFeatures(face, style, self.vgg(output, self.layers)))
-        identity_output = model.stylize(style, style, tuple(styles.shape[-2:]))
+            return self.compare(faces, styles, output, None, LossFeatures(face, style, self.vgg(output, self.layers)),
+                                targets=targets)
+        identity_output = model.stylize(style, style, tuple(styles.shape[-2:]), styles)
         out, same = _one_pass(self.vgg, [output, identity_output], self.layers)
-        return self.compare(faces, styles, output, identity_output, LossFeatures(face, style, out, same))
+        return self.compare(faces, styles, output, identity_output, LossFeatures(face, style, out, same),
+                            targets=targets)
+
+
+def pixel_loss(output: torch.Tensor, targets: torch.Tensor, faces: torch.Tensor) -> torch.Tensor:
+    """Each output's squared error to its target, relative to the face's own (:func:`~facestyle_utils.losses.relative_loss`
+    of the per-image MSE with ``targets - faces`` as reference), averaged over the batch.
+
+    1 means no better than the photo as is, 0 means the target exactly; PSNR gains over doing
+    nothing are ``-10 log10`` of it. Relative, so a style far from the photo (pencil: white
+    paper) does not drown the styles close to it (cartoon) in one batch. All (N, 3, H, W) in [0, 1].
+    """
+    per_image = (output.float() - targets.float()).pow(2).mean(dim=(1, 2, 3))
+    return relative_loss(per_image, targets - faces)
 
 
 def can_share_encoder(vgg: VGG19Features, model: nn.Module, faces: torch.Tensor, styles: torch.Tensor) -> bool:
@@ -376,4 +421,4 @@ def content_style_losses(loss: UnpairedLoss, faces: torch.Tensor, styles: torch.
 
 
 __all__ = ["ATTENTION_LAYERS", "DRNConfig", "DRNStylizer", "LossFeatures", "UnpairedLoss", "UnpairedWeights",
-           "can_share_encoder", "content_style_losses"]
+           "can_share_encoder", "content_style_losses", "pixel_loss"]

@@ -164,9 +164,7 @@ class DCNNStylizer(nn.Module):
         self.decoder = Decoder(self.config.encoder_layer, self.config.width, self.config.skips)
         self.feature_layers = [*self.decoder.skip_layers, self.config.encoder_layer]
         if self.config.residual:  # start from "change nothing"
-            last = self.decoder.stages[-1][-1][1]
-            nn.init.zeros_(last.weight)
-            nn.init.zeros_(last.bias)
+            zero_last_layer(self.decoder)
 
     def train(self, mode: bool = True) -> "DCNNStylizer":
         super().train(mode)
@@ -192,8 +190,9 @@ class DCNNStylizer(nn.Module):
         if self.config.residual:
             if image is None:
                 raise ValueError("a residual stylizer needs the input image to decode")
-            base = torch.logit(image.clamp(1e-3, 1 - 1e-3)) if self.config.output == "sigmoid" else image
-            out = out + base
+            if self.config.output == "sigmoid":
+                return residual_image(out, image)
+            out = out + image
         return torch.sigmoid(out) if self.config.output == "sigmoid" else out.clamp(0, 1)
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
@@ -219,6 +218,23 @@ class DCNNStylizer(nn.Module):
         """Parameters in the frozen encoder and in the trainable decoder."""
         return {"encoder (frozen)": sum(p.numel() for p in self.encoder.parameters()),
                 "decoder (trained)": sum(p.numel() for p in self.decoder.parameters())}
+
+
+def residual_image(change: torch.Tensor, image: torch.Tensor) -> torch.Tensor:
+    """``sigmoid(change + logit(image))``: a decoder's output read as a change to the input image.
+
+    ``change`` and ``image`` (N, 3, H, W), the image in [0, 1] (clamped to [0.001, 0.999] before
+    the logit, so black and white stay finite); result in [0, 1]. A zero change gives the image
+    back (within 0.001), so a residual network starts as the identity and learns only the style.
+    """
+    return torch.sigmoid(change + torch.logit(image.clamp(1e-3, 1 - 1e-3)))
+
+
+def zero_last_layer(decoder: Decoder) -> None:
+    """Zero the decoder's last convolution (weights and bias): its output starts at 0, "change nothing"."""
+    last = decoder.stages[-1][-1][1]
+    nn.init.zeros_(last.weight)
+    nn.init.zeros_(last.bias)
 
 
 def truncated_vgg(layer: str, vgg: VGG19Features | None = None, weights: str = "oxford") -> VGG19Features:

@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 #: and how often to validate and checkpoint.
 DEFAULTS: dict[str, dict[str, Any]] = {
     "dcnn": {"batch": 8, "steps": 900, "learning_rate": 2e-3, "warmup": 20, "every": 40},  # lesson 03
-    "drn": {"batch": 4, "steps": 400, "learning_rate": 2e-3, "warmup": 10, "every": 50},  # lesson 04
+    "drn": {"batch": 4, "steps": 400, "learning_rate": 5e-4, "warmup": 10, "every": 50},  # lesson 04
     "student": {"batch": 16, "steps": 300, "learning_rate": 3e-3, "warmup": 20, "every": 50},  # lesson 05
 }
 #: Lesson 04 shows the DRN every paired style at once.
@@ -140,19 +140,17 @@ def _dcnn(recipe: TrainRecipe, root: Path, device: torch.device):
 
 
 def _drn(recipe: TrainRecipe, root: Path, device: torch.device):
-    """Lesson 04: DRN with cross-attention at relu3_1/relu4_1 and self-attention; unpaired loss on crops."""
-    from .datasets import PairedRandomCrop, UnpairedDataset
+    """Lesson 04: residual DRN with cross-attention at relu3_1/relu4_1 and self-attention; light content,
+    style and identity terms plus the pixel term on the hidden pairs, on crops of (face, example, target)."""
+    from .datasets import PairedExampleDataset, PairedRandomCrop
     from .drn import DRNConfig, DRNStylizer, UnpairedLoss, UnpairedWeights
 
     model = DRNStylizer(DRNConfig(attention_layers=("relu3_1", "relu4_1"), self_attention=True, width=0.5,
-                                  skips=True)).to(device)
-    loss_fn = UnpairedLoss(model.encoder, UnpairedWeights(content=1.0, style=3.0, identity_pixel=20.0,
-                                                          identity_feature=1.0, content_layers=("relu3_1",),
+                                  skips=True, residual=True)).to(device)
+    loss_fn = UnpairedLoss(model.encoder, UnpairedWeights(content=1.0, style=0.3, identity_pixel=2.0,
+                                                          identity_feature=0.1, pixel=20.0, content_layers=("relu3_1",),
                                                           style_layers=("relu1_1", "relu2_1", "relu3_1")))
-    per_style = [UnpairedDataset.from_domains(root, style, "train") for style in recipe.styles]
-    crop = PairedRandomCrop(recipe.crop)
-    dataset = UnpairedDataset(per_style[0].sources, [path for d in per_style for path in d.targets],
-                              transform=lambda image: crop(image)[0], seed=recipe.seed)
+    dataset = PairedExampleDataset(root, recipe.styles, "train", transform=PairedRandomCrop(recipe.crop))
     return model, loss_fn, dataset, "drn"
 
 

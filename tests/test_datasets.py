@@ -385,3 +385,50 @@ def test_stack_items_batches_whole_pairs_in_the_order_asked(built):
     mixed = [(torch.zeros(3, 4, 4), torch.zeros(3, 4, 4)), (torch.zeros(3, 4, 4), torch.zeros(3, 5, 5))]
     with pytest.raises(ValueError, match=r"part 1 of the items differs in size"):
         stack_items(mixed)
+
+
+def test_paired_example_dataset_gives_face_example_of_another_person_and_the_pair(built):
+    from facestyle_utils.datasets import PairedExampleDataset
+
+    root, _, _ = built
+    data = PairedExampleDataset(root, ["cartoon", "pencil"], "train")
+    pairs = {style: PairedDataset(root, style, "train") for style in ("cartoon", "pencil")}
+    identities = pairs["cartoon"].identities
+    assert len(data) == len(pairs["cartoon"]) and len(set(identities)) > 1
+    seen_styles = set()
+    torch.manual_seed(0)
+    for index in range(len(data)):
+        face, example, target = data[index]
+        assert face.shape == example.shape == target.shape == (3, SIZE, SIZE)
+        assert torch.equal(face, pairs["cartoon"][index][0])
+        style = next(s for s in pairs if torch.equal(target, pairs[s][index][1]))  # the face's own target
+        seen_styles.add(style)
+        owners = [j for j in range(len(data)) if torch.equal(example, pairs[style][j][1])]  # same style, other person
+        assert owners and all(identities[j] != identities[index] for j in owners)
+    assert seen_styles == {"cartoon", "pencil"}
+    torch.manual_seed(5)
+    first = [t.clone() for t in data[1]]
+    torch.manual_seed(5)
+    assert all(torch.equal(a, b) for a, b in zip(first, data[1]))  # draws follow torch's seed
+    with pytest.raises(EmptyDomainError, match="no target style 'watercolour'"):
+        PairedExampleDataset(root, ["cartoon", "watercolour"])
+    with pytest.raises(ValueError, match="at least one style"):
+        PairedExampleDataset(root, [])
+
+
+def test_paired_example_crops_keep_face_and_target_aligned(built):
+    from facestyle_utils.datasets import PairedExampleDataset
+
+    root, _, _ = built
+    data = PairedExampleDataset(root, ["cartoon"], "train", transform=PairedRandomCrop(16))
+    torch.manual_seed(1)
+    face, example, target = data[0]
+    assert face.shape == example.shape == target.shape == (3, 16, 16)
+    full_face, full_target = PairedDataset(root, "cartoon", "train")[0]
+    windows = [(top, left) for top in range(SIZE - 15) for left in range(SIZE - 15)
+               if torch.equal(full_face[:, top:top + 16, left:left + 16], face)
+               or torch.equal(full_face[:, top:top + 16, left:left + 16].flip(-1), face)]
+    assert windows
+    top, left = windows[0]
+    crop = full_target[:, top:top + 16, left:left + 16]
+    assert torch.equal(crop, target) or torch.equal(crop.flip(-1), target)

@@ -282,3 +282,83 @@ def test_unpaired_loss_refuses_uint8_batches(model, vgg):
         UnpairedLoss(vgg, SHALLOW)(model, (torch.rand(1, 3, 16, 16), faces8))
     with pytest.raises(ValueError, match=r"^output: got torch.uint8 images"):
         content_style_losses(UnpairedLoss(vgg, SHALLOW), torch.rand(1, 3, 16, 16), torch.rand(1, 3, 16, 16), faces8)
+
+
+# ----------------------------------------------------------------------------- residual DRN and the pixel term
+def test_an_untrained_residual_drn_returns_the_face(vgg):
+    torch.manual_seed(0)
+    net = DRNStylizer(DRNConfig(width=0.25, residual=True), vgg=vgg).eval()
+    faces = torch.rand(2, 3, 30, 37)  # not a multiple of the stride: padded, then cropped back
+    with torch.no_grad():
+        out = net(faces, torch.rand(1, 3, 24, 24))
+    assert out.shape == faces.shape
+    assert (out - faces).abs().max() < 1.5e-3  # logit of a value clamped to [0.001, 0.999]
+    with pytest.raises(ValueError, match="residual DRN needs the"):
+        net.stylize(net.encode(faces), net.encode(faces), (30, 37))
+
+
+def test_a_residual_drn_by_hand_is_the_model(vgg):
+    from facestyle_utils.nets import residual_image
+
+    torch.manual_seed(1)
+    net = DRNStylizer(DRNConfig(width=0.25, residual=True), vgg=vgg).eval()
+    torch.nn.init.normal_(net.decoder.stages[-1][-1][1].weight, std=0.05)  # a trained-looking change
+    faces, styles = torch.rand(2, 3, 32, 32), torch.rand(2, 3, 32, 32)
+    with torch.no_grad():
+        face, style = net.scaled(net.encode(faces)), net.scaled(net.encode(styles))
+        skips = {name: face[name] for name in net.decoder.skip_layers}
+        by_hand = residual_image(net.decoder({**skips, "relu3_1": net.attend(face, style)}), faces)
+        out = net(faces, styles)
+    assert torch.equal(by_hand, out) and (out - faces).abs().max() > 0.01
+
+
+def test_pixel_loss_is_one_for_the_photo_and_zero_for_the_target():
+    from facestyle_utils.drn import pixel_loss
+
+    faces, targets = torch.rand(3, 3, 8, 8), torch.rand(3, 3, 8, 8)
+    assert pixel_loss(faces, targets, faces).item() == pytest.approx(1.0, rel=1e-5)
+    assert pixel_loss(targets, targets, faces).item() == 0.0
+    halfway = faces + 0.5 * (targets - faces)  # half the error: a quarter of the squared error
+    assert pixel_loss(halfway, targets, faces).item() == pytest.approx(0.25, rel=1e-4)
+    # relative per image: one far image does not drown a near one
+    near_far = faces[:2], (faces[:2] + torch.tensor([0.01, 0.5]).view(2, 1, 1, 1)).clamp(0, 1)
+    assert pixel_loss(*near_far, near_far[0]).item() == pytest.approx(1.0, rel=1e-3)
+
+
+def test_the_pixel_term_needs_targets_and_adds_up(vgg):
+    torch.manual_seed(2)
+    net = DRNStylizer(DRNConfig(width=0.25, residual=True), vgg=vgg).train()
+    faces, styles, targets = torch.rand(2, 3, 32, 32), torch.rand(2, 3, 32, 32), torch.rand(2, 3, 32, 32)
+    weights = UnpairedWeights(pixel=20.0, content_layers=["relu3_1"], style_layers=["relu1_1", "relu2_1"])
+    with pytest.raises(ValueError, match=r"needs batches of \(faces, styles, targets\)"):
+        UnpairedLoss(vgg, weights)(net, (faces, styles))
+    results = {}
+    for share in (True, False):
+        loss, parts = UnpairedLoss(vgg, weights, share_encoder=share)(net, (faces, styles, targets))
+        results[share] = loss.item(), parts
+    assert results[True][0] == pytest.approx(results[False][0], rel=1e-5)
+    parts = results[True][1]
+    assert set(parts) == {"content", "style", "identity_pixel", "identity_feature", "pixel"}
+    assert sum(parts.values()) == pytest.approx(results[True][0], rel=1e-5)
+    assert parts["pixel"] == pytest.approx(20.0, rel=1e-3)  # the untrained residual DRN is the photo: ratio 1
+    without, parts = UnpairedLoss(vgg, SHALLOW)(net, (faces, styles, targets))  # weight 0: targets ignored
+    assert "pixel" not in parts
+
+
+def test_a_few_steps_with_pairs_bring_the_output_towards_the_targets(vgg):
+    from facestyle_utils.drn import pixel_loss
+
+    torch.manual_seed(4)
+    net = DRNStylizer(DRNConfig(width=0.25, residual=True), vgg=vgg).train()
+    faces = torch.rand(2, 3, 32, 32)
+    targets, styles = 1 - faces, 1 - torch.rand(2, 3, 32, 32)  # "negative" style and an example of it
+    loss_fn = UnpairedLoss(vgg, UnpairedWeights(content=0, style=0, identity_pixel=0, identity_feature=0, pixel=1.0,
+                                                content_layers=["relu3_1"], style_layers=["relu1_1"]))
+    optimizer = torch.optim.Adam([p for p in net.parameters() if p.requires_grad], lr=1e-3)
+    for _ in range(15):
+        loss, _ = loss_fn(net, (faces, styles, targets))
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    with torch.no_grad():
+        assert pixel_loss(net.eval()(faces, styles), targets, faces).item() < 0.9

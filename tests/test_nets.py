@@ -275,3 +275,13 @@ def test_scaled_features_are_the_encoder_features_scaled(vgg):
     scaled = model.scaled_features(image)
     assert set(scaled) == set(model.feature_layers) and not scaled["relu3_1"].requires_grad
     assert torch.allclose(scaled["relu3_1"], raw["relu3_1"] / FEATURE_RMS["relu3_1"])
+
+
+def test_residual_image_starts_at_the_image_and_stays_in_range():
+    from facestyle_utils.nets import residual_image
+
+    image = torch.tensor([0.0, 0.2, 0.5, 1.0]).view(1, 1, 2, 2).expand(1, 3, 2, 2)
+    assert torch.allclose(residual_image(torch.zeros_like(image), image), image, atol=1.01e-3)
+    pushed = residual_image(torch.full_like(image, 50.0), image)
+    assert pushed.min() > 0.99 and pushed.max() <= 1.0
+    assert residual_image(torch.full_like(image, -50.0), image).max() < 0.01
