@@ -113,35 +113,20 @@ class FastStudent(nn.Module):
         return pad_to_multiple(image, self.stride, mode="replicate")
 
 
-def distillation_loss(teacher: nn.Module, label_weight: float = 0.0):
-    """Loss for :func:`facestyle_utils.training.train`: L1 distance of the student's output to the teacher's.
+def distillation_loss(teacher: nn.Module):
+    """Loss for :func:`facestyle_utils.training.train`: L1 distance between student and teacher outputs.
 
-    The batch is a tensor of source images or a ``(source, target)`` pair. With ``label_weight``
-    ``a`` in [0, 1] and a pair, the loss is ``(1 - a) * L1(student, teacher) + a * L1(student, target)``:
-    the teacher's output (the "soft target") mixed with the true target (the "hard" one), as in
-    Hinton, Vinyals and Dean (2015), *Distilling the Knowledge in a Neural Network*. With 0 (the
-    default) targets are ignored and the teacher's output *is* the target, so no labels are needed.
-    Parts: ``l1_to_teacher`` and, with labels, ``l1_to_target`` (unweighted). ValueError for a
-    ``label_weight`` outside [0, 1], or above 0 with a batch that has no targets.
+    The batch may be a tensor of source images or a (source, target) pair; targets are ignored,
+    since the teacher's output *is* the target.
     """
-    if not 0.0 <= label_weight <= 1.0:
-        raise ValueError(f"label_weight must be in [0, 1], not {label_weight}")
     teacher.eval().requires_grad_(False)
 
     def loss_fn(student: nn.Module, batch: Any) -> tuple[torch.Tensor, dict[str, float]]:
-        paired = isinstance(batch, (tuple, list))
-        source = batch[0] if paired else batch
+        source = batch[0] if isinstance(batch, (tuple, list)) else batch
         with torch.no_grad():
             wanted = teacher(source.float()).float()
-        output = student(source).float()
-        to_teacher = F.l1_loss(output, wanted)
-        if not label_weight:
-            return to_teacher, {"l1_to_teacher": to_teacher.item()}
-        if not paired or len(batch) < 2:
-            raise ValueError("label_weight > 0 needs (source, target) batches, e.g. from a PairedDataset")
-        to_target = F.l1_loss(output, batch[1].float())
-        loss = (1 - label_weight) * to_teacher + label_weight * to_target
-        return loss, {"l1_to_teacher": to_teacher.item(), "l1_to_target": to_target.item()}
+        loss = F.l1_loss(student(source).float(), wanted)
+        return loss, {"l1_to_teacher": loss.item()}
 
     return loss_fn
 

@@ -92,22 +92,3 @@ def test_student_takes_bfloat16_under_autocast():
             out = student(image.bfloat16())
     assert out.shape == (1, 3, 8, 8) and torch.allclose(out.float(), expected, atol=0.05)
 
-
-def test_label_weight_mixes_the_teacher_and_the_true_target():
-    import torch.nn.functional as F
-
-    torch.manual_seed(1)
-    student = FastStudent(StudentConfig(base_channels=8, residual_blocks=1))
-    sources, targets = torch.rand(2, 3, 16, 16), torch.rand(2, 3, 16, 16)
-    with torch.no_grad():
-        output, wanted = student(sources), Teacher()(sources)
-        to_teacher, to_target = F.l1_loss(output, wanted).item(), F.l1_loss(output, targets).item()
-        for weight, expected in ((0.0, to_teacher), (1.0, to_target), (0.3, 0.7 * to_teacher + 0.3 * to_target)):
-            loss, parts = distillation_loss(Teacher(), label_weight=weight)(student, (sources, targets))
-            assert loss.item() == pytest.approx(expected, rel=1e-5)
-            assert parts["l1_to_teacher"] == pytest.approx(to_teacher, rel=1e-5)
-            assert ("l1_to_target" in parts) == (weight > 0)
-    with pytest.raises(ValueError, match=r"label_weight must be in \[0, 1\]"):
-        distillation_loss(Teacher(), label_weight=1.5)
-    with pytest.raises(ValueError, match=r"needs \(source, target\) batches"):
-        distillation_loss(Teacher(), label_weight=0.5)(student, sources)
