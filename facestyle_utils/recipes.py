@@ -26,6 +26,7 @@ from . import runtime
 from .checkpoints import CheckpointError, default_model_path, load_model, save_model
 
 if TYPE_CHECKING:
+    from .drn import UnpairedWeights
     from .training import BatchStream, TrainConfig
 
 #: The networks a recipe trains, with lesson 03/04/05's full-mode batch, steps, learning rate, warm-up,
@@ -143,15 +144,22 @@ def _drn(recipe: TrainRecipe, root: Path, device: torch.device):
     """Lesson 04: residual DRN with cross-attention at relu3_1/relu4_1 and self-attention; light content,
     style and identity terms plus the pixel term on the hidden pairs, on crops of (face, example, target)."""
     from .datasets import PairedExampleDataset, PairedRandomCrop
-    from .drn import DRNConfig, DRNStylizer, UnpairedLoss, UnpairedWeights
+    from .drn import DRNConfig, DRNStylizer, UnpairedLoss
 
     model = DRNStylizer(DRNConfig(attention_layers=("relu3_1", "relu4_1"), self_attention=True, width=0.5,
                                   skips=True, residual=True)).to(device)
-    loss_fn = UnpairedLoss(model.encoder, UnpairedWeights(content=1.0, style=0.3, identity_pixel=2.0,
-                                                          identity_feature=0.1, pixel=20.0, content_layers=("relu3_1",),
-                                                          style_layers=("relu1_1", "relu2_1", "relu3_1")))
+    loss_fn = UnpairedLoss(model.encoder, lesson_04_weights())
     dataset = PairedExampleDataset(root, recipe.styles, "train", transform=PairedRandomCrop(recipe.crop))
     return model, loss_fn, dataset, "drn"
+
+
+def lesson_04_weights() -> "UnpairedWeights":
+    """Lesson 04's DRN loss weights: the pixel term on the hidden pairs (20) with light content (1), style
+    (0.3) and identity (2 in pixels, 0.1 in features) terms; content at relu3_1, style at relu1_1 to relu3_1."""
+    from .drn import UnpairedWeights
+
+    return UnpairedWeights(content=1.0, style=0.3, identity_pixel=2.0, identity_feature=0.1, pixel=20.0,
+                           content_layers=("relu3_1",), style_layers=("relu1_1", "relu2_1", "relu3_1"))
 
 
 def _student(recipe: TrainRecipe, root: Path, device: torch.device):

@@ -55,6 +55,16 @@ def test_a_student_is_distilled_from_a_teacher_file(build, tmp_path, capsys):
     assert load_model(student)(torch.rand(1, 3, 32, 32)).shape == (1, 3, 32, 32)
 
 
+def test_a_drn_trains_on_faces_examples_and_their_pairs(build, tmp_path):
+    drn = tmp_path / "drn.pt"
+    assert main(["train", "--model", "drn", *TINY, "--steps", "2", "--out", str(drn)]) == 0
+    info = read_model_file(drn)
+    assert info["kind"] == "drn" and info["config"]["residual"] is True
+    assert info["metadata"]["style"] == "cartoon+pencil+watercolour"
+    model = load_model(drn)
+    assert model(torch.rand(1, 3, 32, 32), torch.rand(1, 3, 32, 32)).shape == (1, 3, 32, 32)
+
+
 @pytest.mark.parametrize("args, code, message", [
     (["--crop", "96", "--size", "64"], 2, "crop (96 px) cannot be larger than the images (size 64 px)"),
     (["--style", "cartoon", "--style", "pencil"], 2, "--style can be given once for --model dcnn"),
@@ -114,8 +124,8 @@ def test_two_processes_under_torchrun_train_and_resume(build, tmp_path):
 def test_learning_rate_and_progress_options_reach_the_recipe():
     from facestyle_utils.cli import _train_recipe, build_parser
 
-    args = build_parser().parse_args(["train", "--model", "drn", "--learning-rate", "5e-4", "--no-progress"])
-    assert _train_recipe(args).learning_rate == 5e-4 and args.progress is False
+    args = build_parser().parse_args(["train", "--model", "drn", "--learning-rate", "1e-4", "--no-progress"])
+    assert _train_recipe(args).learning_rate == 1e-4 and args.progress is False
     default = build_parser().parse_args(["train"])
     assert _train_recipe(default).learning_rate == 2e-3 and default.progress is True
     with pytest.raises(SystemExit):

@@ -87,3 +87,23 @@ def test_recipe_learning_rate_reaches_the_train_config():
     config = recipes.TrainRecipe("student", learning_rate=1e-4, steps=50).train_config()
     assert config.learning_rate == 1e-4 and config.warmup_steps == 5 and config.val_every == 50
     assert recipes.TrainRecipe("drn").train_config().learning_rate == recipes.DEFAULTS["drn"]["learning_rate"]
+
+
+def test_the_drn_recipe_has_the_settings_of_lesson_04():
+    """``train --model drn`` and lesson 04 train the same DRN: weights, learning rate, residual output."""
+    import re
+
+    import nbformat
+
+    from facestyle_utils.drn import DRNConfig, UnpairedWeights
+
+    notebook = nbformat.read(Path(__file__).parent.parent / "notebooks" / "04_drn_attention.ipynb", as_version=4)
+    source = "\n".join(c.source for c in notebook.cells if c.cell_type == "code")
+    names = {name: float(re.search(rf"^{name} = ([0-9.e-]+)", source, re.M).group(1))
+             for name in ("LEARNING_RATE", "PIXEL_WEIGHT")}
+    call = re.search(r"^weights = (UnpairedWeights\(.*?\))\n", source, re.M | re.S).group(1)
+    weights = eval(call, {"UnpairedWeights": UnpairedWeights, **names})  # noqa: S307 (our own notebook)
+    assert weights.to_dict() == recipes.lesson_04_weights().to_dict()
+    assert names["LEARNING_RATE"] == recipes.DEFAULTS["drn"]["learning_rate"]
+    config = re.search(r"^config = (DRNConfig\(.*?\))\n", source, re.M | re.S).group(1)
+    assert eval(config, {"DRNConfig": DRNConfig}).residual  # noqa: S307
