@@ -32,7 +32,7 @@ Training (lessons 03 and 04)
 - ``nets``: the DCNN stylizer (VGG19 encoder + decoder) and its paired loss (pixel + perceptual + style)
 - ``attention``: SAGAN self-attention and cosine cross-attention with a memory cap
 - ``plotting_attention``: where chosen face points look in the style image; the similarity matrix
-- ``drn``: the DRN stylizer with attention, and its unpaired loss
+- ``drn``: the DRN stylizer with attention, and its loss (unpaired terms, plus a pixel term where pairs exist)
 - ``training``: the generic resumable training loop (any model, any loss function)
 - ``checkpoints``: atomic checkpoints and small versioned model files
 - ``metrics``: PSNR, SSIM and evaluation tables
@@ -61,7 +61,10 @@ Glossary (one name per concept; code, notebooks, CLI and README use these)
 - content image / style image: the photo whose layout is kept / the picture whose look is copied.
 - source domain / target domain: the faces a model reads / the same faces in the target style (lesson 01).
 - paired / unpaired data: each source face comes with its stylized target (DCNN) / faces and style
-  images are drawn independently (DRN).
+  images are drawn independently; the DRN trains on both: a face, a style example of another person
+  and, where it exists, the face's own target (the hidden pair).
+- residual output: a network's output read as a change to its input, sigmoid(change + logit(input)),
+  so an untrained network returns the input (DCNN, DRN and student).
 - content loss: distance between the VGG19 features of the output and of the content image.
 - perceptual loss: distance between the VGG19 features of the output and of its paired target
   (Johnson et al. 2016); the DCNN's training loss adds it to a pixel loss.
@@ -76,8 +79,9 @@ Glossary (one name per concept; code, notebooks, CLI and README use these)
 - SAGAN self-attention / SANet cross-attention: attention within one image (Zhang et al. 2019) / from
   face positions to style positions by cosine similarity (Park and Lee 2019).
 - DCNN: lesson 03's deep convolutional network, a frozen VGG19 encoder plus a trained decoder.
-- DRN: lesson 04's encoder-decoder with attention that takes a face and a style image, trained without
-  pairs (the name comes from the article the course grew out of).
+- DRN: lesson 04's encoder-decoder with attention that takes a face and a style image; content, style
+  and identity losses train it without pairs, a pixel term on the hidden pairs where they exist
+  (the name comes from the article the course grew out of).
 - teacher / student: a large trained model and the small fast one distilled from it (lesson 05).
 - identity baseline: the score of returning the input unchanged; a model must beat it.
 - PSNR: peak signal-to-noise ratio in dB, 10 log10(1 / MSE) for images in [0, 1]; higher is better.
