@@ -311,7 +311,8 @@ class UnpairedLoss:
         float in [0, 1] (ValueError naming the batch otherwise, as in :class:`UnpairedLoss`).
         ``features``: their VGG19 features, if already computed (:meth:`shared_encoder_loss` does).
         ``targets``: each face's own image in its example's style; with a ``pixel`` weight, the
-        L1 distance to them is one more term (the hidden pairs used as supervision).
+        error to them relative to the face's (:func:`pixel_loss`) is one more term (the hidden pairs
+        used as supervision).
         """
         w = self.weights
         _check_batches({"face batch": faces, "style batch": styles, "output": output})
