@@ -33,8 +33,15 @@ from torch import nn
 
 from .attention import DEFAULT_MAX_ELEMENTS, CrossAttention, SelfAttention, mean_variance_norm
 from .losses import gram_matrix, mean_std_loss, relative_loss
-from .nets import (Decoder, check_image_batch, pad_to_multiple, residual_image, scale_features, truncated_vgg,
-                   zero_last_layer)
+from .nets import (
+    Decoder,
+    check_image_batch,
+    pad_to_multiple,
+    residual_image,
+    scale_features,
+    truncated_vgg,
+    zero_last_layer,
+)
 from .vgg import LAYER_INDEX, VGG19Features, check_side
 
 #: Depths where the cross-attention may sit, with their stride and VGG19 channels.
@@ -379,8 +386,8 @@ class UnpairedLoss:
 
 
 def pixel_loss(output: torch.Tensor, targets: torch.Tensor, faces: torch.Tensor) -> torch.Tensor:
-    """Each output's squared error to its target, relative to the face's own (:func:`~facestyle_utils.losses.relative_loss`
-    of the per-image MSE with ``targets - faces`` as reference), averaged over the batch.
+    """Each output's squared error to its target, relative to the face's own, averaged over the batch
+    (:func:`~facestyle_utils.losses.relative_loss` of the per-image MSE, ``targets - faces`` as reference).
 
     1 means no better than the photo as is, 0 means the target exactly; PSNR gains over doing
     nothing are ``-10 log10`` of it. Relative, so a style far from the photo (pencil: white
