@@ -226,20 +226,21 @@ class PairedExampleDataset(Dataset):
         if not styles:
             raise ValueError("give at least one style")
         self.pairs = [PairedDataset(root, style, split) for style in styles]
-        self.sources, self.styles = self.pairs[0].sources, list(styles)
+        self.sources = self.pairs[0].sources
         self.transform = transform or to_tensor_transform
-        identities = self.pairs[0].identities
-        # examples come from other people: a variant of the same photo would be the answer itself
-        self._others = [[j for j, who in enumerate(identities) if who != me] or list(range(len(identities)))
-                        for me in identities]
+        people = {who: number for number, who in enumerate(dict.fromkeys(self.pairs[0].identities))}
+        self._person = torch.tensor([people[who] for who in self.pairs[0].identities])  # item -> person number
 
     def __len__(self) -> int:
         return len(self.sources)
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         pairs = self.pairs[int(torch.randint(len(self.pairs), (1,)))]
-        others = self._others[index]
-        other = others[int(torch.randint(len(others), (1,)))]
+        # the example comes from another person: a variant of the same photo would be the answer itself
+        others = (self._person != self._person[index]).nonzero().flatten()
+        if len(others) == 0:  # one person only: any item will do
+            others = torch.arange(len(self._person))
+        other = int(others[int(torch.randint(len(others), (1,)))])
         face, target = self.transform(load_image(self.sources[index]), load_image(pairs.targets[index]))
         example = self.transform(load_image(pairs.targets[other]))
         return face, example[0] if isinstance(example, tuple) else example, target

@@ -91,4 +91,3 @@ def test_student_takes_bfloat16_under_autocast():
         with torch.autocast("cpu", dtype=torch.bfloat16):
             out = student(image.bfloat16())
     assert out.shape == (1, 3, 8, 8) and torch.allclose(out.float(), expected, atol=0.05)
-
