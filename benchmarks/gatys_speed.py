@@ -10,7 +10,7 @@ Runs, in one process and on the same face and style:
    loss without it reaches the target, then in for the last steps;
 4. the fast path (``gatys_speed.fast_settings``): the above plus coarse-to-fine (optimise at 3/8
    size, upsample the change, refine), the Gram matrix's hand-written backward, channels_last on
-   CUDA, and autocast where the hardware computes 16-bit floats natively (fp16 on CUDA, bf16 on a
+   CUDA, and bf16 autocast where the hardware computes it natively (a GPU from the A100 on, a
    CPU with AMX / AVX-512 BF16).
 
 Row 2 is the plain method (``gatys.stylize_by_optimisation``); the speed switches come from
@@ -37,6 +37,8 @@ from facestyle_utils.gatys import GatysSettings
 from facestyle_utils.gatys_speed import (
     SpeedLoss,
     SpeedSettings,
+    autocast_choice,
+    bf16_autocast,
     compare_speed,
     fast_settings,
     resize_tensor,
@@ -80,7 +82,7 @@ def main() -> None:
     parser.add_argument("--face", default="grace_hopper")
     parser.add_argument("--style", default="hubble_deep_field")
     parser.add_argument("--device", default=None)
-    parser.add_argument("--no-autocast", action="store_true", help="skip the bf16/fp16 autocast timing")
+    parser.add_argument("--no-autocast", action="store_true", help="skip the bf16 autocast timing")
     parser.add_argument("--no-cut", action="store_true", help="skip the middle rows (cut network, targets once; late)")
     args = parser.parse_args()
 
@@ -116,18 +118,19 @@ def main() -> None:
     check = total_loss(fast.result.image, content, style, vgg, variants[fast.name])
     print(f"fast path's returned image, re-measured at full size in fp32: loss {check:.4g}")
     goal = 0.30 if device.type == "cpu" and runtime.cpu_has_native_bf16() else 0.40
-    print(f"fast path on {runtime.describe_device(device)}: {runtime.mixed_precision_note(device)}")
+    print(f"fast path on {runtime.describe_device(device)}: {autocast_choice(device)}")
     print(f"ratio fast / plain = {fast.seconds_to_target / rows[0].seconds_to_target:.2f} (target <= {goal:.2f})")
     if not args.no_cut:
         print(f"ratio fast / (cut + targets once) = {fast.seconds_to_target / rows[1].seconds_to_target:.2f}")
 
-    if not args.no_autocast:
+    if not args.no_autocast and not bf16_autocast(device):
+        print("bf16 autocast: not timed, this GPU has no bfloat16 tensor cores (and float16 overflows here)")
+    elif not args.no_autocast:
         small = 128
         c, s = square(args.face, small, device), square(args.style, small, device)
         fp32 = time_one_step(vgg, c, s, SpeedSettings())
         mixed = time_one_step(vgg, c, s, SpeedSettings(autocast=True))
-        kind = "fp16" if device.type == "cuda" else "bf16"
-        print(f"one forward+backward at {small}x{small}: fp32 {fp32:.2f} s, {kind} autocast {mixed:.2f} s "
+        print(f"one forward+backward at {small}x{small}: fp32 {fp32:.2f} s, bf16 autocast {mixed:.2f} s "
               f"({mixed / fp32:.1f}x)")
 
 

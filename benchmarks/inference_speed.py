@@ -33,6 +33,7 @@ from facestyle_utils.export import onnx_available
 from facestyle_utils.inference import SPEED_PATHS, agrees, difference, make_runner
 from facestyle_utils.metrics import format_table
 from facestyle_utils.nets import DCNNConfig, DCNNStylizer
+from facestyle_utils.runtime import FallbackWarning
 from facestyle_utils.student import FastStudent, StudentConfig
 
 
@@ -97,7 +98,8 @@ def main() -> None:
                 warnings.simplefilter("always")
                 run = make_runner(model, path, device, example)
             output, reference = run(example), references[id(model)]
-            row = {"path": label + (" (fallback)" if caught else "") + (" (batch 1 only)" if reason else ""),
+            fell_back = any(issubclass(w.category, FallbackWarning) for w in caught)
+            row = {"path": label + (" (fallback)" if fell_back else "") + (" (batch 1 only)" if reason else ""),
                    "size": f"{size}x{size}", "ran on": ran_on(run, path, device),
                    "agrees with plain": "yes" if agrees(output, reference, path) else "NO",
                    "largest difference": difference(output, reference)[0]}

@@ -87,7 +87,7 @@ Glossary (one name per concept; code, notebooks, CLI and README use these)
 - PSNR: peak signal-to-noise ratio in dB, 10 log10(1 / MSE) for images in [0, 1]; higher is better.
 - SSIM: structural similarity (Wang et al. 2004) in [-1, 1]; 1 means identical.
 - L-BFGS: a quasi-Newton optimiser that estimates curvature from recent gradients (lesson 02).
-- autocast / channels_last: 16-bit mixed precision (float16 on CUDA, bfloat16 elsewhere) / the NHWC
+- autocast / channels_last: 16-bit mixed precision (bfloat16; float16 on GPUs without it) / the NHWC
   memory layout; both are speed options, never defaults on hardware where they lose.
 - DDP: PyTorch's DistributedDataParallel, one process per device, gradients averaged by all-reduce.
 - ONNX / ONNX Runtime: the exchange format a model is exported to / the engine that runs it.

@@ -139,6 +139,15 @@ def data_parallel(model: nn.Module, loss_fn: Callable, device: torch.device) -> 
     return DistributedDataParallel(step, device_ids=[device.index] if device.type == "cuda" else None)
 
 
+def device_for(processes: int) -> str:
+    """Where ``processes`` data parallel processes on this machine can train: "cuda" when there is a GPU
+    for each (NCCL), else "cpu" (gloo). Pass it as ``--device``: on Colab's single GPU a second process
+    would have no GPU of its own (:func:`start` refuses that), so two processes there run on the CPU."""
+    if processes < 1:
+        raise ValueError(f"processes must be at least 1, not {processes}")
+    return "cuda" if torch.cuda.device_count() >= processes else "cpu"
+
+
 def torchrun_command(processes: int, *args: str) -> list[str]:
     """The command that starts ``processes`` copies of ``python -m facestyle_utils ARGS`` on this machine.
 

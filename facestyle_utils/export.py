@@ -23,6 +23,7 @@ import torch
 from torch import nn
 
 from .checkpoints import unwrap_model
+from .runtime import FallbackWarning
 
 ONNX_HINT = "ONNX export needs the optional packages: pip install onnx onnxscript onnxruntime"
 
@@ -120,7 +121,7 @@ def _runtime_device(providers: list[str], model_device: torch.device, version: s
         why = ("this onnxruntime has no usable CUDAExecutionProvider; install onnxruntime-gpu"
                if model_device.type == "cuda" else "ONNX Runtime has no provider for it here")
         warnings.warn(f"the model is on {model_device} but ONNX Runtime {version} runs it on the CPU with "
-                      f"{providers} ({why}); outputs are copied back", RuntimeWarning, stacklevel=3)
+                      f"{providers} ({why}); outputs are copied back", FallbackWarning, stacklevel=3)
     return torch.device("cpu")
 
 

@@ -24,6 +24,7 @@ from .vgg import VGG19Features, check_side
 STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
 CONTENT_LAYERS = ("relu4_2",)
 DIVERGED = 10.0  # a loss this many times the lowest so far: the run diverged (see run_steps)
+RESTARTS = 3  # non-finite losses a run survives by going back to its best image (see run_steps)
 Callback = Callable[[int, torch.Tensor, float], "bool | None"]
 
 
@@ -147,10 +148,11 @@ def run_steps(image: torch.Tensor, objective: GatysLoss, steps: int, settings: G
     """The loop: ``steps`` optimiser steps on the pixels of ``image`` (requires grad), in place; returns each
     step's loss and the last step's parts. ``callback`` as in :func:`stylize_by_optimisation`. L-BFGS takes
     its full step unchecked and clamping can mislead its curvature estimate: a loss over DIVERGED times the
-    lowest sends the image back to the lowest-loss one and restarts L-BFGS with a line search (a run that never
-    diverges is unchanged). FloatingPointError if the loss is not finite."""
+    lowest, or a loss that is not finite (an L-BFGS step gone to inf, seen on CUDA), sends the image back to
+    the lowest-loss one and restarts L-BFGS with a line search (a run that never diverges is unchanged).
+    FloatingPointError if the loss is not finite at the first step or after RESTARTS restarts for it."""
     optimizer = make_optimizer(image, settings)
-    losses, parts, best = [], {}, (math.inf, None)
+    losses, parts, best, restarts = [], {}, (math.inf, None), 0
 
     def closure() -> torch.Tensor:
         optimizer.zero_grad(set_to_none=True)
@@ -166,14 +168,16 @@ def run_steps(image: torch.Tensor, objective: GatysLoss, steps: int, settings: G
         with torch.no_grad():
             image.clamp_(0, 1)  # pixels stay valid
         losses.append(loss)
+        finite = math.isfinite(loss)
+        restarts += not finite
+        if not finite and (best[1] is None or restarts > RESTARTS):
+            raise FloatingPointError(f"the loss became {loss} at step {step}: lower the learning rate or the weights")
         if loss < best[0]:
             best = (loss, start)
-        elif loss > DIVERGED * best[0]:
+        elif not finite or loss > DIVERGED * best[0]:
             image.detach().copy_(best[1])
             optimizer = make_optimizer(image, settings, line_search=True)
         bar.set_postfix(loss=f"{loss:.4g}")
-        if not math.isfinite(loss):
-            raise FloatingPointError(f"the loss became {loss} at step {step}: lower the learning rate or the weights")
         if callback is not None and callback(step, image.detach(), loss):
             break
     bar.close()

@@ -6,8 +6,9 @@ the switches that lesson 02 and ``benchmarks/gatys_speed.py`` time:
 
 - ``full_network`` and ``targets_every_step``: the *naive* loop, as a baseline (VGG19 run to pool5, and
   the face's and style's targets recomputed every step); the plain method does neither.
-- ``channels_last``: NHWC memory layout. ``autocast``: mixed precision, fp16 on CUDA, bf16 elsewhere
-  (emulated, so many times slower, on CPUs without bf16 hardware).
+- ``channels_last``: NHWC memory layout. ``autocast``: mixed precision in bfloat16 only (emulated, so
+  many times slower, on CPUs without bf16 hardware): VGG19's activations overflow float16 here, so on a
+  GPU with float16 tensor cores only (T4, V100) it is refused with a ValueError.
 - ``fused_gram``: the Gram matrix with a hand-written backward pass (:func:`gram_matrix_fused`).
 - ``late_style_layers``: style layers left out of the loss (and the network cut before them) until the
   last ``late_steps`` steps, or until the loss without them reaches ``target_loss``.
@@ -40,7 +41,7 @@ from .gatys import (
 )
 from .image_io import check_one_image, to_float_batch
 from .losses import relative_loss
-from .runtime import autocast, mixed_precision_pays
+from .runtime import autocast, mixed_precision_dtype, mixed_precision_note, mixed_precision_pays
 from .vgg import VGG19Features, check_side, min_side
 
 METHOD_FIELDS = frozenset(f.name for f in dataclasses.fields(GatysSettings))
@@ -127,16 +128,34 @@ def fast_settings(device: torch.device | str = "cpu", **changes) -> SpeedSetting
     did better than 1/2 and 1/4; :func:`coarse_sizes` says what small images get), relu5_1 as a late
     layer (its Gram term was about 0.1% of the total loss in lesson 02's runs with the default weights,
     yet running the network on to relu5_1 is about a fifth of the convolutions), and the fused Gram backward. Mixed
-    precision where it pays (:func:`facestyle_utils.runtime.mixed_precision_pays`: fp16 on CUDA, bf16
-    on a CPU with bf16 hardware); channels_last on CUDA, whose tensor cores want it.
+    precision where it pays (:func:`facestyle_utils.runtime.mixed_precision_pays`: a GPU, or a CPU with
+    bf16 hardware); channels_last on CUDA, whose tensor cores want it.
+    Autocast only where it would compute in bfloat16 (:func:`bf16_autocast`): float16 overflows here.
     """
     on_cuda = torch.device(device).type == "cuda"
     base = SpeedSettings(GatysSettings(steps=20), coarse_steps=40, coarse_scale=0.375, channels_last=on_cuda,
-                         autocast=mixed_precision_pays(device), fused_gram=True)
+                         autocast=mixed_precision_pays(device) and bf16_autocast(device), fused_gram=True)
     settings = base.replace(**changes)
     if "late_style_layers" not in changes and "relu5_1" in settings.method.style_layers:
         settings = settings.replace(late_style_layers=("relu5_1",))
     return settings
+
+
+def bf16_autocast(device: torch.device | str) -> bool:
+    """True where autocast computes in bfloat16 on ``device``, the only 16-bit type a Gatys run can use.
+
+    VGG19 with the original weights sees pixels in 0-255 and its activations reach about 2e4; float16
+    stops at 65504, so its loss and gradients overflow (NaN at the second step on an H200, 2026-11-30).
+    bfloat16 has float32's range. False on GPUs with float16 tensor cores only (T4, V100).
+    """
+    return mixed_precision_dtype(device) == torch.bfloat16
+
+
+def autocast_choice(device: torch.device | str) -> str:
+    """What :func:`fast_settings` chose for autocast on ``device``, and why: for tables and reports."""
+    if mixed_precision_pays(device) and not bf16_autocast(device):
+        return "autocast off: this GPU's 16-bit tensor cores are float16 only, and VGG19's activations overflow it"
+    return mixed_precision_note(device)
 
 
 def reach(layers: Sequence[str], settings: SpeedSettings) -> list[str]:
@@ -155,6 +174,10 @@ class SpeedLoss(GatysLoss):
     def __init__(self, vgg: VGG19Features, content: torch.Tensor, style: torch.Tensor | None,
                  settings: SpeedSettings):
         self.speed = settings
+        if settings.autocast and not bf16_autocast(content.device):
+            raise ValueError(f"autocast on {content.device} would compute in float16, whose range VGG19's "
+                             "activations overflow in a Gatys run (NaN within two steps), and this GPU has no "
+                             "bfloat16 tensor cores: use autocast=False")
         super().__init__(vgg, content, style, settings.method)
         self.all_style_layers = self.style_layers
         self.style_layers = [name for name in self.style_layers if name not in settings.late_style_layers]

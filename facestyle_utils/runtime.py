@@ -111,13 +111,26 @@ def cpu_has_native_bf16(cpuinfo: Path = Path("/proc/cpuinfo")) -> bool:
     return bool(flags & {"avx512_bf16", "amx_bf16", "bf16"})
 
 
-def mixed_precision_dtype(device: torch.device | str) -> torch.dtype:
-    """The 16-bit dtype autocast computes in on ``device``: float16 on CUDA, bfloat16 elsewhere.
+def cuda_has_native_bf16(device: torch.device | str = "cuda") -> bool:
+    """True when ``device`` is a CUDA GPU with bfloat16 tensor cores: compute capability 8.0 and up
+    (A100, L4, H100, H200, RTX 30xx and later). T4 and V100 (7.x) have float16 tensor cores only."""
+    device = torch.device(device)
+    if device.type != "cuda" or not torch.cuda.is_available():
+        return False
+    return torch.cuda.get_device_capability(device)[0] >= 8
 
-    float16 has more mantissa bits and fast tensor cores on every CUDA GPU; CPUs and Apple MPS
-    use bfloat16, whose float32-sized exponent never overflows, so no loss scaling is needed.
+
+def mixed_precision_dtype(device: torch.device | str) -> torch.dtype:
+    """The 16-bit dtype autocast computes in on ``device``: bfloat16, except float16 on a CUDA GPU
+    without bfloat16 tensor cores (:func:`cuda_has_native_bf16`: T4, V100).
+
+    bfloat16 keeps float32's exponent, so it never overflows and needs no loss scaling; float16 has
+    more mantissa bits but overflows above 65504. VGG19 with the original (Caffe) weights sees pixels
+    in 0-255, and its activations reach about 2e4 on a face: in float16, lesson 02's Gatys loss became
+    NaN at the second step on an H200 (2026-11-30), so bfloat16 is used wherever the GPU computes it.
     """
-    return torch.float16 if torch.device(device).type == "cuda" else torch.bfloat16
+    device = torch.device(device)
+    return torch.float16 if device.type == "cuda" and not cuda_has_native_bf16(device) else torch.bfloat16
 
 
 def mixed_precision_pays(device: torch.device | str) -> bool:
@@ -136,8 +149,10 @@ def mixed_precision_pays(device: torch.device | str) -> bool:
 def mixed_precision_note(device: torch.device | str) -> str:
     """Why :func:`mixed_precision_pays` answered as it did on ``device``, for tables and reports."""
     device = torch.device(device)
+    if device.type == "cuda" and cuda_has_native_bf16(device):
+        return "autocast on: bfloat16 on this GPU's tensor cores (compute capability 8.0 and up)"
     if device.type == "cuda":
-        return "autocast on: float16 on CUDA tensor cores"
+        return "autocast on: float16 on this GPU's tensor cores (it has none for bfloat16)"
     if device.type == "cpu" and cpu_has_native_bf16():
         return "autocast on: this CPU computes bfloat16 in hardware (AMX, AVX-512 BF16 or Arm BF16)"
     if device.type == "cpu":
@@ -273,6 +288,12 @@ def progress_bar(iterable=None, **kwargs):
     else:
         from tqdm.auto import tqdm
     return tqdm(iterable, **kwargs)
+
+
+class FallbackWarning(RuntimeWarning):
+    """A speed path ran another way than asked: ``compile`` without a compiler (eager channels_last), or
+    ``onnx`` for a GPU model on ONNX Runtime's CPU provider. Benchmarks mark such rows "(fallback)"; other
+    warnings raised on the way (say, a library's advice on TF32) do not make a row a fallback."""
 
 
 def compile_ready(device: torch.device | str) -> tuple[bool, str]:

@@ -230,8 +230,9 @@ def make_scheduler(optimizer: torch.optim.Optimizer, config: TrainConfig) -> tor
 def precision_for(device: torch.device, requested: str = "auto") -> torch.dtype | None:
     """The autocast dtype to train with, or None for plain float32.
 
-    "auto" picks 16-bit autocast where it pays (:func:`runtime.mixed_precision_pays`): float16
-    (with loss scaling) on CUDA, bfloat16 on a CPU with bf16 hardware, and float32 elsewhere:
+    "auto" picks 16-bit autocast where it pays (:func:`runtime.mixed_precision_pays`): on CUDA,
+    bfloat16, or float16 with loss scaling on GPUs without bfloat16 tensor cores
+    (:func:`runtime.mixed_precision_dtype`); bfloat16 on a CPU with bf16 hardware; float32 elsewhere:
     on CPUs that emulate bfloat16 a backward pass is far slower than float32 (measured on the
     course's 2-core AMD CPU: VGG19 at 192 px, 0.34 s fp32 vs 30 s bf16), and MPS autocast gains
     little for this size of model.

@@ -69,3 +69,23 @@ def test_outside_torchrun_nothing_is_distributed(monkeypatch):
     assert distributed.mean_across(2.5) == 2.5
     with pytest.raises(RuntimeError, match="not started by torchrun"):
         distributed.start()
+
+
+@pytest.mark.parametrize("gpus, processes, device", [(0, 1, "cpu"), (0, 2, "cpu"), (1, 1, "cuda"), (1, 2, "cpu"),
+                                                     (2, 2, "cuda"), (4, 2, "cuda")])
+def test_device_for_gives_each_process_a_gpu_or_uses_the_cpu(monkeypatch, gpus, processes, device):
+    """Lesson 07's two-process run failed on a one-GPU machine (an H200, as on Colab): rank 1 had no GPU."""
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: gpus)
+    assert distributed.device_for(processes) == device
+
+
+def test_start_refuses_more_processes_than_gpus_with_the_remedy(monkeypatch):
+    monkeypatch.setenv("RANK", "1")
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("LOCAL_RANK", "1")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    with pytest.raises(RuntimeError, match=r"LOCAL_RANK 1 but only 1 GPU\(s\) here: start at most one process"):
+        distributed.start()
+    with pytest.raises(ValueError, match="processes must be at least 1, not 0"):
+        distributed.device_for(0)

@@ -14,6 +14,7 @@ from facestyle_utils.export import (
 )
 from facestyle_utils.inference import Stylizer, agrees, difference
 from facestyle_utils.nets import DCNNConfig, DCNNStylizer
+from facestyle_utils.runtime import FallbackWarning
 from facestyle_utils.student import FastStudent, StudentConfig
 
 needs_onnx = pytest.mark.skipif(not onnx_available(), reason="onnx, onnxscript and onnxruntime are not installed")
@@ -137,7 +138,7 @@ def test_cuda_model_stays_on_the_gpu_and_the_runner_says_where_it_runs(spy):
     if "CUDAExecutionProvider" in ort.get_available_providers():
         runner = OnnxRunner(spy, torch.rand(1, 3, 16, 16))
     else:
-        with pytest.warns(RuntimeWarning, match="no usable CUDAExecutionProvider"):
+        with pytest.warns(FallbackWarning, match="no usable CUDAExecutionProvider"):
             runner = OnnxRunner(spy, torch.rand(1, 3, 16, 16))
     assert spy.calls == [] and snapshot(spy) == before
     assert runner.device.type == ("cuda" if runner.providers[0] == "CUDAExecutionProvider" else "cpu")
@@ -152,7 +153,7 @@ def test_a_missing_cuda_provider_is_warned_about_and_reported(spy, monkeypatch):
 
     monkeypatch.setattr(export, "_model_device", lambda model: torch.device("cuda", 0))  # as if the model were on a GPU
     monkeypatch.setattr(ort, "get_available_providers", lambda: ["CPUExecutionProvider"])  # the CPU-only package
-    with pytest.warns(RuntimeWarning, match=r"cuda:0 but ONNX Runtime .* on the CPU .*install onnxruntime-gpu"):
+    with pytest.warns(FallbackWarning, match=r"cuda:0 but ONNX Runtime .* on the CPU .*install onnxruntime-gpu"):
         runner = OnnxRunner(spy, torch.rand(1, 3, 8, 8))
     assert runner.providers == ["CPUExecutionProvider"] and runner.device == torch.device("cpu")
     assert runner.output_device == torch.device("cuda", 0)

@@ -151,6 +151,39 @@ def test_a_diverging_step_sends_the_image_back_and_restarts_lbfgs_with_a_line_se
     assert losses[3] == pytest.approx(losses[1]) and losses[4] < losses[3]  # and on downhill from there
 
 
+def test_a_loss_that_turns_nan_sends_the_image_back_and_the_run_goes_on():
+    """On an H200, lesson 02's content reconstruction from noise met a NaN loss at step 45 of 60."""
+    calls = []
+
+    def objective(x):  # a bowl around 0.3, except that the third evaluation is NaN
+        calls.append(1)
+        loss = ((x - 0.3) ** 2).sum() * (math.nan if len(calls) == 3 else 1.0)
+        return loss, {"content": float(loss)}
+
+    torch.manual_seed(0)
+    image = torch.rand(1, 3, 4, 4, requires_grad=True)
+    seen = []
+    losses, _ = run_steps(image, objective, 5, GatysSettings(optimizer="adam", learning_rate=0.01),
+                          callback=lambda step, now, loss: seen.append(now.clone()))
+    assert math.isnan(losses[2]) and all(math.isfinite(loss) for loss in losses[:2] + losses[3:])
+    assert torch.equal(seen[2], seen[0])  # back to the lowest-loss image
+    assert losses[4] < losses[3] == pytest.approx(losses[1]) and torch.isfinite(image).all()
+
+
+def test_a_loss_that_stays_nan_is_refused_after_a_few_restarts():
+    from facestyle_utils.gatys import RESTARTS
+
+    calls = []
+
+    def objective(x):  # finite once, then NaN for ever
+        calls.append(1)
+        return ((x - 0.3) ** 2).sum() * (1.0 if len(calls) == 1 else math.nan), {}
+
+    image = torch.rand(1, 3, 4, 4, requires_grad=True)
+    with pytest.raises(FloatingPointError, match=f"the loss became nan at step {RESTARTS + 1}: lower"):
+        run_steps(image, objective, 10, GatysSettings(optimizer="adam"))
+
+
 def test_preserve_colour_option_keeps_the_face_chroma(vgg, content_and_style):
     content, style = content_and_style
     content = 0.3 + 0.4 * content

@@ -173,7 +173,11 @@ def test_fast_settings_use_bf16_only_on_a_cpu_that_has_it(monkeypatch):
     assert cpu.coarse_steps == 40 and cpu.coarse_scale == 0.375 and cpu.method.steps == 20
     assert cpu.fused_gram and not cpu.autocast and not cpu.channels_last
     assert not fast_settings("mps").autocast
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device=None: (9, 0))  # H100, H200
     assert fast_settings("cuda").autocast and fast_settings("cuda").channels_last
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device=None: (7, 5))  # T4: float16 only
+    assert not fast_settings("cuda").autocast and fast_settings("cuda").channels_last
     assert fast_settings("cpu", steps=7).method.steps == 7
     assert cpu.late_style_layers == ("relu5_1",)
     assert fast_settings("cpu", style_layers=("relu1_1", "relu2_1")).late_style_layers == ()
@@ -297,3 +301,14 @@ def test_the_coarse_stage_and_colour_option_take_uint8_too(vgg):
     result = stylize_fast(content8, style8, vgg, settings, progress=False)
     assert result.sizes == [8, 16, 16]
     assert torch.allclose(result.image, expected.image, atol=1e-5)
+
+
+def test_autocast_in_float16_is_refused_with_the_reason(monkeypatch, vgg):
+    """fp16 autocast made lesson 02's loss NaN at the second step on an H200: VGG19's activations overflow it."""
+    from facestyle_utils import gatys_speed
+
+    monkeypatch.setattr(gatys_speed, "mixed_precision_dtype", lambda device: torch.float16)
+    image = torch.rand(1, 3, 32, 32)
+    with pytest.raises(ValueError, match="would compute in float16, whose range VGG19's activations overflow"):
+        gatys_speed.SpeedLoss(vgg, image, image, SpeedSettings(autocast=True))
+    assert gatys_speed.SpeedLoss(vgg, image, image, SpeedSettings(autocast=False)).speed.autocast is False

@@ -8,6 +8,7 @@ from facestyle_utils.checkpoints import save_model
 from facestyle_utils.export import onnx_available
 from facestyle_utils.inference import SPEED_PATHS, Stylizer, agrees, blend, difference
 from facestyle_utils.nets import DCNNConfig, DCNNStylizer
+from facestyle_utils.runtime import FallbackWarning
 
 
 @pytest.fixture(scope="module")
@@ -118,7 +119,7 @@ def test_compile_falls_back_cleanly_where_unavailable(model, batch, monkeypatch)
         raise RuntimeError("no C++ compiler")
 
     monkeypatch.setattr(torch, "compile", unavailable)
-    with pytest.warns(UserWarning, match="torch.compile is unavailable"):
+    with pytest.warns(FallbackWarning, match="torch.compile is unavailable"):
         stylizer = Stylizer(model, device="cpu", speed="compile", example=batch[:1])
     assert agrees(stylizer.stylize_tensor(batch), Stylizer(model, device="cpu").stylize_tensor(batch), "compile")
 
@@ -258,7 +259,7 @@ def test_compile_is_not_tried_without_a_compiler(model, batch, monkeypatch):
 
     monkeypatch.setattr(torch, "compile", never)
     monkeypatch.setattr(inference, "compile_ready", lambda device: (False, "no C++ compiler found: looked for g++"))
-    with pytest.warns(UserWarning, match=r"torch.compile cannot work here \(no C\+\+ compiler found"):
+    with pytest.warns(FallbackWarning, match=r"torch.compile cannot work here \(no C\+\+ compiler found"):
         stylizer = Stylizer(model, device="cpu", speed="compile", example=batch[:1])
     assert agrees(stylizer.stylize_tensor(batch), Stylizer(model, device="cpu").stylize_tensor(batch), "compile")
 
@@ -282,7 +283,7 @@ def test_compile_failing_for_a_new_size_falls_back_with_a_warning(model, monkeyp
     monkeypatch.setattr(torch, "compile", compile_for_one_size)
     stylizer = Stylizer(model, device="cpu", speed="compile", example=torch.rand(1, 3, 16, 16))
     odd = torch.rand(1, 3, 37, 45)
-    with pytest.warns(UserWarning, match="symbolic shape"):
+    with pytest.warns(FallbackWarning, match="symbolic shape"):
         out = stylizer.stylize_tensor(odd)
     assert agrees(out, Stylizer(model, device="cpu").stylize_tensor(odd), "compile")
 

@@ -107,8 +107,20 @@ def test_autocast_uses_the_device_precision_and_can_be_switched_off():
         assert torch.is_autocast_enabled("cpu") and torch.get_autocast_dtype("cpu") == torch.bfloat16
     with runtime.autocast("cpu", enabled=False):
         assert not torch.is_autocast_enabled("cpu")
-    assert runtime.mixed_precision_dtype("cuda") == torch.float16
     assert runtime.mixed_precision_pays("cuda") and not runtime.mixed_precision_pays("mps")
+
+
+@pytest.mark.parametrize("capability, dtype, words", [((9, 0), torch.bfloat16, "bfloat16 on this GPU"),
+                                                      ((8, 0), torch.bfloat16, "bfloat16 on this GPU"),
+                                                      ((7, 5), torch.float16, "float16 on this GPU")])
+def test_cuda_autocast_is_bfloat16_where_the_gpu_has_bf16_tensor_cores(monkeypatch, capability, dtype, words):
+    """float16 overflowed in lesson 02 on an H200; bfloat16 only where the GPU computes it (A100 and later)."""
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device=None: capability)
+    assert runtime.cuda_has_native_bf16("cuda") == (dtype == torch.bfloat16)
+    assert runtime.mixed_precision_dtype("cuda") == dtype and runtime.mixed_precision_dtype("cpu") == torch.bfloat16
+    assert words in runtime.mixed_precision_note("cuda")
+    assert not runtime.cuda_has_native_bf16("cpu")
 
 
 def test_mixed_precision_note_says_why(monkeypatch):

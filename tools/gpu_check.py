@@ -9,8 +9,8 @@ On a machine with CUDA it runs, each in its own process and on the GPU:
    order in one namespace; IPython magics and shell lines are skipped), so it works where Jupyter
    is not installed;
 2. lesson 03's training recipe for 200 steps: steps per second and peak GPU memory;
-3. ``benchmarks/gatys_speed.py`` (plain vs fast Gatys, and fp16 autocast for one step);
-4. ``benchmarks/inference_speed.py`` at 256 and 512 px with the plain, fp16 autocast,
+3. ``benchmarks/gatys_speed.py`` (plain vs fast Gatys, and bf16 autocast for one step);
+4. ``benchmarks/inference_speed.py`` at 256 and 512 px with the plain, 16-bit autocast,
    channels_last, compile and ONNX paths, each checked against the plain path.
 
 The report goes to ``benchmarks/results/gpu_check_<date>_<gpu>.md`` (and ``.json``), naming the
