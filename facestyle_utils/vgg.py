@@ -183,6 +183,9 @@ class VGG19Features(nn.Module):
         """RGB in [0, 1] -> what these weights were trained on."""
         if image.ndim != 4 or image.shape[1] != 3:
             raise ValueError(f"expected RGB images of shape (N, 3, H, W), got {tuple(image.shape)}")
+        if image.device != self.mean.device:
+            raise ValueError(f"the image is on {image.device} but VGG19 is on {self.mean.device}: "
+                             f"move the image first, image.to({str(self.mean.device)!r})")
         if self.weights_name == "oxford":
             image = image.flip(1) * 255.0  # RGB -> BGR, 0-255
         return (image - self.mean.to(image.dtype)) / self.std.to(image.dtype)
@@ -191,7 +194,8 @@ class VGG19Features(nn.Module):
         """Feature maps of ``image`` (N, 3, H, W), RGB in [0, 1], by layer name, in the order asked.
 
         A map after ``k`` poolings has shape (N, C, H // 2**k, W // 2**k). Raises KeyError for an
-        unknown layer, ValueError for a non-RGB batch or for sides below :func:`min_side` of ``layers``.
+        unknown layer, ValueError for a non-RGB batch, for one on another device than the network, or for
+        sides below :func:`min_side` of ``layers``.
         """
         wanted = list(layers)
         unknown = [name for name in wanted if name not in LAYER_INDEX]

