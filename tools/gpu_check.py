@@ -261,13 +261,16 @@ def hardware(device: str) -> dict:
 
 
 def commit() -> str:
-    """The course's git commit; ``$FACESTYLE_COMMIT`` where the copy has no ``.git`` (a tree sent to a lent GPU)."""
+    """The course's git commit: ``$FACESTYLE_COMMIT`` when set (a working tree copied to a lent GPU may carry
+    a stale ``.git``: on 2026-11-30 it named the session's first commit, not the tree's), else git's HEAD."""
+    if os.environ.get("FACESTYLE_COMMIT"):
+        return os.environ["FACESTYLE_COMMIT"]
     try:
         found = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True,
                                timeout=10).stdout.strip()
     except (OSError, subprocess.TimeoutExpired):
         found = ""
-    return found or os.environ.get("FACESTYLE_COMMIT", "unknown")
+    return found or "unknown"
 
 
 def nvidia_driver() -> str:
