@@ -125,7 +125,7 @@ def main() -> None:
         print(f"ratio fast / (cut + targets once) = {fast.seconds_to_target / rows[1].seconds_to_target:.2f}")
 
     if not args.no_autocast and not bf16_autocast(device):
-        print("bf16 autocast: not timed, this GPU has no bfloat16 tensor cores (and float16 overflows here)")
+        print("bf16 autocast: not timed, this GPU has no bfloat16 tensor cores (and float16 fails here)")
     elif not args.no_autocast:
         small = 128
         c, s = square(args.face, small, device), square(args.style, small, device)

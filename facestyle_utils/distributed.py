@@ -40,6 +40,8 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
+from . import runtime
+
 
 def launched() -> bool:
     """True when this process was started by ``torchrun`` (or anything setting RANK and WORLD_SIZE)."""
@@ -141,10 +143,13 @@ def data_parallel(model: nn.Module, loss_fn: Callable, device: torch.device) -> 
 
 def device_for(processes: int) -> str:
     """Where ``processes`` data parallel processes on this machine can train: "cuda" when there is a GPU
-    for each (NCCL), else "cpu" (gloo). Pass it as ``--device``: on Colab's single GPU a second process
-    would have no GPU of its own (:func:`start` refuses that), so two processes there run on the CPU."""
+    for each (NCCL wants one GPU per process), else "cpu" (gloo); "cpu" too when ``FACESTYLE_DEVICE``
+    asks for it. Pass it as ``--device``: with one GPU (as on Colab) a second process would have no GPU
+    of its own (:func:`start` refuses that), so two processes there run on the CPU."""
     if processes < 1:
         raise ValueError(f"processes must be at least 1, not {processes}")
+    if os.environ.get(runtime.DEVICE_ENV, "").strip().lower() == "cpu":
+        return "cpu"
     return "cuda" if torch.cuda.device_count() >= processes else "cpu"
 
 

@@ -150,7 +150,8 @@ def run_steps(image: torch.Tensor, objective: GatysLoss, steps: int, settings: G
     its full step unchecked and clamping can mislead its curvature estimate: a loss over DIVERGED times the
     lowest, or a loss that is not finite (an L-BFGS step gone to inf, seen on CUDA), sends the image back to
     the lowest-loss one and restarts L-BFGS with a line search (a run that never diverges is unchanged).
-    FloatingPointError if the loss is not finite at the first step or after RESTARTS restarts for it."""
+    FloatingPointError if the loss is not finite at the first step or after RESTARTS restarts for it. Pixels
+    left not finite by the last update (no loss measures them) are replaced by the lowest-loss image."""
     optimizer = make_optimizer(image, settings)
     losses, parts, best, restarts = [], {}, (math.inf, None), 0
 
@@ -181,6 +182,8 @@ def run_steps(image: torch.Tensor, objective: GatysLoss, steps: int, settings: G
         if callback is not None and callback(step, image.detach(), loss):
             break
     bar.close()
+    if best[1] is not None and not bool(torch.isfinite(image).all()):
+        image.detach().copy_(best[1])
     return losses, dict(parts)
 
 

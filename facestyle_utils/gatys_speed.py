@@ -7,8 +7,8 @@ the switches that lesson 02 and ``benchmarks/gatys_speed.py`` time:
 - ``full_network`` and ``targets_every_step``: the *naive* loop, as a baseline (VGG19 run to pool5, and
   the face's and style's targets recomputed every step); the plain method does neither.
 - ``channels_last``: NHWC memory layout. ``autocast``: mixed precision in bfloat16 only (emulated, so
-  many times slower, on CPUs without bf16 hardware): VGG19's activations overflow float16 here, so on a
-  GPU with float16 tensor cores only (T4, V100) it is refused with a ValueError.
+  many times slower, on CPUs without bf16 hardware): in float16 the loss became NaN within two steps,
+  so on a GPU with float16 tensor cores only (T4, V100) it is refused with a ValueError.
 - ``fused_gram``: the Gram matrix with a hand-written backward pass (:func:`gram_matrix_fused`).
 - ``late_style_layers``: style layers left out of the loss (and the network cut before them) until the
   last ``late_steps`` steps, or until the loss without them reaches ``target_loss``.
@@ -130,7 +130,7 @@ def fast_settings(device: torch.device | str = "cpu", **changes) -> SpeedSetting
     yet running the network on to relu5_1 is about a fifth of the convolutions), and the fused Gram backward. Mixed
     precision where it pays (:func:`facestyle_utils.runtime.mixed_precision_pays`: a GPU, or a CPU with
     bf16 hardware); channels_last on CUDA, whose tensor cores want it.
-    Autocast only where it would compute in bfloat16 (:func:`bf16_autocast`): float16 overflows here.
+    Autocast only where it would compute in bfloat16 (:func:`bf16_autocast`): float16 fails here.
     """
     on_cuda = torch.device(device).type == "cuda"
     base = SpeedSettings(GatysSettings(steps=20), coarse_steps=40, coarse_scale=0.375, channels_last=on_cuda,
@@ -144,9 +144,11 @@ def fast_settings(device: torch.device | str = "cpu", **changes) -> SpeedSetting
 def bf16_autocast(device: torch.device | str) -> bool:
     """True where autocast computes in bfloat16 on ``device``, the only 16-bit type a Gatys run can use.
 
-    VGG19 with the original weights sees pixels in 0-255 and its activations reach about 2e4; float16
-    stops at 65504, so its loss and gradients overflow (NaN at the second step on an H200, 2026-11-30).
-    bfloat16 has float32's range. False on GPUs with float16 tensor cores only (T4, V100).
+    VGG19 with the original weights sees pixels in 0-255, its activations reach about 2e4 and the loss
+    is of order 1e7, while float16 stops at 65504: the loss became NaN at the second step on an H200
+    (2026-11-30) and in float16 emulated on a CPU. bfloat16 has float32's range. False on GPUs with
+    float16 tensor cores only (T4, V100); True on every CPU, where bfloat16 may be emulated (slow:
+    :func:`facestyle_utils.runtime.mixed_precision_pays` says whether it pays).
     """
     return mixed_precision_dtype(device) == torch.bfloat16
 
@@ -154,7 +156,7 @@ def bf16_autocast(device: torch.device | str) -> bool:
 def autocast_choice(device: torch.device | str) -> str:
     """What :func:`fast_settings` chose for autocast on ``device``, and why: for tables and reports."""
     if mixed_precision_pays(device) and not bf16_autocast(device):
-        return "autocast off: this GPU's 16-bit tensor cores are float16 only, and VGG19's activations overflow it"
+        return "autocast off: this GPU's 16-bit tensor cores are float16 only, and a Gatys loss became NaN in it"
     return mixed_precision_note(device)
 
 
@@ -175,9 +177,9 @@ class SpeedLoss(GatysLoss):
                  settings: SpeedSettings):
         self.speed = settings
         if settings.autocast and not bf16_autocast(content.device):
-            raise ValueError(f"autocast on {content.device} would compute in float16, whose range VGG19's "
-                             "activations overflow in a Gatys run (NaN within two steps), and this GPU has no "
-                             "bfloat16 tensor cores: use autocast=False")
+            raise ValueError(f"autocast on {content.device} would compute in float16 (largest value 65504), "
+                             "where a Gatys loss became NaN within two steps, and this GPU has no bfloat16 "
+                             "tensor cores: use autocast=False")
         super().__init__(vgg, content, style, settings.method)
         self.all_style_layers = self.style_layers
         self.style_layers = [name for name in self.style_layers if name not in settings.late_style_layers]
@@ -430,8 +432,8 @@ def compare_speed(content: torch.Tensor, style: torch.Tensor, vgg: VGG19Features
         if target_loss is not None:
             settings = settings.replace(target_loss=target_loss)
         result = stylize_fast(content, style, vgg, settings, progress=progress)
-        if target_loss is None:
-            target_loss = result.losses[-1]
+        if target_loss is None:  # the last loss that is a number (a NaN one sent the run back, see run_steps)
+            target_loss = next((loss for loss in reversed(result.losses) if math.isfinite(loss)), math.nan)
         rows.append(SpeedRow(name, seconds_per_step(result), result.seconds_to_reach(target_loss),
                              result.steps_to_reach(target_loss), result.losses[-1], result))
     return rows

@@ -125,9 +125,10 @@ def mixed_precision_dtype(device: torch.device | str) -> torch.dtype:
     without bfloat16 tensor cores (:func:`cuda_has_native_bf16`: T4, V100).
 
     bfloat16 keeps float32's exponent, so it never overflows and needs no loss scaling; float16 has
-    more mantissa bits but overflows above 65504. VGG19 with the original (Caffe) weights sees pixels
-    in 0-255, and its activations reach about 2e4 on a face: in float16, lesson 02's Gatys loss became
-    NaN at the second step on an H200 (2026-11-30), so bfloat16 is used wherever the GPU computes it.
+    more mantissa bits but nothing above 65504. VGG19 with the original (Caffe) weights sees pixels in
+    0-255, its activations reach about 2e4 on a face (a third of that) and a Gatys loss is of order 1e7:
+    in float16, lesson 02's Gatys loss became NaN at the second step on an H200 (2026-11-30; the same in
+    float16 emulated on a CPU), so bfloat16 is used wherever the hardware computes it.
     """
     device = torch.device(device)
     return torch.float16 if device.type == "cuda" and not cuda_has_native_bf16(device) else torch.bfloat16

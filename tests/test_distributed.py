@@ -76,7 +76,10 @@ def test_outside_torchrun_nothing_is_distributed(monkeypatch):
 def test_device_for_gives_each_process_a_gpu_or_uses_the_cpu(monkeypatch, gpus, processes, device):
     """Lesson 07's two-process run failed on a one-GPU machine (an H200, as on Colab): rank 1 had no GPU."""
     monkeypatch.setattr(torch.cuda, "device_count", lambda: gpus)
+    monkeypatch.delenv("FACESTYLE_DEVICE", raising=False)
     assert distributed.device_for(processes) == device
+    monkeypatch.setenv("FACESTYLE_DEVICE", "cpu")  # the learner's own choice wins
+    assert distributed.device_for(processes) == "cpu"
 
 
 def test_start_refuses_more_processes_than_gpus_with_the_remedy(monkeypatch):

@@ -170,6 +170,27 @@ def test_a_loss_that_turns_nan_sends_the_image_back_and_the_run_goes_on():
     assert losses[4] < losses[3] == pytest.approx(losses[1]) and torch.isfinite(image).all()
 
 
+def test_pixels_made_nan_by_the_last_update_are_replaced_by_the_best_image():
+    """The loss is measured before each update, so a NaN gradient at the last step would go unseen."""
+    calls = []
+
+    def objective(x):  # a bowl around 0.3 whose gradient turns NaN at the third (last) evaluation
+        calls.append(1)
+        y = x.clone()
+        if len(calls) == 3:
+            y.register_hook(lambda grad: torch.full_like(grad, math.nan))
+        loss = ((y - 0.3) ** 2).sum()
+        return loss, {"content": float(loss)}
+
+    torch.manual_seed(0)
+    image = torch.rand(1, 3, 4, 4, requires_grad=True)
+    seen = []
+    losses, _ = run_steps(image, objective, 3, GatysSettings(optimizer="adam", learning_rate=0.01),
+                          callback=lambda step, now, loss: seen.append(now.clone()))
+    assert all(math.isfinite(loss) for loss in losses) and torch.isnan(seen[-1]).all()
+    assert torch.isfinite(image).all() and torch.equal(image.detach(), seen[1])  # the start of step 2: lowest loss
+
+
 def test_a_loss_that_stays_nan_is_refused_after_a_few_restarts():
     from facestyle_utils.gatys import RESTARTS
 

@@ -76,7 +76,9 @@ def test_a_spent_budget_starts_nothing_and_still_writes_the_report(tmp_path):
                            "--device", "cpu", "--only", "recipe", "notebooks", "--budget", "0", "--mode", "full"],
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
-    checks = json.loads(next(tmp_path.glob("*.json")).read_text())["checks"]
+    report = json.loads(next(tmp_path.glob("*.json")).read_text())
+    checks = report["checks"]
+    assert "--budget 0 --mode full" in report["hardware"]["arguments"]  # the report says how it was run
     assert checks["recipe"] == {"status": "skipped", "summary": "not started: --budget spent",
                                 "seconds": checks["recipe"]["seconds"]}
     assert checks["notebooks"]["status"] == "skipped"
@@ -100,3 +102,15 @@ def test_notebooks_run_in_the_mode_asked_and_a_budget_cuts_a_long_one_off(tmp_pa
     result = gpu_check.check_notebooks({}, ["02"], "full")
     assert result["status"] == "skipped" and "not started (--budget): 02_vgg19_features.ipynb" in result["summary"]
     assert gpu_check.time_left(900) == 1.0
+
+
+def test_notebook_numbers_are_padded_and_checked_and_each_mode_has_its_own_report(tmp_path):
+    assert gpu_check.notebook_number("7") == "07" and gpu_check.notebook_number("02") == "02"
+    with pytest.raises(Exception, match="no notebook numbered '9'"):
+        gpu_check.notebook_number("9")
+    info = {"date": "2026-11-30", "gpu": "NVIDIA H200", "cuda_available": True}
+    quick = gpu_check.write_report(info, {"notebooks": {"status": "pass", "mode": "quick", "notebooks": {}}}, tmp_path)
+    full = gpu_check.write_report(info, {"notebooks": {"status": "pass", "mode": "full", "notebooks": {}}}, tmp_path)
+    assert quick.name == "gpu_check_2026-11-30_nvidia-h200.md"
+    assert full.name == "gpu_check_2026-11-30_nvidia-h200_full.md"
+    assert "## Notebooks (full mode, without Jupyter)" in full.read_text()

@@ -158,6 +158,14 @@ MODE_ENV = {"quick": {"FACESTYLE_QUICK": "1", "FACESTYLE_WORKSHOP": "0"},
             "full": {"FACESTYLE_QUICK": "0", "FACESTYLE_WORKSHOP": "0"}}
 
 
+def notebook_number(text: str) -> str:
+    """``--notebooks`` argument: "7" or "07" -> "07", the number of a notebook in notebooks/."""
+    number = f"{int(text):02d}" if text.isdigit() else text
+    if not any((ROOT / "notebooks").glob(f"{number}_*.ipynb")):
+        raise argparse.ArgumentTypeError(f"no notebook numbered {text!r} in {ROOT / 'notebooks'}")
+    return number
+
+
 def check_notebooks(env: dict, numbers: list[str], mode: str) -> dict:
     """The notebooks in order, each in its own process, in ``mode`` (quick, workshop or full)."""
     results = {}
@@ -287,9 +295,9 @@ def markdown(info: dict, checks: dict) -> str:
     lines = [f"# GPU check, {info['date']}: {where}", ""]
     lines += [f"- {key}: {value}" for key, value in info.items() if key != "date"]
     if not info["cuda_available"]:
-        lines += ["", "**no CUDA device**: only the checks that need no GPU ran" +
-                  (" (the GPU checks below ran on the CPU, as asked with --device)." if checks.keys() - {"without_cuda"}
-                   else ".")]
+        lines += ["", "**no CUDA device**: " + ("the GPU checks below ran on the CPU, as asked with --device."
+                                                if checks.keys() - {"without_cuda"}
+                                                else "only the checks that need no GPU ran.")]
     lines += ["", "| check | status | seconds | result |", "|---|---|---|---|"]
     for name, result in checks.items():
         seconds = f"{result['seconds']:.0f}" if "seconds" in result else ""
@@ -310,7 +318,8 @@ def markdown(info: dict, checks: dict) -> str:
 def write_report(info: dict, checks: dict, out: Path) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     slug = re.sub(r"[^a-z0-9]+", "-", info.get("gpu", "no-cuda").lower()).strip("-")
-    stem = out / f"gpu_check_{info['date']}_{slug}"
+    mode = checks.get("notebooks", {}).get("mode", "quick")
+    stem = out / f"gpu_check_{info['date']}_{slug}{'' if mode == 'quick' else '_' + mode}"  # one file per mode
     stem.with_suffix(".json").write_text(json.dumps({"hardware": info, "checks": checks}, indent=1, default=str))
     stem.with_suffix(".md").write_text(markdown(info, checks))
     return stem.with_suffix(".md")
@@ -328,10 +337,11 @@ def main(argv: list[str]) -> int:
                         help="inference speed paths to time")
     parser.add_argument("--gatys-size", type=int, default=256)
     parser.add_argument("--mode", choices=tuple(MODE_ENV), default="quick", help="the notebooks' mode")
-    parser.add_argument("--notebooks", nargs="+", default=list(NOTEBOOKS), metavar="NN",
+    parser.add_argument("--notebooks", nargs="+", type=notebook_number, default=list(NOTEBOOKS), metavar="NN",
                         help=f"which notebooks, by number (default: {' '.join(NOTEBOOKS)})")
     parser.add_argument("--budget", type=float, default=None, metavar="SECONDS",
-                        help="start nothing new after this many seconds; the report is kept after each check")
+                        help="end the run after this many seconds: nothing new starts, the check then running is "
+                             "cut off and reported as timed out; the report is kept after each check")
     parser.add_argument("--child", nargs=2, metavar=("KIND", "ARGUMENT"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
@@ -349,7 +359,7 @@ def main(argv: list[str]) -> int:
            "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
     work.mkdir(parents=True, exist_ok=True)
     checks: dict[str, dict] = {}
-    info = hardware(device or "none")
+    info = {**hardware(device or "none"), "arguments": " ".join(argv) or "(none)"}
     out = args.out or (ROOT / "benchmarks" / "results" if torch.cuda.is_available() else work)
     if device is None:
         print("no CUDA device: checking what can be checked without one", flush=True)
