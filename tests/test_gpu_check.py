@@ -114,3 +114,19 @@ def test_notebook_numbers_are_padded_and_checked_and_each_mode_has_its_own_repor
     assert quick.name == "gpu_check_2026-11-30_nvidia-h200.md"
     assert full.name == "gpu_check_2026-11-30_nvidia-h200_full.md"
     assert "## Notebooks (full mode, without Jupyter)" in full.read_text()
+
+
+def test_the_gatys_check_runs_the_benchmark_at_each_size_and_collects_the_ratios(monkeypatch):
+    ran = []
+
+    def fake_script(args, env, timeout=0):
+        size = int(args[args.index("--size") + 1])
+        ran.append(size)
+        ratio = 0.5 if size == 256 else 0.25
+        return {"status": "pass", "seconds": 1.0}, f"ratio fast / plain = {ratio} (target <= 0.40)"
+
+    monkeypatch.setattr(gpu_check, "script", fake_script)
+    result = gpu_check.check_gatys({}, [256, 512])
+    assert ran == [256, 512] and result["ratio_fast_over_plain"] == {256: 0.5, 512: 0.25}
+    assert result["summary"] == "fast / plain time to the same loss: 0.5 at 256 px, 0.25 at 512 px (target <= 0.4)"
+    assert result["status"] == "pass" and result["seconds"] == 2.0
