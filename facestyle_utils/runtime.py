@@ -139,9 +139,8 @@ def mixed_precision_pays(device: torch.device | str) -> bool:
 
     CUDA GPUs from Volta (2017) on have 16-bit tensor cores (older ones gain little). A CPU gains only
     when it computes bfloat16 in hardware (:func:`cpu_has_native_bf16`: AMX or AVX-512 BF16 on x86, BF16
-    on Arm); elsewhere PyTorch
-    emulates it and a VGG19 backward pass became 5 to 100 times slower on the course's 2-core AMD
-    CPU. Apple MPS gains little for networks this small. This is a rule of thumb: lessons 02 and 05
+    on Arm); elsewhere PyTorch emulates it and a VGG19 backward pass became 5 to 100 times slower on the
+    course's 2-core AMD CPU. Apple MPS gains little for networks this small. This is a rule of thumb: lessons 02 and 05
     time both precisions and print which one won on your machine.
     """
     device = torch.device(device)
