@@ -126,6 +126,17 @@ def test_run_steps_refuses_a_loss_that_is_not_finite():
         run_steps(image, broken, 3, GatysSettings(optimizer="adam"))
 
 
+def run_recorded(objective, steps):
+    """``steps`` Adam steps on a seeded random 4x4 image; returns the losses, a copy of the image after each
+    step (what the callback saw) and the image at the end."""
+    torch.manual_seed(0)
+    image = torch.rand(1, 3, 4, 4, requires_grad=True)
+    seen = []
+    losses, _ = run_steps(image, objective, steps, GatysSettings(optimizer="adam", learning_rate=0.01),
+                          callback=lambda step, now, loss: seen.append(now.clone()))
+    return losses, seen, image
+
+
 def test_a_diverging_step_sends_the_image_back_and_restarts_lbfgs_with_a_line_search(monkeypatch):
     """L-BFGS without a line search once blew a studio result up into colour noise (lesson 06, full mode)."""
     from facestyle_utils import gatys
@@ -141,11 +152,7 @@ def test_a_diverging_step_sends_the_image_back_and_restarts_lbfgs_with_a_line_se
     real = gatys.make_optimizer
     monkeypatch.setattr(gatys, "make_optimizer", lambda image, settings, line_search=False: (
         made.append(line_search), real(image, settings, line_search))[1])
-    torch.manual_seed(0)
-    image = torch.rand(1, 3, 4, 4, requires_grad=True)
-    seen = []
-    losses, _ = run_steps(image, objective, 5, GatysSettings(optimizer="adam", learning_rate=0.01),
-                          callback=lambda step, now, loss: seen.append(now.clone()))
+    losses, seen, image = run_recorded(objective, 5)
     assert losses[2] > 1000 * losses[1] and made == [False, True]
     assert torch.equal(seen[2], seen[0])  # back to the lowest-loss image: the one step 1 started from
     assert losses[3] == pytest.approx(losses[1]) and losses[4] < losses[3]  # and on downhill from there
@@ -160,11 +167,7 @@ def test_a_loss_that_turns_nan_sends_the_image_back_and_the_run_goes_on():
         loss = ((x - 0.3) ** 2).sum() * (math.nan if len(calls) == 3 else 1.0)
         return loss, {"content": float(loss)}
 
-    torch.manual_seed(0)
-    image = torch.rand(1, 3, 4, 4, requires_grad=True)
-    seen = []
-    losses, _ = run_steps(image, objective, 5, GatysSettings(optimizer="adam", learning_rate=0.01),
-                          callback=lambda step, now, loss: seen.append(now.clone()))
+    losses, seen, image = run_recorded(objective, 5)
     assert math.isnan(losses[2]) and all(math.isfinite(loss) for loss in losses[:2] + losses[3:])
     assert torch.equal(seen[2], seen[0])  # back to the lowest-loss image
     assert losses[4] < losses[3] == pytest.approx(losses[1]) and torch.isfinite(image).all()
@@ -182,11 +185,7 @@ def test_pixels_made_nan_by_the_last_update_are_replaced_by_the_best_image():
         loss = ((y - 0.3) ** 2).sum()
         return loss, {"content": float(loss)}
 
-    torch.manual_seed(0)
-    image = torch.rand(1, 3, 4, 4, requires_grad=True)
-    seen = []
-    losses, _ = run_steps(image, objective, 3, GatysSettings(optimizer="adam", learning_rate=0.01),
-                          callback=lambda step, now, loss: seen.append(now.clone()))
+    losses, seen, image = run_recorded(objective, 3)
     assert all(math.isfinite(loss) for loss in losses) and torch.isnan(seen[-1]).all()
     assert torch.isfinite(image).all() and torch.equal(image.detach(), seen[1])  # the start of step 2: lowest loss
 
