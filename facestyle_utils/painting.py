@@ -175,14 +175,24 @@ class PaintedStyle:
         return paint(rgb, self.index, threads=1)
 
 
-#: The two painted target styles the course names, with their Magenta style index (0 to 25).
+#: The three painted target styles the course names, with their Magenta style index (0 to 25).
 #: Chosen from a contact sheet of all 26 styles on the astronaut and Grace Hopper faces at 128
-#: and 256 px: both read as paintings at 128 px, keep eyes, mouth and outline, and differ
-#: (cool, bold strokes vs warm, soft tones). Several of the others bury the face at 128 px
+#: and 256 px: all read as paintings at 128 px, keep eyes, mouth and outline, and differ
+#: (cool bold strokes, warm soft tones, a pale wash). Several of the others bury the face at 128 px
 #: (geometric patterns, large colour blocks) or look close to the OpenCV watercolour.
+#: The blue wash is the one lesson 05 distils (:data:`DISTILLED_STYLE`): its look lives at coarser
+#: scales than the bold strokes' brush texture (a half-resolution round trip of its held-out faces
+#: keeps 33.6 dB PSNR, of the bold strokes' 24.7 dB), so a student that convolves at half and
+#: quarter resolution can learn it.
 STYLES: dict[str, PaintedStyle] = {s.name: s for s in [
     PaintedStyle("painting_bold_strokes", 25,
                  "bold dark contours, blue and ochre brush strokes; keeps eyes, smile and glasses"),
     PaintedStyle("painting_earth_tones", 10,
                  "warm brown and ochre earth tones, soft brushwork, like an old oil portrait"),
+    PaintedStyle("painting_blue_wash", 14,
+                 "pale blue wash with dark ink contours and warm highlights; keeps glasses, eyes and mouth"),
 ]}
+
+#: The painted style lesson 05 distils into a student and races against Magenta, and that
+#: ``benchmarks/inference_speed.py`` times Magenta with.
+DISTILLED_STYLE = "painting_blue_wash"

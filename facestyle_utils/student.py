@@ -4,7 +4,8 @@ The teacher (lesson 03's DCNN) runs part of VGG19 on every image, which is most 
 The student follows Johnson et al.'s "transformer net" (2016), slimmed: two strided convolutions down,
 residual blocks at 1/4 resolution, nearest upsampling + convolution back up (no transposed
 convolutions, so no checkerboard), instance normalisation in the residual blocks. It is trained to give
-the teacher's output for the same input (knowledge distillation), so it needs no labels.
+the teacher's output for the same input (knowledge distillation, Hinton et al. 2015), so it needs no labels.
+Its output is either a change to the input photo or a new image (:class:`StudentConfig`'s ``residual``).
 """
 from __future__ import annotations
 
@@ -20,14 +21,25 @@ from .nets import check_image_batch, pad_to_multiple, residual_image
 
 @dataclass
 class StudentConfig:
-    """Width of the first layer and number of residual blocks: the speed/quality dials."""
+    """Width of the first layer and number of residual blocks (the speed/quality dials), and what the
+    network predicts.
+
+    ``residual=True`` (as :class:`~facestyle_utils.nets.DCNNConfig`'s ``residual``): a change to the
+    input photo, ``sigmoid(change + logit(photo))``, so an untrained student is the identity; right for
+    styles that keep the photo's colours and draw on it (the cartoon). ``residual=False``: the image
+    itself, ``sigmoid(output)``; right for styles that repaint every colour (Magenta's paintings),
+    where the skip would carry the photo's own colours through to the output.
+    """
 
     base_channels: int = 16
     residual_blocks: int = 3
+    residual: bool = True
 
     def __post_init__(self) -> None:
         if self.base_channels < 4 or self.residual_blocks < 0:
             raise ValueError(f"need base_channels >= 4 and residual_blocks >= 0, got {self}")
+        if not isinstance(self.residual, bool):
+            raise ValueError(f"residual must be True or False, not {self.residual!r}")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -103,14 +115,29 @@ class FastStudent(nn.Module):
         check_image_batch(image, "images", self)
         height, width = image.shape[-2:]
         x = self.pad_input(image)
-        # Predict a change to the input: the student starts close to the identity and learns the style.
-        out = residual_image(self.out(self.up(self.middle(self.down(x)))) * 2, x)
+        output = self.out(self.up(self.middle(self.down(x)))) * 2
+        # residual: predict a change to the input, so the student starts as the identity and learns the style.
+        out = residual_image(output, x) if self.config.residual else torch.sigmoid(output)
         return out[..., :height, :width]
 
     def pad_input(self, image: torch.Tensor) -> torch.Tensor:
         """The padding :meth:`forward` applies (edge replicated up to a multiple of the stride); ONNX
         export pads outside the graph with it, so the exported graph takes every size."""
         return pad_to_multiple(image, self.stride, mode="replicate")
+
+
+def half_resolution_round_trip(images: torch.Tensor) -> torch.Tensor:
+    """(N, 3, H, W) images -> the same images brought down to half resolution (area average) and back
+    up (bilinear): what is left of a target for a network that does nearly all its work at half
+    resolution and below, like :class:`FastStudent`.
+
+    ``psnr(half_resolution_round_trip(targets), targets)`` is an indicator (not a bound: the student's
+    last two convolutions run at full resolution) of how closely such a student can copy a style: a
+    style whose look lives in fine brush texture loses more in the round trip than one painted in washes.
+    Same dtype and device as ``images``; H and W of at least 2.
+    """
+    half = F.interpolate(images, scale_factor=0.5, mode="area")
+    return F.interpolate(half, size=images.shape[-2:], mode="bilinear", align_corners=False)
 
 
 def distillation_loss(teacher: nn.Module):

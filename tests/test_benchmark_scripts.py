@@ -1,5 +1,6 @@
 """The benchmark scripts still run end to end (tiny sizes; their timings are not checked)."""
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -28,12 +29,14 @@ def test_inference_speed_prints_a_row_per_path_and_the_speed_up(tmp_path):
     report = json.loads((tmp_path / "rows.json").read_text())
     assert report["device"].startswith("cpu (")
     ours = [row for row in report["rows"] if not row["path"].startswith("Magenta peer")]
-    assert [row["path"] for row in ours] == ["DCNN plain", "DCNN channels_last", "student channels_last"]
+    assert [row["path"] for row in ours] == ["DCNN plain", "DCNN channels_last", "student channels_last",
+                                             "painted student channels_last"]
     assert all(row["agrees with plain"] == "yes" and row["ran on"].startswith("cpu") for row in ours)
     peers = [row for row in report["rows"] if row["path"].startswith("Magenta peer")]
     if painting.available():  # the peer: Magenta's multi-style network, same sizes, outside the verdict
         assert [row["path"] for row in peers] == ["Magenta peer (1 thread)", "Magenta peer (all cores)"]
         assert all(row["size"] == "32x32" and row["latency (ms)"] > 0 for row in peers)
-        assert "Peer at 32x32: Magenta multi-style network" in out and "peer" not in report
+        assert "Peer at 32x32: Magenta multi-style network (painting_blue_wash)" in out and "peer" not in report
+        assert re.search(r"the painted student [\d.]+ ms, (not )?faster than Magenta at its best\.", out)
     else:
         assert not peers and "Magenta peer rows skipped: " in out and "pip install" in report["peer"]

@@ -13,7 +13,7 @@ from facestyle_utils import filters, painting
 from facestyle_utils.sample_data import load_sample
 
 needs_painting = pytest.mark.skipif(not painting.available(), reason=str(painting.missing_reason()))
-NAMES = ["painting_bold_strokes", "painting_earth_tones"]
+NAMES = ["painting_bold_strokes", "painting_earth_tones", "painting_blue_wash"]
 
 
 @pytest.fixture(scope="module")
@@ -42,9 +42,10 @@ def edge_correlation(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.corrcoef(edge_map(a).ravel(), edge_map(b).ravel())[0, 1])
 
 
-def test_the_two_named_styles_and_their_magenta_indices():
+def test_the_three_named_styles_and_their_magenta_indices():
     assert list(painting.STYLES) == NAMES
-    assert {s.index for s in painting.STYLES.values()} == {25, 10}
+    assert [s.index for s in painting.STYLES.values()] == [25, 10, 14]
+    assert painting.DISTILLED_STYLE in painting.STYLES
     assert all(0 <= s.index < painting.NUM_STYLES and s.description for s in painting.STYLES.values())
 
 
@@ -70,12 +71,14 @@ def test_paints_a_lot_yet_keeps_the_face_structure(faces, painted, face, name):
 
 
 @needs_painting
-def test_the_two_styles_differ(faces, painted):
+def test_the_styles_differ(faces, painted):
     for face in faces:
-        bold, earth = (painted[(face, name)].astype(float) for name in NAMES)
-        assert np.abs(bold - earth).mean() > 20  # measured ~35 (of 255)
-        warmth = [(img[..., 0] - img[..., 2]).mean() for img in (bold, earth)]
+        bold, earth, wash = (painted[(face, name)].astype(float) for name in NAMES)
+        assert min(np.abs(bold - earth).mean(), np.abs(wash - bold).mean(), np.abs(wash - earth).mean()) > 20
+        warmth = [(img[..., 0] - img[..., 2]).mean() for img in (bold, earth, wash)]
         assert warmth[1] > warmth[0] + 20  # earth tones are red-brown, bold strokes blue-ochre
+        assert warmth[2] < 0 < warmth[1]  # the wash is blue
+        assert wash.mean() > max(bold.mean(), earth.mean()) + 30  # ... and pale
 
 
 def test_opencv_styles_stay_the_defaults():

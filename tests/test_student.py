@@ -91,3 +91,41 @@ def test_student_takes_bfloat16_under_autocast():
         with torch.autocast("cpu", dtype=torch.bfloat16):
             out = student(image.bfloat16())
     assert out.shape == (1, 3, 8, 8) and torch.allclose(out.float(), expected, atol=0.05)
+
+
+@pytest.mark.parametrize("residual", [True, False])
+def test_residual_decides_what_a_zero_output_layer_gives(residual):
+    # residual: a zero change gives the photo back; otherwise the network's own image, sigmoid(0) = mid-gray.
+    student = FastStudent(StudentConfig(base_channels=8, residual_blocks=1, residual=residual)).eval()
+    torch.nn.init.zeros_(student.out.weight)
+    torch.nn.init.zeros_(student.out.bias)
+    image = torch.rand(2, 3, 20, 28) * 0.9 + 0.05
+    with torch.no_grad():
+        out = student(image)
+    expected = image if residual else torch.full_like(image, 0.5)
+    assert torch.allclose(out, expected, atol=1e-5)
+
+
+def test_residual_must_be_a_bool_and_survives_the_model_file(tmp_path):
+    from facestyle_utils.checkpoints import load_model, save_model
+
+    with pytest.raises(ValueError, match="residual must be True or False, not 'no'"):
+        StudentConfig(residual="no")
+    student = FastStudent(StudentConfig(base_channels=8, residual_blocks=1, residual=False)).eval()
+    loaded = load_model(save_model(student, tmp_path / "painted.pt", kind="student"))
+    x = torch.rand(1, 3, 16, 16)
+    assert loaded.config.residual is False and torch.equal(loaded(x), student(x))
+
+
+def test_half_resolution_round_trip_keeps_smooth_images_and_loses_fine_texture():
+    from facestyle_utils.metrics import psnr
+    from facestyle_utils.student import half_resolution_round_trip
+
+    flat = torch.full((1, 3, 16, 16), 0.3)
+    assert torch.allclose(half_resolution_round_trip(flat), flat)  # nothing to lose
+    checker = (torch.arange(16)[:, None] + torch.arange(16)[None, :]) % 2  # 1-pixel texture: averaged away
+    texture = checker.float().expand(1, 3, 16, 16)
+    out = half_resolution_round_trip(texture)
+    assert out.shape == texture.shape and torch.allclose(out, torch.full_like(texture, 0.5))
+    ramp = torch.linspace(0, 1, 32).expand(1, 3, 32, 32)  # a smooth gradient survives (within its edges)
+    assert psnr(half_resolution_round_trip(ramp), ramp) > 35 > psnr(out, texture)
