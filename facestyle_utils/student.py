@@ -25,7 +25,7 @@ class StudentConfig:
     network predicts.
 
     ``residual=True`` (as :class:`~facestyle_utils.nets.DCNNConfig`'s ``residual``): a change to the
-    input photo, ``sigmoid(change + logit(photo))``, so an untrained student is the identity; right for
+    input photo, ``sigmoid(change + logit(photo))``, so an untrained student starts close to the identity; right for
     styles that keep the photo's colours and draw on it (the cartoon). ``residual=False``: the image
     itself, ``sigmoid(output)``; right for styles that repaint every colour (Magenta's paintings),
     where the skip would carry the photo's own colours through to the output.
@@ -49,7 +49,8 @@ class ConvNormReLU(nn.Sequential):
     """Conv (optionally strided) + optional instance norm + ReLU.
 
     Instance norm and reflection padding help a network that must handle *any* style; a student
-    that copies one teacher does without them, which saves about a third of its time on a CPU.
+    that copies one teacher keeps instance norm only in its residual blocks (at 1/4 resolution) and
+    pads with zeros, which saves about a third of its time on a CPU.
     """
 
     def __init__(self, in_channels: int, out_channels: int, stride: int = 1, relu: bool = True, norm: bool = False):
@@ -116,7 +117,7 @@ class FastStudent(nn.Module):
         height, width = image.shape[-2:]
         x = self.pad_input(image)
         output = self.out(self.up(self.middle(self.down(x)))) * 2
-        # residual: predict a change to the input, so the student starts as the identity and learns the style.
+        # residual: predict a change to the input, so the student starts close to the identity and learns the style.
         out = residual_image(output, x) if self.config.residual else torch.sigmoid(output)
         return out[..., :height, :width]
 
@@ -134,8 +135,13 @@ def half_resolution_round_trip(images: torch.Tensor) -> torch.Tensor:
     ``psnr(half_resolution_round_trip(targets), targets)`` is an indicator (not a bound: the student's
     last two convolutions run at full resolution) of how closely such a student can copy a style: a
     style whose look lives in fine brush texture loses more in the round trip than one painted in washes.
-    Same dtype and device as ``images``; H and W of at least 2.
+    ``images``: float (N, 3, H, W), values in [0, 1] (any range works: the result stays within the
+    input's range), H and W of at least 2; the result has the same shape, dtype and device.
+    Raises ValueError for another shape or a side shorter than 2 px.
     """
+    if images.dim() != 4 or min(images.shape[-2:]) < 2:
+        raise ValueError(f"half_resolution_round_trip needs (N, C, H, W) images with H, W >= 2, "
+                         f"got shape {tuple(images.shape)}")
     half = F.interpolate(images, scale_factor=0.5, mode="area")
     return F.interpolate(half, size=images.shape[-2:], mode="bilinear", align_corners=False)
 

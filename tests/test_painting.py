@@ -45,7 +45,7 @@ def edge_correlation(a: np.ndarray, b: np.ndarray) -> float:
 def test_the_three_named_styles_and_their_magenta_indices():
     assert list(painting.STYLES) == NAMES
     assert [s.index for s in painting.STYLES.values()] == [25, 10, 14]
-    assert painting.DISTILLED_STYLE in painting.STYLES
+    assert painting.RACE_STYLE in painting.STYLES
     assert all(0 <= s.index < painting.NUM_STYLES and s.description for s in painting.STYLES.values())
 
 

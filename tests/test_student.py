@@ -129,3 +129,11 @@ def test_half_resolution_round_trip_keeps_smooth_images_and_loses_fine_texture()
     assert out.shape == texture.shape and torch.allclose(out, torch.full_like(texture, 0.5))
     ramp = torch.linspace(0, 1, 32).expand(1, 3, 32, 32)  # a smooth gradient survives (within its edges)
     assert psnr(half_resolution_round_trip(ramp), ramp) > 35 > psnr(out, texture)
+
+
+@pytest.mark.parametrize("shape", [(1, 3, 1, 8), (3, 8, 8)])
+def test_half_resolution_round_trip_refuses_too_small_or_unbatched_images(shape):
+    from facestyle_utils.student import half_resolution_round_trip
+
+    with pytest.raises(ValueError, match=rf"H, W >= 2, got shape \({', '.join(map(str, shape))}\)"):
+        half_resolution_round_trip(torch.rand(*shape))
