@@ -43,7 +43,7 @@ Inference (lessons 05 and 06)
 - ``inference``: the Stylizer and its speed paths; folders; a style image fixed for the DRN
 - ``benchmark``: honest timing and memory
 - ``export``: ONNX export and ONNX Runtime
-- ``student``: the distilled fast student network
+- ``student``: the distilled fast student network and the half-resolution round trip
 - ``video``: demo clips and video stylization with OpenCV
 - ``cli``: ``python -m facestyle_utils stylize ...`` and ``... train ...``
 - ``studio``: the studio's pipeline as plain functions (crop the face, stylize, blend at a strength)
@@ -64,7 +64,10 @@ Glossary (one name per concept; code, notebooks, CLI and README use these)
   images are drawn independently; the DRN trains on both: a face, a style example of another person
   and, where it exists, the face's own target (the hidden pair).
 - residual output: a network's output read as a change to its input, sigmoid(change + logit(input)),
-  so an untrained network returns the input (DCNN, DRN and student).
+  so an untrained network returns (about) the input (DCNN, DRN and the cartoon student; the painted
+  student of lesson 05 predicts the image itself, ``StudentConfig(residual=False)``).
+- half-resolution round trip: an image brought to half size and back; its PSNR against the image
+  says how much of a style a student working at half resolution can copy (``student``, lesson 05).
 - content loss: distance between the VGG19 features of the output and of the content image.
 - perceptual loss: distance between the VGG19 features of the output and of its paired target
   (Johnson et al. 2016); the DCNN's training loss adds it to a pixel loss.
