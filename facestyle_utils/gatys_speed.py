@@ -144,10 +144,9 @@ def fast_settings(device: torch.device | str = "cpu", **changes) -> SpeedSetting
 def bf16_autocast(device: torch.device | str) -> bool:
     """True where autocast computes in bfloat16 on ``device``, the only 16-bit type a Gatys run can use.
 
-    VGG19 with the original weights sees pixels in 0-255, its activations reach about 2e4 and the loss
-    is of order 1e7, while float16 stops at 65504: the loss became NaN at the second step on an H200
-    (2026-11-30) and in float16 emulated on a CPU. bfloat16 has float32's range. False on GPUs with
-    float16 tensor cores only (T4, V100); True on every CPU, where bfloat16 may be emulated (slow:
+    Why float16 fails here (VGG19's activation and loss sizes against float16's range, the NaN measured
+    on an H200) is told once, in :func:`facestyle_utils.runtime.mixed_precision_dtype`. False on GPUs
+    with float16 tensor cores only (T4, V100); True on every CPU, where bfloat16 may be emulated (slow:
     :func:`facestyle_utils.runtime.mixed_precision_pays` says whether it pays).
     """
     return mixed_precision_dtype(device) == torch.bfloat16

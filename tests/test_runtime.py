@@ -114,7 +114,7 @@ def test_autocast_uses_the_device_precision_and_can_be_switched_off():
                                                       ((8, 0), torch.bfloat16, "bfloat16 on this GPU"),
                                                       ((7, 5), torch.float16, "float16 on this GPU")])
 def test_cuda_autocast_is_bfloat16_where_the_gpu_has_bf16_tensor_cores(monkeypatch, capability, dtype, words):
-    """float16 overflowed in lesson 02 on an H200; bfloat16 only where the GPU computes it (A100 and later)."""
+    """float16 made lesson 02's loss NaN on an H200; bfloat16 only where the GPU computes it (A100 and later)."""
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device=None: capability)
     assert runtime.cuda_has_native_bf16("cuda") == (dtype == torch.bfloat16)
