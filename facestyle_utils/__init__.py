@@ -30,6 +30,7 @@ Style representations and optimisation (lesson 02)
 
 Training (lessons 03 and 04)
 - ``nets``: the DCNN stylizer (VGG19 encoder + decoder) and its paired loss (pixel + perceptual + style)
+- ``tone_curve``: a learned curve per colour channel after a network's output, for the cartoon's exact tone steps
 - ``attention``: SAGAN self-attention and cosine cross-attention with a memory cap
 - ``plotting_attention``: where chosen face points look in the style image; the similarity matrix
 - ``drn``: the DRN stylizer with attention, and its loss (unpaired terms, plus a pixel term where pairs exist)
@@ -66,6 +67,9 @@ Glossary (one name per concept; code, notebooks, CLI and README use these)
 - residual output: a network's output read as a change to its input, sigmoid(change + logit(input)),
   so an untrained network returns (about) the input (DCNN, DRN and the cartoon student; the painted
   student of lesson 05 predicts the image itself, ``StudentConfig(residual=False)``).
+- tone curve: one learned piecewise-linear function per colour channel (256 knots), applied to
+  every pixel of a network's output; it draws the cartoon filter's 8 tone steps, which a network of
+  convolutions can only blur (``tone_curve``, ``DCNNConfig(tone_curve=True)``, lesson 03).
 - half-resolution round trip: an image brought to half size and back; its PSNR against the image
   says how much of a style a student working at half resolution can copy (``student``, lesson 05).
 - content loss: distance between the VGG19 features of the output and of the content image.

@@ -32,8 +32,25 @@ def _scaled(value: float, rgb: np.ndarray, reference: int = 256) -> float:
     return value * min(rgb.shape[:2]) / reference
 
 
+def posterize(values: np.ndarray, tones: int = 8) -> np.ndarray:
+    """Snap every uint8 value to the middle of one of ``tones`` equal bins (8: 16, 48, ..., 240).
+
+    The cartoon's flat colours: a staircase function of each channel, applied value by value, so
+    ``values`` may have any shape (``posterize(np.arange(256, dtype=np.uint8))`` is the staircase
+    itself). Returns a uint8 array of the same shape. ValueError for another dtype, or for
+    ``tones`` that do not divide 256 into whole bins (1, 2, 4, ..., 256).
+    """
+    if not isinstance(values, np.ndarray) or values.dtype != np.uint8:
+        raise ValueError(f"posterize takes a uint8 array, got {getattr(values, 'dtype', type(values).__name__)}")
+    if tones < 1 or 256 % tones:
+        raise ValueError(f"tones must divide 256 (1, 2, 4, ..., 256), not {tones}")
+    step = 256 // tones
+    return (values.astype(np.int16) // step * step + step // 2).astype(np.uint8)  # int16: no uint8 wrap-around
+
+
 def cartoon(rgb: np.ndarray) -> np.ndarray:
-    """Cartoon: flat colour regions (repeated bilateral filtering, few colour levels) and dark edge lines.
+    """Cartoon: flat colour regions (repeated bilateral filtering, then :func:`posterize` to 8 tones
+    per channel) and dark edge lines.
 
     Edges come from an adaptive threshold of the blurred gray image: a pixel darker than its
     neighbourhood mean by more than ``C`` becomes a line.
@@ -42,8 +59,7 @@ def cartoon(rgb: np.ndarray) -> np.ndarray:
     smooth = rgb
     for _ in range(5):  # many small bilateral passes flatten regions yet keep edges
         smooth = cv2.bilateralFilter(smooth, d=5, sigmaColor=40, sigmaSpace=_scaled(7, rgb))
-    step = 32  # posterize to 8 tones per channel (int16: uint8 arithmetic would wrap around)
-    flat = (smooth.astype(np.int16) // step * step + step // 2).clip(0, 255).astype(np.uint8)
+    flat = posterize(smooth)
     gray = cv2.medianBlur(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY), 5)
     block = max(3, int(_scaled(9, rgb)) | 1)  # odd neighbourhood size
     edges = cv2.adaptiveThreshold(gray, 255, cv2.ADAPTIVE_THRESH_MEAN_C, cv2.THRESH_BINARY, block, 6)

@@ -7,6 +7,9 @@ upsample followed by those convolutions (no transposed convolutions, so no check
 A sigmoid keeps the output in [0, 1]. By default the decoder also receives, U-Net style, the
 encoder's feature maps from just before each pooling ("skips"): pooling throws away *where*
 exactly an edge was, and a cartoon's one-pixel lines need that position back.
+With ``tone_curve`` a learned curve per colour channel (:mod:`facestyle_utils.tone_curve`) maps
+the output last: the cartoon posterizes to 8 tones per channel, steps that convolutions can only
+blur and that a curve of 256 knots draws exactly.
 
 Pooling floors odd sizes (130 -> 65 -> 32), so upsampling cannot give back a side that is
 not a multiple of the stride. :class:`DCNNStylizer` reflect-pads such inputs up to the next
@@ -26,6 +29,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .losses import gram_matrix, perceptual_loss, style_loss
+from .tone_curve import ToneCurve
 from .vgg import LAYER_INDEX, LAYER_NAMES, VGG19Features, conv_channels, load_vgg19
 
 #: Encoder layers the stylizer supports, with their stride (downsampling factor).
@@ -61,6 +65,7 @@ class DCNNConfig:
     output: str = "sigmoid"  # or "clamp"
     skips: bool = True  # U-Net skips from the encoder: sharp detail (False = the plain AdaIN-style decoder)
     residual: bool = False  # decoder predicts a change to the input (in logit space) instead of a new image
+    tone_curve: bool = False  # a learned curve per channel after the output (tone_curve.py): exact tone steps
     vgg_weights: str = "oxford"
 
     def __post_init__(self) -> None:
@@ -70,6 +75,9 @@ class DCNNConfig:
             raise ValueError(f"width must be in (0, 2], not {self.width}")
         if self.output not in ("sigmoid", "clamp"):
             raise ValueError(f"output must be 'sigmoid' or 'clamp', not {self.output!r}")
+        for name in ("skips", "residual", "tone_curve"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"{name} must be True or False, not {getattr(self, name)!r}")
 
     def to_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -165,6 +173,7 @@ class DCNNStylizer(nn.Module):
         self.feature_layers = [*self.decoder.skip_layers, self.config.encoder_layer]
         if self.config.residual:  # start from "change nothing"
             zero_last_layer(self.decoder)
+        self.tone_curve = ToneCurve() if self.config.tone_curve else None  # starts as the identity
 
     def train(self, mode: bool = True) -> "DCNNStylizer":
         super().train(mode)
@@ -184,16 +193,18 @@ class DCNNStylizer(nn.Module):
         """Features -> image in [0, 1] (stride times larger than the deepest features).
 
         With ``config.residual`` the decoder's output is added to the input ``image`` (as a logit
-        for the sigmoid output), so an untrained model starts from the identity.
+        for the sigmoid output), so an untrained model starts from the identity. With
+        ``config.tone_curve`` the learned per-channel curve (:class:`~facestyle_utils.tone_curve.ToneCurve`)
+        maps the result last.
         """
         out = self.decoder(features)
         if self.config.residual:
             if image is None:
                 raise ValueError("a residual stylizer needs the input image to decode")
-            if self.config.output == "sigmoid":
-                return residual_image(out, image)
-            out = out + image
-        return torch.sigmoid(out) if self.config.output == "sigmoid" else out.clamp(0, 1)
+            out = residual_image(out, image) if self.config.output == "sigmoid" else (out + image).clamp(0, 1)
+        else:
+            out = torch.sigmoid(out) if self.config.output == "sigmoid" else out.clamp(0, 1)
+        return self.tone_curve(out) if self.tone_curve is not None else out
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
         """(N, 3, H, W) RGB in [0, 1], any H, W >= 1 -> (N, 3, H, W) in [0, 1].
@@ -216,8 +227,11 @@ class DCNNStylizer(nn.Module):
 
     def parameter_counts(self) -> dict[str, int]:
         """Parameters in the frozen encoder and in the trainable decoder."""
-        return {"encoder (frozen)": sum(p.numel() for p in self.encoder.parameters()),
-                "decoder (trained)": sum(p.numel() for p in self.decoder.parameters())}
+        counts = {"encoder (frozen)": sum(p.numel() for p in self.encoder.parameters()),
+                  "decoder (trained)": sum(p.numel() for p in self.decoder.parameters())}
+        if self.tone_curve is not None:
+            counts["tone curve (trained)"] = self.tone_curve.knots.numel()
+        return counts
 
 
 def residual_image(change: torch.Tensor, image: torch.Tensor) -> torch.Tensor:
@@ -319,6 +333,8 @@ def describe_layers(model: DCNNStylizer) -> list[tuple[str, str]]:
             relu = " + ReLU" if len(layer) == 3 else ""
             rows.append(("decoder", f"reflect-pad + conv3x3 {conv.in_channels}->{conv.out_channels}{relu}"))
     rows.append(("output", config_output(model.config)))
+    if model.tone_curve is not None:
+        rows.append(("output", f"tone curve: {model.tone_curve.knots.shape[1]} knots per channel"))
     return rows
 
 

@@ -80,6 +80,37 @@ def plot_smoothed(ax: plt.Axes, steps: Sequence[int], values: Sequence[float], *
     return window
 
 
+def plot_tone_curves(knots: ImageLike, reference: Sequence[float] | None = None, *,
+                     reference_label: str = "reference", title: str | None = None) -> plt.Figure:
+    """Draw learned tone curves (:class:`~facestyle_utils.tone_curve.ToneCurve`): output against input.
+
+    ``knots``: (C, K) values in [0, 1], one row per channel (a tensor or array, e.g.
+    ``model.tone_curve.knots``); three rows are drawn red, green and blue. ``reference``: K values
+    drawn dashed in black (e.g. the filter's own staircase). ValueError for ``knots`` that are not
+    2-D, or a reference of another length.
+    """
+    values = knots.detach().cpu().numpy() if hasattr(knots, "detach") else np.asarray(knots)
+    if values.ndim != 2:
+        raise ValueError(f"knots must be (channels, knots), got shape {values.shape}")
+    inputs = np.linspace(0, 1, values.shape[1])
+    fig, ax = plt.subplots(figsize=(4.2, 4))
+    colours = ["tab:red", "tab:green", "tab:blue"] if len(values) == 3 else [None] * len(values)
+    for row, (curve, colour) in enumerate(zip(values, colours)):
+        name = "RGB"[row] if len(values) == 3 else f"channel {row}"
+        ax.plot(inputs, curve, color=colour, alpha=0.8, label=f"learned, {name}")
+    if reference is not None:
+        if len(reference) != values.shape[1]:
+            raise ValueError(f"reference has {len(reference)} values, the curves {values.shape[1]} knots")
+        ax.plot(inputs, list(reference), "k--", linewidth=1, label=reference_label)
+    ax.set(xlabel="network output before the curve", ylabel="after the curve", xlim=(0, 1), ylim=(0, 1))
+    if title:
+        ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize="small")
+    fig.tight_layout()
+    return fig
+
+
 def save_figure(fig: plt.Figure, name: str, *, folder: str = "figures") -> Path:
     """Save a figure as ``build/<folder>/<name>.png`` (replacing an older run's copy) and return the path.
 

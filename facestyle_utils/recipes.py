@@ -129,13 +129,16 @@ def prepare(recipe: TrainRecipe, root: str | Path, device: torch.device) -> Prep
 
 
 def _dcnn(recipe: TrainRecipe, root: Path, device: torch.device):
-    """Lesson 03: frozen VGG19 up to relu3_1 + residual decoder with skips; pixel + perceptual loss on crops."""
+    """Lesson 03: frozen VGG19 up to relu3_1 + residual decoder with skips + tone curve; pixel (squared
+    error) + perceptual loss on crops."""
     from .datasets import PairedDataset, PairedRandomCrop
     from .nets import DCNNConfig, DCNNStylizer, LossWeights, PairedLoss
 
-    model = DCNNStylizer(DCNNConfig(encoder_layer="relu3_1", width=0.5, skips=True, residual=True)).to(device)
+    model = DCNNStylizer(DCNNConfig(encoder_layer="relu3_1", width=0.5, skips=True, residual=True,
+                                    tone_curve=True)).to(device)
     loss_fn = PairedLoss(model.encoder,
-                         LossWeights(pixel=1.0, perceptual=0.1, perceptual_layers=("relu1_1", "relu2_1")))
+                         LossWeights(pixel=1.0, perceptual=0.1, pixel_kind="mse",
+                                     perceptual_layers=("relu1_1", "relu2_1")))
     dataset = PairedDataset(root, recipe.styles[0], "train", transform=PairedRandomCrop(recipe.crop))
     return model, loss_fn, dataset, "dcnn"
 
@@ -173,7 +176,7 @@ def _student(recipe: TrainRecipe, root: Path, device: torch.device):
                                 f"(python -m facestyle_utils train --model dcnn --style {recipe.styles[0]}) "
                                 "or pass --teacher")
     teacher = load_model(teacher_path, device=device)
-    model = FastStudent(StudentConfig(base_channels=16, residual_blocks=3)).to(device)
+    model = FastStudent(StudentConfig(base_channels=16, residual_blocks=3, tone_curve=True)).to(device)
     dataset = PairedDataset(root, recipe.styles[0], "train", transform=PairedRandomCrop(recipe.crop))
     return model, distillation_loss(teacher), dataset, "student"
 

@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .nets import check_image_batch, pad_to_multiple, residual_image
+from .tone_curve import ToneCurve
 
 
 @dataclass
@@ -29,17 +30,23 @@ class StudentConfig:
     styles that keep the photo's colours and draw on it (the cartoon). ``residual=False``: the image
     itself, ``sigmoid(output)``; right for styles that repaint every colour (Magenta's paintings),
     where the skip would carry the photo's own colours through to the output.
+
+    ``tone_curve=True`` (as :class:`~facestyle_utils.nets.DCNNConfig`'s ``tone_curve``): a learned
+    curve per channel maps the output last (:class:`~facestyle_utils.tone_curve.ToneCurve`), for a
+    teacher whose output has the cartoon's exact tone steps.
     """
 
     base_channels: int = 16
     residual_blocks: int = 3
     residual: bool = True
+    tone_curve: bool = False
 
     def __post_init__(self) -> None:
         if self.base_channels < 4 or self.residual_blocks < 0:
             raise ValueError(f"need base_channels >= 4 and residual_blocks >= 0, got {self}")
-        if not isinstance(self.residual, bool):
-            raise ValueError(f"residual must be True or False, not {self.residual!r}")
+        for name in ("residual", "tone_curve"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"{name} must be True or False, not {getattr(self, name)!r}")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -104,6 +111,7 @@ class FastStudent(nn.Module):
         self.middle = nn.Sequential(*[ResidualBlock(2 * c) for _ in range(self.config.residual_blocks)])
         self.up = nn.Sequential(UpConv(2 * c, c), UpConv(c, c // 2))
         self.out = nn.Conv2d(c // 2, 3, 3, padding=1)
+        self.tone_curve = ToneCurve() if self.config.tone_curve else None
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
         """(N, 3, H, W) float RGB in [0, 1], any H, W >= 1 -> (N, 3, H, W) in [0, 1].
@@ -119,7 +127,8 @@ class FastStudent(nn.Module):
         output = self.out(self.up(self.middle(self.down(x)))) * 2
         # residual: predict a change to the input, so the student starts close to the identity and learns the style.
         out = residual_image(output, x) if self.config.residual else torch.sigmoid(output)
-        return out[..., :height, :width]
+        out = out[..., :height, :width]
+        return self.tone_curve(out) if self.tone_curve is not None else out
 
     def pad_input(self, image: torch.Tensor) -> torch.Tensor:
         """The padding :meth:`forward` applies (edge replicated up to a multiple of the stride); ONNX

@@ -19,9 +19,17 @@ from facestyle_utils.student import FastStudent, StudentConfig
 
 needs_onnx = pytest.mark.skipif(not onnx_available(), reason="onnx, onnxscript and onnxruntime are not installed")
 
+def curved(model: nn.Module) -> nn.Module:
+    """``model`` with its tone curve squared (x -> x**2 on the knots): a curve that is not the identity."""
+    with torch.no_grad():
+        model.tone_curve.knots.pow_(2)
+    return model
+
+
 #: relu2_1 is tests/test_inference.py's config (stride 2); relu3_1 is the lessons' default (stride 4).
 MODELS = {"dcnn-relu2_1": lambda vgg: DCNNStylizer(DCNNConfig(encoder_layer="relu2_1", width=0.25), vgg=vgg),
           "dcnn-relu3_1": lambda vgg: DCNNStylizer(DCNNConfig(encoder_layer="relu3_1", width=0.25), vgg=vgg),
+          "dcnn-tone-curve": lambda vgg: curved(DCNNStylizer(DCNNConfig(width=0.25, tone_curve=True), vgg=vgg)),
           "student": lambda vgg: FastStudent(StudentConfig(base_channels=4, residual_blocks=1))}
 #: Odd sizes, sizes below two strides (the networks pad those up), and the export size itself.
 SIZES = [(66, 50), (37, 45), (7, 5), (4, 4), (1, 1), (64, 64)]

@@ -70,3 +70,17 @@ def test_bad_inputs_and_bad_custom_styles(face):
         watercolour(face[:8, :8])
     with pytest.raises(ValueError, match="must return a uint8 array"):
         apply_style(face, lambda rgb: rgb[::2])
+
+
+def test_posterize_is_the_cartoons_eight_tone_staircase():
+    from facestyle_utils.filters import posterize
+
+    staircase = posterize(np.arange(256, dtype=np.uint8))
+    assert staircase.dtype == np.uint8 and staircase.shape == (256,)
+    assert sorted(set(staircase.tolist())) == [16, 48, 80, 112, 144, 176, 208, 240]
+    assert staircase[31] == 16 and staircase[32] == 48 and staircase[255] == 240
+    assert (posterize(np.full((2, 2, 3), 200, np.uint8), tones=2) == 192).all()
+    with pytest.raises(ValueError, match="uint8"):
+        posterize(np.arange(256))
+    with pytest.raises(ValueError, match="divide 256"):
+        posterize(np.zeros(3, np.uint8), tones=3)

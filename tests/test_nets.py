@@ -137,6 +137,8 @@ def test_bad_configs_and_inputs_are_refused(model):
         DCNNConfig(width=0)
     with pytest.raises(ValueError, match="output"):
         DCNNConfig(output="tanh")
+    with pytest.raises(ValueError, match="tone_curve must be True or False"):
+        DCNNConfig(tone_curve=256)
     with pytest.raises(ValueError, match=r"\(N, 3, H, W\)"):
         model(torch.rand(3, 16, 16))
 
@@ -158,6 +160,23 @@ def test_residual_stylizer_starts_as_the_identity(vgg):
     assert (out - image).abs().max() < 1e-5
     with pytest.raises(ValueError, match="input image"):
         model.decode(model.scaled_features(image[..., :16, :16]))
+
+
+@pytest.mark.parametrize("output", ["sigmoid", "clamp"])
+def test_the_tone_curve_maps_the_output_last_and_trains(vgg, output):
+    torch.manual_seed(0)
+    plain = DCNNStylizer(DCNNConfig(width=0.25, residual=True, output=output), vgg=vgg).eval()
+    torch.manual_seed(0)
+    curved = DCNNStylizer(DCNNConfig(width=0.25, residual=True, output=output, tone_curve=True), vgg=vgg).eval()
+    image = torch.rand(1, 3, 16, 16)
+    with torch.no_grad():
+        assert torch.allclose(curved(image), plain(image), atol=1e-6)  # a new curve is the identity
+        curved.tone_curve.knots.copy_(1 - curved.tone_curve.knots)  # a curve that inverts every channel
+        assert torch.allclose(curved(image), 1 - plain(image), atol=1e-6)
+    assert curved.parameter_counts()["tone curve (trained)"] == 3 * 256
+    assert describe_layers(curved)[-1] == ("output", "tone curve: 256 knots per channel")
+    assert [name for name, p in curved.named_parameters() if p.requires_grad and "decoder" not in name] == [
+        "tone_curve.knots"]
 
 
 TINY = [(1, 1), (1, 7), (7, 1), (2, 3), (3, 200), (200, 3), (12, 12), (15, 17)]

@@ -76,3 +76,18 @@ def test_similarity_figure_pools_the_whole_matrix_and_zooms_on_one_row_pair():
     assert whole.images[0].get_clim() == pytest.approx((-0.5, 0.5))
     with pytest.raises(ValueError, match="does not match face positions"):
         plot_similarity(similarity, (8, 7), (6, 8), face_row=0, style_row=0)
+
+
+def test_plot_tone_curves_draws_each_channel_and_the_reference():
+    from facestyle_utils.plotting import plot_tone_curves
+    from facestyle_utils.tone_curve import ToneCurve
+
+    curve = ToneCurve(knots=16)
+    fig = plot_tone_curves(curve.knots, reference=np.linspace(0, 1, 16) ** 2, reference_label="squares", title="t")
+    lines = fig.axes[0].get_lines()
+    assert [line.get_label() for line in lines] == ["learned, R", "learned, G", "learned, B", "squares"]
+    assert np.allclose(lines[0].get_ydata(), np.linspace(0, 1, 16), atol=1e-6)  # a new curve is the identity
+    with pytest.raises(ValueError, match="reference has 3 values"):
+        plot_tone_curves(curve.knots, reference=[0, 0.5, 1])
+    with pytest.raises(ValueError, match="channels, knots"):
+        plot_tone_curves(np.zeros(5))

@@ -21,6 +21,20 @@ def test_student_keeps_the_size_and_range(size):
 def test_config_is_validated():
     with pytest.raises(ValueError, match="base_channels"):
         StudentConfig(base_channels=2)
+    with pytest.raises(ValueError, match="tone_curve must be True or False"):
+        StudentConfig(tone_curve="yes")
+
+
+def test_the_tone_curve_maps_the_students_output_last():
+    torch.manual_seed(0)
+    plain = FastStudent(StudentConfig(base_channels=8, residual_blocks=1)).eval()
+    torch.manual_seed(0)
+    curved = FastStudent(StudentConfig(base_channels=8, residual_blocks=1, tone_curve=True)).eval()
+    image = torch.rand(1, 3, 18, 22)
+    with torch.no_grad():
+        assert torch.allclose(curved(image), plain(image), atol=1e-6)  # a new curve is the identity
+        curved.tone_curve.knots.fill_(0.25)  # a flat curve: every pixel becomes 0.25
+        assert torch.allclose(curved(image), torch.full_like(image, 0.25))
 
 
 def test_distillation_steps_lower_the_loss_on_a_fixed_batch():

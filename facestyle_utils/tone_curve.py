@@ -1,0 +1,65 @@
+"""A learned tone curve: one piecewise-linear function per colour channel, applied to every pixel.
+
+Why a network needs one. Lesson 01's cartoon filter posterizes: every channel is snapped to one
+of 8 tones (``value // 32 * 32 + 16``), a staircase. A decoder of 3x3 convolutions and ReLUs
+draws smooth functions of its input; it can only approximate each step by a steep ramp, and near
+a step it predicts the average of the two tones. A curve with one knot per 8-bit level draws a
+step exactly with a handful of its numbers, and learns them by gradient descent like any other
+weight: each knot moves towards the targets of the pixels that land next to it.
+
+The maths, for channel ``c`` with knots ``v[c, 0 .. K-1]`` at the evenly spaced inputs
+``k / (K - 1)``, and a value ``x`` in [0, 1] with ``t = x (K - 1)`` and ``k = floor(t)``::
+
+    curve_c(x) = v[c, k] + (v[c, k + 1] - v[c, k]) * (t - k)
+
+It starts as the identity (``v[c, k] = k / (K - 1)``), so adding one to a trained network's
+output changes nothing until it learns. The gradient reaches both the knots and ``x`` (the
+slope between the two knots), so the network before it can still learn where to put its values.
+
+The same idea, image-adaptive and in 3D, is the look-up table of image-enhancement networks:
+Zeng et al., 2020, *Learning Image-adaptive 3D Lookup Tables for High Performance Photo
+Enhancement in Real-time*; one curve per channel is what photo editors call "Curves".
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+#: Knots of the course's curves: one per 8-bit level, so a step can be one level wide.
+DEFAULT_KNOTS = 256
+
+
+class ToneCurve(nn.Module):
+    """A learned curve per channel: (N, C, H, W) values in [0, 1] -> the same shape, in [0, 1].
+
+    ``knots``: points per curve (at least 2), evenly spaced over [0, 1]; ``channels``: C (3 for
+    RGB). The knots, :attr:`knots` of shape (channels, knots), are the only parameters and start as
+    the identity. Inputs outside [0, 1] are clamped first; the output is clamped to [0, 1].
+
+    The lookup runs in float32 whatever the input dtype (bfloat16 cannot tell 256 levels apart:
+    it has 8 significant bits) and the result is cast back to the input's dtype. Raises ValueError
+    for fewer than 2 knots or channels < 1 (at construction), and for an input that is not 4-D
+    with ``channels`` channels or is not floating point.
+    """
+
+    def __init__(self, knots: int = DEFAULT_KNOTS, channels: int = 3) -> None:
+        super().__init__()
+        if knots < 2 or channels < 1:
+            raise ValueError(f"a tone curve needs knots >= 2 and channels >= 1, got knots={knots}, channels={channels}")
+        self.knots = nn.Parameter(torch.linspace(0.0, 1.0, knots).repeat(channels, 1))
+
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        channels, count = self.knots.shape
+        if image.dim() != 4 or image.shape[1] != channels or not image.is_floating_point():
+            raise ValueError(f"ToneCurve expects float (N, {channels}, H, W) values in [0, 1], "
+                             f"got a {image.dtype} tensor of shape {tuple(image.shape)}")
+        t = image.float().clamp(0, 1) * (count - 1)  # position on the knot grid
+        k = t.detach().floor().clamp(max=count - 2).long()  # left knot of each value's segment
+        channel = torch.arange(channels, device=image.device).view(1, channels, 1, 1)
+        left, right = self.knots[channel, k], self.knots[channel, k + 1]
+        curved = left + (right - left) * (t - k)
+        return curved.clamp(0, 1).to(image.dtype)
+
+    def extra_repr(self) -> str:
+        channels, count = self.knots.shape
+        return f"knots={count}, channels={channels}"
