@@ -27,6 +27,8 @@ from .checkpoints import CheckpointError, default_model_path, load_model, save_m
 
 if TYPE_CHECKING:
     from .drn import UnpairedWeights
+    from .nets import DCNNConfig, LossWeights
+    from .student import StudentConfig
     from .training import BatchStream, TrainConfig
 
 #: The networks a recipe trains, with lesson 03/04/05's full-mode batch, steps, learning rate, warm-up,
@@ -132,15 +134,26 @@ def _dcnn(recipe: TrainRecipe, root: Path, device: torch.device):
     """Lesson 03: frozen VGG19 up to relu3_1 + residual decoder with skips + tone curve; pixel (squared
     error) + perceptual loss on crops."""
     from .datasets import PairedDataset, PairedRandomCrop
-    from .nets import DCNNConfig, DCNNStylizer, LossWeights, PairedLoss
+    from .nets import DCNNStylizer, PairedLoss
 
-    model = DCNNStylizer(DCNNConfig(encoder_layer="relu3_1", width=0.5, skips=True, residual=True,
-                                    tone_curve=True)).to(device)
-    loss_fn = PairedLoss(model.encoder,
-                         LossWeights(pixel=1.0, perceptual=0.1, pixel_kind="mse",
-                                     perceptual_layers=("relu1_1", "relu2_1")))
+    model = DCNNStylizer(lesson_03_config()).to(device)
+    loss_fn = PairedLoss(model.encoder, lesson_03_weights())
     dataset = PairedDataset(root, recipe.styles[0], "train", transform=PairedRandomCrop(recipe.crop))
     return model, loss_fn, dataset, "dcnn"
+
+
+def lesson_03_config() -> DCNNConfig:
+    """Lesson 03's DCNN: VGG19 to relu3_1, half-width decoder with skips, residual output, tone curve."""
+    from .nets import DCNNConfig
+
+    return DCNNConfig(encoder_layer="relu3_1", width=0.5, skips=True, residual=True, tone_curve=True)
+
+
+def lesson_03_weights() -> LossWeights:
+    """Lesson 03's loss weights: squared-error pixel term (1) + perceptual term (0.1) at relu1_1 and relu2_1."""
+    from .nets import LossWeights
+
+    return LossWeights(pixel=1.0, perceptual=0.1, pixel_kind="mse", perceptual_layers=("relu1_1", "relu2_1"))
 
 
 def _drn(recipe: TrainRecipe, root: Path, device: torch.device):
@@ -168,7 +181,7 @@ def lesson_04_weights() -> "UnpairedWeights":
 def _student(recipe: TrainRecipe, root: Path, device: torch.device):
     """Lesson 05: a small fast network trained to imitate a trained DCNN (distillation)."""
     from .datasets import PairedDataset, PairedRandomCrop
-    from .student import FastStudent, StudentConfig, distillation_loss
+    from .student import FastStudent, distillation_loss
 
     teacher_path = Path(recipe.teacher) if recipe.teacher else default_model_path(f"dcnn_{recipe.styles[0]}")
     if not teacher_path.is_file():
@@ -176,9 +189,16 @@ def _student(recipe: TrainRecipe, root: Path, device: torch.device):
                                 f"(python -m facestyle_utils train --model dcnn --style {recipe.styles[0]}) "
                                 "or pass --teacher")
     teacher = load_model(teacher_path, device=device)
-    model = FastStudent(StudentConfig(base_channels=16, residual_blocks=3, tone_curve=True)).to(device)
+    model = FastStudent(lesson_05_student_config()).to(device)
     dataset = PairedDataset(root, recipe.styles[0], "train", transform=PairedRandomCrop(recipe.crop))
     return model, distillation_loss(teacher), dataset, "student"
+
+
+def lesson_05_student_config() -> StudentConfig:
+    """Lesson 05's cartoon student: 16 base channels, 3 residual blocks, residual output, tone curve."""
+    from .student import StudentConfig
+
+    return StudentConfig(base_channels=16, residual_blocks=3, tone_curve=True)
 
 
 def lesson_03_recipe(style: str = "cartoon", **changes: Any) -> TrainRecipe:

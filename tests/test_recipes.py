@@ -107,3 +107,26 @@ def test_the_drn_recipe_has_the_settings_of_lesson_04():
     assert names["LEARNING_RATE"] == recipes.DEFAULTS["drn"]["learning_rate"]
     config = re.search(r"^config = (DRNConfig\(.*?\))\n", source, re.M | re.S).group(1)
     assert eval(config, {"DRNConfig": DRNConfig}).residual  # noqa: S307
+
+
+def test_the_dcnn_and_student_recipes_have_the_settings_of_lessons_03_and_05():
+    """``train --model dcnn/student`` and lessons 03 and 05 build the same networks with the same loss."""
+    import re
+
+    import nbformat
+
+    from facestyle_utils.nets import DCNNConfig, LossWeights
+    from facestyle_utils.student import StudentConfig
+
+    def code(name):
+        notebook = nbformat.read(Path(__file__).parent.parent / "notebooks" / name, as_version=4)
+        return "\n".join(c.source for c in notebook.cells if c.cell_type == "code")
+
+    lesson_03 = code("03_dcnn_training.ipynb")
+    config = re.search(r"^config = (DCNNConfig\(.*?\))\n", lesson_03, re.M | re.S).group(1)
+    assert eval(config, {"DCNNConfig": DCNNConfig}) == recipes.lesson_03_config()  # noqa: S307 (our own notebook)
+    assert recipes.lesson_03_config().tone_curve
+    weights = re.search(r"^weights = (LossWeights\(.*?\))\n", lesson_03, re.M | re.S).group(1)
+    assert eval(weights, {"LossWeights": LossWeights}).to_dict() == recipes.lesson_03_weights().to_dict()  # noqa: S307
+    student = re.search(r"^student = FastStudent\((StudentConfig\(.*?\))\)", code("05_gpu_inference.ipynb"), re.M)
+    assert eval(student.group(1), {"StudentConfig": StudentConfig}) == recipes.lesson_05_student_config()  # noqa: S307
