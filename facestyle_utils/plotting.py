@@ -3,13 +3,16 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
 
 from .image_io import ImageLike, to_array
 from .runtime import output_dir
+
+if TYPE_CHECKING:
+    import torch
 
 
 def show_images(images: Sequence[ImageLike], titles: Sequence[str] | None = None, *, ncols: int | None = None,
@@ -80,7 +83,7 @@ def plot_smoothed(ax: plt.Axes, steps: Sequence[int], values: Sequence[float], *
     return window
 
 
-def plot_tone_curves(knots: ImageLike, reference: Sequence[float] | None = None, *,
+def plot_tone_curves(knots: np.ndarray | torch.Tensor, reference: Sequence[float] | None = None, *,
                      reference_label: str = "reference", title: str | None = None) -> plt.Figure:
     """Draw learned tone curves (:class:`~facestyle_utils.tone_curve.ToneCurve`): output against input.
 

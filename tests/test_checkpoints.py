@@ -221,13 +221,24 @@ def test_model_file_is_small_and_rebuilds_the_same_stylizer(tmp_path, vgg):
     data = safe_load(path)
     assert data["format"] == ckpt.MODEL_FORMAT and data["version"] == ckpt.MODEL_VERSION and data["kind"] == "dcnn"
     assert data["config"] == {"encoder_layer": "relu3_1", "width": 0.25, "output": "sigmoid", "skips": True,
-                              "residual": False, "vgg_weights": "oxford"}
+                              "residual": False, "tone_curve": False, "vgg_weights": "oxford"}
     assert not any(key.startswith("encoder.") for key in data["state_dict"])  # no VGG19 weights inside
     decoder_bytes = sum(p.numel() * 4 for p in model.decoder.parameters())
     assert path.stat().st_size < decoder_bytes + 50_000
     loaded = load_model(path, vgg=vgg)
     assert not loaded.training and loaded.metadata == {"style": "cartoon", "psnr": 27.5}
     image = torch.rand(1, 3, 20, 28)
+    with torch.no_grad():
+        assert torch.equal(loaded(image), model(image))
+
+
+def test_a_model_with_a_tone_curve_reloads_with_its_learned_knots(tmp_path, vgg):
+    model = DCNNStylizer(DCNNConfig(width=0.25, residual=True, tone_curve=True), vgg=vgg).eval()
+    with torch.no_grad():
+        model.tone_curve.knots.pow_(3)  # a curve that is not the identity
+    loaded = load_model(save_model(model, tmp_path / "curved.pt"), vgg=vgg)
+    assert loaded.config.tone_curve and torch.equal(loaded.tone_curve.knots, model.tone_curve.knots)
+    image = torch.rand(1, 3, 16, 16)
     with torch.no_grad():
         assert torch.equal(loaded(image), model(image))
 
