@@ -34,7 +34,8 @@ from facestyle_utils.checkpoints import default_model_path, load_model
 from facestyle_utils.export import onnx_available
 from facestyle_utils.inference import SPEED_PATHS, agrees, difference, make_runner
 from facestyle_utils.metrics import format_table
-from facestyle_utils.nets import DCNNConfig, DCNNStylizer
+from facestyle_utils.nets import DCNNStylizer
+from facestyle_utils.recipes import lesson_03_config, lesson_05_student_config
 from facestyle_utils.runtime import FallbackWarning
 from facestyle_utils.student import FastStudent, StudentConfig
 
@@ -82,8 +83,8 @@ def main() -> None:
 
     device = runtime.pick_device(args.device)
     print(f"device: {runtime.describe_device(device)}, torch {torch.__version__}")
-    teacher = model_or_stand_in("dcnn_cartoon", DCNNStylizer(DCNNConfig(skips=True)), device)
-    students = {"student": model_or_stand_in("student_cartoon", FastStudent(StudentConfig()), device),
+    teacher = model_or_stand_in("dcnn_cartoon", DCNNStylizer(lesson_03_config()), device)
+    students = {"student": model_or_stand_in("student_cartoon", FastStudent(lesson_05_student_config()), device),
                 "painted student": model_or_stand_in(f"student_{painting.RACE_STYLE}",
                                                      FastStudent(StudentConfig(residual=False)), device)}
     rows = []

@@ -69,7 +69,8 @@ Glossary (one name per concept; code, notebooks, CLI and README use these)
   student of lesson 05 predicts the image itself, ``StudentConfig(residual=False)``).
 - tone curve: one learned piecewise-linear function per colour channel (256 knots), applied to
   every pixel of a network's output; it draws the cartoon filter's 8 tone steps, which a network of
-  convolutions can only blur (``tone_curve``, ``DCNNConfig(tone_curve=True)``, lesson 03).
+  convolutions can only blur (``tone_curve``; ``DCNNConfig(tone_curve=True)`` in lesson 03,
+  ``StudentConfig(tone_curve=True)`` for the cartoon student of lesson 05).
 - half-resolution round trip: an image brought to half size and back; its PSNR against the image
   says how much of a style a student working at half resolution can copy (``student``, lesson 05).
 - content loss: distance between the VGG19 features of the output and of the content image.

@@ -42,7 +42,7 @@ def posterize(values: np.ndarray, tones: int = 8) -> np.ndarray:
     """
     if not isinstance(values, np.ndarray) or values.dtype != np.uint8:
         raise ValueError(f"posterize takes a uint8 array, got {getattr(values, 'dtype', type(values).__name__)}")
-    if tones < 1 or 256 % tones:
+    if not isinstance(tones, int) or tones < 1 or 256 % tones:
         raise ValueError(f"tones must divide 256 (1, 2, 4, ..., 256), not {tones}")
     step = 256 // tones
     return (values.astype(np.int16) // step * step + step // 2).astype(np.uint8)  # int16: no uint8 wrap-around

@@ -58,7 +58,7 @@ def scale_features(features: Mapping[str, torch.Tensor], vgg_weights: str = "oxf
 
 @dataclass
 class DCNNConfig:
-    """Everything needed to rebuild a stylizer (saved next to the decoder's weights)."""
+    """Everything needed to rebuild a stylizer (saved next to the trained weights: decoder and tone curve)."""
 
     encoder_layer: str = "relu3_1"
     width: float = 0.5  # decoder channels relative to the mirrored VGG layer (1.0 = full AdaIN-style decoder)

@@ -84,3 +84,5 @@ def test_posterize_is_the_cartoons_eight_tone_staircase():
         posterize(np.arange(256))
     with pytest.raises(ValueError, match="divide 256"):
         posterize(np.zeros(3, np.uint8), tones=3)
+    with pytest.raises(ValueError, match="divide 256"):
+        posterize(np.zeros(3, np.uint8), tones=8.0)

@@ -82,7 +82,7 @@ def test_plot_tone_curves_draws_each_channel_and_the_reference():
     from facestyle_utils.plotting import plot_tone_curves
     from facestyle_utils.tone_curve import ToneCurve
 
-    curve = ToneCurve(knots=16)
+    curve = ToneCurve(knot_count=16)
     fig = plot_tone_curves(curve.knots, reference=np.linspace(0, 1, 16) ** 2, reference_label="squares", title="t")
     lines = fig.axes[0].get_lines()
     assert [line.get_label() for line in lines] == ["learned, R", "learned, G", "learned, B", "squares"]

@@ -51,7 +51,7 @@ def test_gradient_descent_learns_the_steps():
 
 
 def test_the_gradient_reaches_the_input_through_the_slope():
-    curve = ToneCurve(knots=3)  # knots at 0, 0.5, 1
+    curve = ToneCurve(knot_count=3)  # knots at 0, 0.5, 1
     with torch.no_grad():
         curve.knots.copy_(torch.tensor([0.0, 0.2, 1.0]).repeat(3, 1))
     image = torch.tensor([0.25, 0.75]).view(1, 1, 1, 2).repeat(1, 3, 1, 1).requires_grad_()
@@ -65,9 +65,18 @@ def test_inputs_outside_the_range_are_clamped():
 
 
 def test_bad_settings_and_inputs_raise_clear_errors():
-    with pytest.raises(ValueError, match="knots >= 2"):
-        ToneCurve(knots=1)
+    with pytest.raises(ValueError, match="knot_count >= 2"):
+        ToneCurve(knot_count=1)
+    with pytest.raises(ValueError, match="int knot_count"):
+        ToneCurve(knot_count=256.0)
     with pytest.raises(ValueError, match=r"\(N, 3, H, W\).*shape \(3, 8, 8\)"):
         ToneCurve()(torch.rand(3, 8, 8))
     with pytest.raises(ValueError, match="torch.uint8"):
         ToneCurve()(torch.zeros(1, 3, 2, 2, dtype=torch.uint8))
+
+
+def test_a_nan_stays_nan_without_breaking_the_lookup():
+    image = torch.tensor([0.5, float("nan"), 1.0]).view(1, 1, 1, 3).repeat(1, 3, 1, 1)
+    out = ToneCurve()(image)
+    assert torch.isnan(out[0, :, 0, 1]).all()
+    assert torch.allclose(out[0, :, 0, 0], torch.full((3,), 0.5)) and torch.allclose(out[0, :, 0, 2], torch.ones(3))
