@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import time
 import warnings
 from pathlib import Path
 
@@ -327,6 +328,11 @@ def _one_line(err: BaseException) -> str:
     return lines[0] + (" " + "; ".join(lines[1:]) if lines[0].endswith(":") and len(lines) > 1 else "")
 
 
+#: How long a process other than rank 0 waits before exiting on a bad argument, so that torchrun does not
+#: stop rank 0 before it has printed the one error line (seen on a busy 2-core machine).
+RANK_ERROR_WAIT_SECONDS = 5.0
+
+
 def _train(args: argparse.Namespace) -> int:
     from . import distributed, runtime
     from .checkpoints import CheckpointError, default_model_path
@@ -343,6 +349,8 @@ def _train(args: argparse.Namespace) -> int:
     if problem:
         if main_process:
             _error(problem)
+        else:  # every rank finds the problem; torchrun stops the others when the first exits, so let rank 0 speak
+            time.sleep(RANK_ERROR_WAIT_SECONDS)
         return 2
     try:
         device = distributed.start(args.device) if distributed.launched() else runtime.pick_device(args.device)
