@@ -56,6 +56,13 @@ def scale_features(features: Mapping[str, torch.Tensor], vgg_weights: str = "oxf
     return {name: value * (ratio / FEATURE_RMS[name]) for name, value in features.items()}
 
 
+def check_switches(config: object, *names: str) -> None:
+    """ValueError naming the first of ``config``'s fields ``names`` that is not a bool (1 or "yes" are refused)."""
+    for name in names:
+        if not isinstance(getattr(config, name), bool):
+            raise ValueError(f"{name} must be True or False, not {getattr(config, name)!r}")
+
+
 @dataclass
 class DCNNConfig:
     """Everything needed to rebuild a stylizer (saved next to the trained weights: decoder and tone curve)."""
@@ -75,9 +82,7 @@ class DCNNConfig:
             raise ValueError(f"width must be in (0, 2], not {self.width}")
         if self.output not in ("sigmoid", "clamp"):
             raise ValueError(f"output must be 'sigmoid' or 'clamp', not {self.output!r}")
-        for name in ("skips", "residual", "tone_curve"):
-            if not isinstance(getattr(self, name), bool):
-                raise ValueError(f"{name} must be True or False, not {getattr(self, name)!r}")
+        check_switches(self, "skips", "residual", "tone_curve")
 
     def to_dict(self) -> dict[str, object]:
         return asdict(self)

@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .nets import check_image_batch, pad_to_multiple, residual_image
+from .nets import check_image_batch, check_switches, pad_to_multiple, residual_image
 from .tone_curve import ToneCurve
 
 
@@ -44,9 +44,7 @@ class StudentConfig:
     def __post_init__(self) -> None:
         if self.base_channels < 4 or self.residual_blocks < 0:
             raise ValueError(f"need base_channels >= 4 and residual_blocks >= 0, got {self}")
-        for name in ("residual", "tone_curve"):
-            if not isinstance(getattr(self, name), bool):
-                raise ValueError(f"{name} must be True or False, not {getattr(self, name)!r}")
+        check_switches(self, "residual", "tone_curve")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
