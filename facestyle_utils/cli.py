@@ -67,7 +67,8 @@ def _add_train_parser(commands) -> None:
                              "and builds from one photo of each of its 5,749 people (a folder named lfw: ./lfw)")
     source.add_argument("--data", type=Path, help="a domains folder built by lesson 01 (build_domains)")
     train.add_argument("--size", type=int, default=128, help="side of the square face images, px (default 128)")
-    train.add_argument("--crop", type=int, default=64, help="side of the random training crops, px (default 64)")
+    train.add_argument("--crop", type=int, help="side of the random training crops, px (default 64 for dcnn and drn; "
+                                                "the whole face for the student)")
     train.add_argument("--batch", type=int, help=f"global batch, shared out over processes ({per_model('batch')})")
     train.add_argument("--steps", type=int, help=f"optimizer steps ({per_model('steps')})")
     train.add_argument("--learning-rate", type=float, help=f"peak learning rate ({per_model('learning_rate')})")

@@ -144,11 +144,13 @@ def data_parallel(model: nn.Module, loss_fn: Callable, device: torch.device) -> 
 def device_for(processes: int) -> str:
     """Where ``processes`` data parallel processes on this machine can train: "cuda" when there is a GPU
     for each (NCCL wants one GPU per process), else "cpu" (gloo); "cpu" too when ``FACESTYLE_DEVICE``
-    asks for it. Pass it as ``--device``: with one GPU (as on Colab) a second process would have no GPU
-    of its own (:func:`start` refuses that), so two processes there run on the CPU."""
+    names another device (read by :func:`~facestyle_utils.runtime.pick_device`, which raises
+    RuntimeError for one that is not available). Pass it as ``--device``: with one GPU (as on Colab)
+    a second process would have no GPU of its own (:func:`start` refuses that), so two processes
+    there run on the CPU."""
     if processes < 1:
         raise ValueError(f"processes must be at least 1, not {processes}")
-    if os.environ.get(runtime.DEVICE_ENV, "").strip().lower() == "cpu":
+    if os.environ.get(runtime.DEVICE_ENV) and runtime.pick_device().type != "cuda":  # the learner's choice wins
         return "cpu"
     return "cuda" if torch.cuda.device_count() >= processes else "cpu"
 

@@ -34,9 +34,10 @@ if TYPE_CHECKING:
 #: The networks a recipe trains, with lesson 03/04/05's full-mode batch, steps, learning rate, warm-up,
 #: and how often to validate and checkpoint.
 DEFAULTS: dict[str, dict[str, Any]] = {
-    "dcnn": {"batch": 8, "steps": 900, "learning_rate": 2e-3, "warmup": 20, "every": 40},  # lesson 03
-    "drn": {"batch": 4, "steps": 400, "learning_rate": 5e-4, "warmup": 10, "every": 50},  # lesson 04
-    "student": {"batch": 16, "steps": 300, "learning_rate": 3e-3, "warmup": 20, "every": 50},  # lesson 05
+    "dcnn": {"batch": 8, "steps": 900, "learning_rate": 2e-3, "warmup": 20, "every": 40, "crop": 64},  # lesson 03
+    "drn": {"batch": 4, "steps": 400, "learning_rate": 5e-4, "warmup": 10, "every": 50, "crop": 64},  # lesson 04
+    # lesson 05: whole faces (crop None), since the student's instance norm takes statistics over the whole image
+    "student": {"batch": 16, "steps": 1500, "learning_rate": 3e-3, "warmup": 20, "every": 100, "crop": None},
 }
 #: Lesson 04 shows the DRN every paired style at once.
 DRN_STYLES = ("cartoon", "pencil", "watercolour")
@@ -47,7 +48,8 @@ class TrainRecipe:
     """What one training run needs; ``None`` means the network's lesson default (:data:`DEFAULTS`).
 
     ``size``: side of the face images in the domains, px; ``crop``: side of the random training
-    crops, px; ``batch``: the *global* batch (shared out over processes under torchrun);
+    crops, px (default: 64 px for the DCNN and the DRN, the whole ``size`` for the student);
+    ``batch``: the *global* batch (shared out over processes under torchrun);
     ``styles``: the target styles (one for the DCNN and the student; the DRN learns from several);
     ``teacher``: the student's teacher model file (default: ``build/models/dcnn_<style>.pt``).
     ValueError for an unknown network, a non-positive size, or a crop larger than the images.
@@ -56,7 +58,7 @@ class TrainRecipe:
     model: str = "dcnn"
     styles: tuple[str, ...] = ("cartoon",)
     size: int = 128
-    crop: int = 64
+    crop: int | None = None
     batch: int | None = None
     steps: int | None = None
     learning_rate: float | None = None
@@ -72,9 +74,10 @@ class TrainRecipe:
         for name in ("size", "crop", "batch", "steps"):
             if (value := getattr(self, name)) is not None and value < 1:
                 raise ValueError(f"{name} must be a positive number, not {value}")
+        defaults = DEFAULTS[self.model]
+        self.crop = self.crop or defaults["crop"] or self.size
         if self.crop > self.size:
             raise ValueError(f"crop ({self.crop} px) cannot be larger than the images (size {self.size} px)")
-        defaults = DEFAULTS[self.model]
         self.batch, self.steps = self.batch or defaults["batch"], self.steps or defaults["steps"]
         self.learning_rate = self.learning_rate or defaults["learning_rate"]
 
@@ -179,9 +182,10 @@ def lesson_04_weights() -> "UnpairedWeights":
 
 
 def _student(recipe: TrainRecipe, root: Path, device: torch.device):
-    """Lesson 05: a small fast network trained to imitate a trained DCNN (distillation)."""
+    """Lesson 05: a small fast network trained to imitate a trained DCNN (distillation), on whole faces that
+    the teacher labelled once."""
     from .datasets import PairedDataset, PairedRandomCrop
-    from .student import FastStudent, distillation_loss
+    from .student import FastStudent, distillation_loss, label_with_teacher
 
     teacher_path = Path(recipe.teacher) if recipe.teacher else default_model_path(f"dcnn_{recipe.styles[0]}")
     if not teacher_path.is_file():
@@ -190,8 +194,9 @@ def _student(recipe: TrainRecipe, root: Path, device: torch.device):
                                 "or pass --teacher")
     teacher = load_model(teacher_path, device=device)
     model = FastStudent(lesson_05_student_config()).to(device)
-    dataset = PairedDataset(root, recipe.styles[0], "train", transform=PairedRandomCrop(recipe.crop))
-    return model, distillation_loss(teacher), dataset, "student"
+    dataset = label_with_teacher(teacher, PairedDataset(root, recipe.styles[0], "train"),
+                                 transform=PairedRandomCrop(recipe.crop))
+    return model, distillation_loss, dataset, "student"
 
 
 def lesson_05_student_config() -> StudentConfig:

@@ -4,17 +4,21 @@ The teacher (lesson 03's DCNN) runs part of VGG19 on every image, which is most 
 The student follows Johnson et al.'s "transformer net" (2016), slimmed: two strided convolutions down,
 residual blocks at 1/4 resolution, nearest upsampling + convolution back up (no transposed
 convolutions, so no checkerboard), instance normalisation in the residual blocks. It is trained to give
-the teacher's output for the same input (knowledge distillation, Hinton et al. 2015), so it needs no labels.
+the teacher's output for the same input (knowledge distillation, Hinton et al. 2015), so it needs no labels
+of its own: the teacher labels every training photo once (:func:`label_with_teacher`, offline distillation)
+and the student learns from those pairs with an L1 loss (:func:`distillation_loss`).
 Its output is either a change to the input photo or a new image (:class:`StudentConfig`'s ``residual``).
 """
 from __future__ import annotations
 
+import time
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, Callable
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.utils.data import Dataset
 
 from .nets import check_image_batch, check_switches, pad_to_multiple, residual_image
 from .tone_curve import ToneCurve
@@ -153,20 +157,61 @@ def half_resolution_round_trip(images: torch.Tensor) -> torch.Tensor:
     return F.interpolate(half, size=images.shape[-2:], mode="bilinear", align_corners=False)
 
 
-def distillation_loss(teacher: nn.Module):
-    """Loss for :func:`facestyle_utils.training.train`: L1 distance between student and teacher outputs.
+class TeacherLabels(Dataset):
+    """(photo, teacher's output) pairs held in memory, made by :func:`label_with_teacher`.
 
-    The batch may be a tensor of source images or a (source, target) pair; targets are ignored,
-    since the teacher's output *is* the target.
+    Item ``i`` is ``transform(photo_i, label_i)`` (e.g. a
+    :class:`~facestyle_utils.datasets.PairedRandomCrop` that flips both alike), else the pair as it is:
+    two (3, H, W) float32 tensors in [0, 1] on the CPU. ``seconds``: how long the teacher took.
     """
-    teacher.eval().requires_grad_(False)
 
-    def loss_fn(student: nn.Module, batch: Any) -> tuple[torch.Tensor, dict[str, float]]:
-        source = batch[0] if isinstance(batch, (tuple, list)) else batch
-        with torch.no_grad():
-            wanted = teacher(source.float()).float()
-        loss = F.l1_loss(student(source).float(), wanted)
-        return loss, {"l1_to_teacher": loss.item()}
+    def __init__(self, photos: torch.Tensor, labels: torch.Tensor, transform: Callable | None = None,
+                 seconds: float = 0.0) -> None:
+        if photos.shape != labels.shape:
+            raise ValueError(f"photos {tuple(photos.shape)} and labels {tuple(labels.shape)} must have one shape")
+        self.photos, self.labels, self.transform, self.seconds = photos, labels, transform, seconds
 
-    return loss_fn
+    def __len__(self) -> int:
+        return len(self.photos)
 
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        pair = (self.photos[index], self.labels[index])
+        return self.transform(*pair) if self.transform is not None else pair
+
+
+def label_with_teacher(teacher: nn.Module, photos: Dataset, *, transform: Callable | None = None,
+                       batch_size: int = 16) -> TeacherLabels:
+    """Offline distillation's first step: run the teacher once over every training photo and keep its outputs.
+
+    ``photos``: a dataset whose items are a (3, H, W) photo or a tuple starting with one (a
+    :class:`~facestyle_utils.datasets.PairedDataset`: its targets are not used), all of one size,
+    values in [0, 1]. The teacher runs in eval mode without gradients, ``batch_size`` photos at a time
+    on its own device; the labels come back to the CPU as float32. ``transform``: the augmentation for
+    :class:`TeacherLabels` items. Training then never runs the teacher again: with a VGG19 teacher that
+    is most of the cost of a step. Raises ValueError for an empty dataset or photos of different sizes
+    (see :func:`~facestyle_utils.datasets.stack_items`).
+    """
+    from .datasets import stack_items
+
+    begin = time.perf_counter()
+    items = (photos[i] for i in range(len(photos)))
+    images = stack_items([(item[0] if isinstance(item, (tuple, list)) else item,) for item in items])[0]
+    device = next(teacher.parameters()).device
+    was_training = teacher.training
+    teacher.eval()
+    with torch.no_grad():
+        labels = torch.cat([teacher(images[i:i + batch_size].to(device)).float().cpu()
+                            for i in range(0, len(images), batch_size)])
+    teacher.train(was_training)
+    return TeacherLabels(images, labels, transform, time.perf_counter() - begin)
+
+
+def distillation_loss(student: nn.Module, batch: tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, dict]:
+    """Loss for :func:`facestyle_utils.training.train`: mean absolute difference (L1) between the
+    student's output for the photos and the teacher's outputs for them, ``batch = (photos, labels)``
+    (from :func:`label_with_teacher`, or a paired dataset whose targets a teacher made, like Magenta's
+    paintings). Both (N, 3, H, W) in [0, 1]; the loss is computed in float32 (under autocast too).
+    """
+    photos, labels = batch
+    loss = F.l1_loss(student(photos).float(), labels.float())
+    return loss, {"l1_to_teacher": loss.item()}

@@ -80,6 +80,10 @@ def test_device_for_gives_each_process_a_gpu_or_uses_the_cpu(monkeypatch, gpus, 
     assert distributed.device_for(processes) == device
     monkeypatch.setenv("FACESTYLE_DEVICE", "cpu")  # the learner's own choice wins
     assert distributed.device_for(processes) == "cpu"
+    monkeypatch.setenv("FACESTYLE_DEVICE", "cuda")  # read as every lesson reads it: no CUDA here is an error
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(RuntimeError, match="CUDA is not available"):
+        distributed.device_for(processes)
 
 
 def test_start_refuses_more_processes_than_gpus_with_the_remedy(monkeypatch):

@@ -83,6 +83,15 @@ def test_train_dcnn_refuses_another_network():
         recipes.train_dcnn(recipes.TrainRecipe("drn"))
 
 
+def test_the_student_learns_from_whole_faces_unless_told_otherwise():
+    """Lesson 05: the student's instance norm needs the whole face's statistics (64-px crops scored over 1 dB lower)."""
+    assert recipes.TrainRecipe("student", size=96).crop == 96
+    assert recipes.TrainRecipe("student", size=96, crop=48).crop == 48
+    assert recipes.TrainRecipe("dcnn", size=96).crop == recipes.TrainRecipe("drn").crop == 64
+    with pytest.raises(ValueError, match=r"crop \(96 px\) cannot be larger than the images \(size 64 px\)"):
+        recipes.TrainRecipe("student", size=64, crop=96)
+
+
 def test_recipe_learning_rate_reaches_the_train_config():
     config = recipes.TrainRecipe("student", learning_rate=1e-4, steps=50).train_config()
     assert config.learning_rate == 1e-4 and config.warmup_steps == 5 and config.val_every == 50

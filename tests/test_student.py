@@ -2,7 +2,8 @@
 import pytest
 import torch
 
-from facestyle_utils.student import FastStudent, StudentConfig, distillation_loss
+from facestyle_utils.datasets import PairedRandomCrop
+from facestyle_utils.student import FastStudent, StudentConfig, distillation_loss, label_with_teacher
 
 
 class Teacher(torch.nn.Module):
@@ -40,18 +41,57 @@ def test_the_tone_curve_maps_the_students_output_last():
 def test_distillation_steps_lower_the_loss_on_a_fixed_batch():
     torch.manual_seed(0)
     student = FastStudent(StudentConfig(base_channels=8, residual_blocks=1))
-    loss_fn = distillation_loss(Teacher())
-    batch = (torch.rand(4, 3, 32, 32), torch.zeros(4, 3, 32, 32))  # targets are ignored
+    photos = torch.rand(4, 3, 32, 32)
+    batch = (photos, Teacher()(photos))
     optimizer = torch.optim.Adam(student.parameters(), lr=5e-3)
-    first, _ = loss_fn(student, batch)
+    first, _ = distillation_loss(student, batch)
+    assert first.item() == pytest.approx((student(photos) - batch[1]).abs().mean().item())  # L1 to the labels
     for _ in range(60):
-        loss, parts = loss_fn(student, batch)
+        loss, parts = distillation_loss(student, batch)
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
-    final, parts = loss_fn(student, batch)
+    final, parts = distillation_loss(student, batch)
     assert final.item() < 0.8 * first.item()
     assert parts["l1_to_teacher"] == pytest.approx(final.item())
+
+
+class Counting(torch.nn.Module):
+    """A teacher with one weight that counts the photos it saw and records its mode and the batch sizes."""
+
+    def __init__(self):
+        super().__init__()
+        self.scale = torch.nn.Parameter(torch.tensor(0.5))
+        self.calls = []
+
+    def forward(self, x):
+        self.calls.append((len(x), self.training, torch.is_grad_enabled()))
+        return self.scale * x
+
+
+def test_the_teacher_labels_each_photo_once_and_training_never_runs_it_again():
+    photos = [(torch.rand(3, 16, 20), torch.zeros(3, 16, 20)) for _ in range(5)]  # (photo, unused target)
+    teacher = Counting().train()
+    labelled = label_with_teacher(teacher, photos, batch_size=2)
+    assert teacher.calls == [(2, False, False), (2, False, False), (1, False, False)]  # eval mode, no gradients
+    assert teacher.training  # handed back in the mode it came in
+    assert len(labelled) == 5 and labelled.seconds >= 0
+    for i, (photo, label) in enumerate(photos):
+        got_photo, got_label = labelled[i]
+        assert torch.equal(got_photo, photo) and torch.allclose(got_label, 0.5 * photo)
+        assert got_label.dtype == torch.float32 and not got_label.requires_grad
+    torch.manual_seed(0)
+    cropped = label_with_teacher(teacher, photos, transform=PairedRandomCrop(8))
+    photo, label = cropped[3]
+    assert photo.shape == label.shape == (3, 8, 8) and torch.allclose(label, 0.5 * photo)  # one crop for both
+    assert teacher.calls[3:] == [(5, False, False)]  # one batch of 16 at most; reading items runs no teacher
+
+
+def test_labelling_refuses_empty_or_mixed_size_photos():
+    with pytest.raises(ValueError, match="no items to stack"):
+        label_with_teacher(Counting(), [])
+    with pytest.raises(ValueError, match="differs in size"):
+        label_with_teacher(Counting(), [torch.rand(3, 8, 8), torch.rand(3, 8, 9)])
 
 
 def test_student_model_file_round_trip(tmp_path):
