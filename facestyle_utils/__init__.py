@@ -44,7 +44,8 @@ Inference (lessons 05 and 06)
 - ``inference``: the Stylizer and its speed paths; folders; a style image fixed for the DRN
 - ``benchmark``: honest timing and memory
 - ``export``: ONNX export and ONNX Runtime
-- ``student``: the distilled fast student network and the half-resolution round trip
+- ``student``: the distilled fast student network, the teacher's labels made once (offline distillation),
+  the distillation loss and the half-resolution round trip
 - ``video``: demo clips and video stylization with OpenCV
 - ``cli``: ``python -m facestyle_utils stylize ...`` and ``... train ...``
 - ``studio``: the studio's pipeline as plain functions (crop the face, stylize, blend at a strength)
@@ -91,6 +92,8 @@ Glossary (one name per concept; code, notebooks, CLI and README use these)
   and identity losses train it without pairs, a pixel term on the hidden pairs where they exist
   (the name comes from the article the course grew out of).
 - teacher / student: a large trained model and the small fast one distilled from it (lesson 05).
+- offline distillation: the teacher labels every training image once; the student then learns from
+  those (image, label) pairs without running the teacher again.
 - identity baseline: the score of returning the input unchanged; a model must beat it.
 - PSNR: peak signal-to-noise ratio in dB, 10 log10(1 / MSE) for images in [0, 1]; higher is better.
 - SSIM: structural similarity (Wang et al. 2004) in [-1, 1]; 1 means identical.

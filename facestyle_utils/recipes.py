@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 #: The networks a recipe trains, with lesson 03/04/05's full-mode batch, steps, learning rate, warm-up,
 #: and how often to validate and checkpoint.
 DEFAULTS: dict[str, dict[str, Any]] = {
-    "dcnn": {"batch": 8, "steps": 900, "learning_rate": 2e-3, "warmup": 20, "every": 40, "crop": 64},  # lesson 03
+    "dcnn": {"batch": 8, "steps": 1200, "learning_rate": 2e-3, "warmup": 20, "every": 40, "crop": 64},  # lesson 03
     "drn": {"batch": 4, "steps": 400, "learning_rate": 5e-4, "warmup": 10, "every": 50, "crop": 64},  # lesson 04
     # lesson 05: whole faces (crop None), since the student's instance norm takes statistics over the whole image
     "student": {"batch": 16, "steps": 1500, "learning_rate": 3e-3, "warmup": 20, "every": 100, "crop": None},
@@ -207,13 +207,13 @@ def lesson_05_student_config() -> StudentConfig:
 
 
 def lesson_03_recipe(style: str = "cartoon", **changes: Any) -> TrainRecipe:
-    """Lesson 03's DCNN settings in this mode: 128-px faces, 64-px crops, batch 8, 900 steps in full
+    """Lesson 03's DCNN settings in this mode: 128-px faces, 64-px crops, batch 8, 1200 steps in full
     mode; batch 4 and 240 steps in workshop mode (``FACESTYLE_WORKSHOP=1``); 64, 32, 4 and 6 steps in
     quick mode (``FACESTYLE_QUICK=1``). ``changes``: other :class:`TrainRecipe` fields (e.g. ``steps=300``)."""
     settings = {"size": runtime.by_mode(quick=64, workshop=128, full=128),
                 "crop": runtime.by_mode(quick=32, workshop=64, full=64),
                 "batch": runtime.by_mode(quick=4, workshop=4, full=8),
-                "steps": runtime.by_mode(quick=6, workshop=240, full=900)}
+                "steps": runtime.by_mode(quick=6, workshop=240, full=1200)}
     return TrainRecipe("dcnn", (style,), **{**settings, **changes})
 
 

@@ -51,7 +51,7 @@ def test_a_shorter_run_can_stay_off_disk(monkeypatch, tmp_path):
 def test_lesson_03_recipe_follows_the_mode(monkeypatch):
     monkeypatch.setenv("FACESTYLE_QUICK", "0")
     full = recipes.lesson_03_recipe()
-    assert (full.size, full.crop, full.batch, full.steps, full.learning_rate) == (128, 64, 8, 900, 2e-3)
+    assert (full.size, full.crop, full.batch, full.steps, full.learning_rate) == (128, 64, 8, 1200, 2e-3)
     monkeypatch.setenv("FACESTYLE_QUICK", "1")
     quick = recipes.lesson_03_recipe("pencil", steps=2)
     assert (quick.styles, quick.size, quick.crop, quick.batch, quick.steps) == (("pencil",), 64, 32, 4, 2)
