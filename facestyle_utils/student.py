@@ -162,7 +162,8 @@ class TeacherLabels(Dataset):
 
     Item ``i`` is ``transform(photo_i, label_i)`` (e.g. a
     :class:`~facestyle_utils.datasets.PairedRandomCrop` that flips both alike), else the pair as it is:
-    two (3, H, W) float32 tensors in [0, 1] on the CPU. ``seconds``: how long the teacher took.
+    two (3, H, W) float32 tensors in [0, 1] on the CPU. ``seconds``: how long reading the photos and
+    running the teacher over them took.
     """
 
     def __init__(self, photos: torch.Tensor, labels: torch.Tensor, transform: Callable | None = None,
@@ -185,24 +186,29 @@ def label_with_teacher(teacher: nn.Module, photos: Dataset, *, transform: Callab
 
     ``photos``: a dataset whose items are a (3, H, W) photo or a tuple starting with one (a
     :class:`~facestyle_utils.datasets.PairedDataset`: its targets are not used), all of one size,
-    values in [0, 1]. The teacher runs in eval mode without gradients, ``batch_size`` photos at a time
-    on its own device; the labels come back to the CPU as float32. ``transform``: the augmentation for
-    :class:`TeacherLabels` items. Training then never runs the teacher again: with a VGG19 teacher that
-    is most of the cost of a step. Raises ValueError for an empty dataset or photos of different sizes
-    (see :func:`~facestyle_utils.datasets.stack_items`).
+    float values in [0, 1]. The teacher runs in eval mode without gradients, ``batch_size`` photos at
+    a time on its own device (the CPU for a teacher without parameters), and is handed back in the
+    mode it came in. Photos and labels are kept on the CPU as float32: 2 x N x 3 x H x W x 4 bytes,
+    e.g. 176 MB for lesson 05's 448 faces of 128 px (each process under torchrun holds its own copy).
+    ``transform``: the augmentation for :class:`TeacherLabels` items. Training then never runs the
+    teacher again: with a VGG19 teacher that is most of the cost of a step. Raises ValueError for an
+    empty dataset or photos of different sizes (see :func:`~facestyle_utils.datasets.stack_items`).
     """
     from .datasets import stack_items
 
     begin = time.perf_counter()
     items = (photos[i] for i in range(len(photos)))
     images = stack_items([(item[0] if isinstance(item, (tuple, list)) else item,) for item in items])[0]
-    device = next(teacher.parameters()).device
+    images = images.float().cpu()
+    device = next((p.device for p in teacher.parameters()), torch.device("cpu"))
     was_training = teacher.training
     teacher.eval()
-    with torch.no_grad():
-        labels = torch.cat([teacher(images[i:i + batch_size].to(device)).float().cpu()
-                            for i in range(0, len(images), batch_size)])
-    teacher.train(was_training)
+    try:
+        with torch.no_grad():
+            labels = torch.cat([teacher(images[i:i + batch_size].to(device)).float().cpu()
+                                for i in range(0, len(images), batch_size)])
+    finally:
+        teacher.train(was_training)
     return TeacherLabels(images, labels, transform, time.perf_counter() - begin)
 
 
@@ -211,7 +217,12 @@ def distillation_loss(student: nn.Module, batch: tuple[torch.Tensor, torch.Tenso
     student's output for the photos and the teacher's outputs for them, ``batch = (photos, labels)``
     (from :func:`label_with_teacher`, or a paired dataset whose targets a teacher made, like Magenta's
     paintings). Both (N, 3, H, W) in [0, 1]; the loss is computed in float32 (under autocast too).
+    Raises ValueError for a batch that is not such a pair of one shape.
     """
+    if not (isinstance(batch, (tuple, list)) and len(batch) == 2 and batch[0].shape == batch[1].shape):
+        shapes = [tuple(part.shape) for part in batch] if isinstance(batch, (tuple, list)) else tuple(batch.shape)
+        raise ValueError(f"distillation_loss needs a (photos, labels) pair of one shape, got {shapes}; "
+                         "make the labels with label_with_teacher")
     photos, labels = batch
     loss = F.l1_loss(student(photos).float(), labels.float())
     return loss, {"l1_to_teacher": loss.item()}

@@ -92,6 +92,25 @@ def test_the_student_learns_from_whole_faces_unless_told_otherwise():
         recipes.TrainRecipe("student", size=64, crop=96)
 
 
+def test_the_student_recipe_has_the_full_mode_settings_of_lesson_05():
+    """``train --model student`` trains as lesson 05's section 4 does in full mode: steps, batch, learning rate."""
+    import re
+
+    import nbformat
+
+    notebook = nbformat.read(Path(__file__).parent.parent / "notebooks" / "05_gpu_inference.ipynb", as_version=4)
+    code = "\n".join(c.source for c in notebook.cells if c.cell_type == "code")
+    full = {name: int(re.search(rf"^{name} = runtime\.by_mode\(.*?full=(\d+)\)", code, re.M).group(1))
+            for name in ("STUDENT_STEPS", "STUDENT_BATCH", "STUDENT_WARMUP")}
+    rate = float(re.search(r"TrainConfig\(steps=STUDENT_STEPS, learning_rate=([\d.e-]+)", code).group(1))
+    defaults = recipes.DEFAULTS["student"]
+    assert full == {"STUDENT_STEPS": defaults["steps"], "STUDENT_BATCH": defaults["batch"],
+                    "STUDENT_WARMUP": defaults["warmup"]}
+    assert rate == defaults["learning_rate"]
+    whole_faces = 'PairedDataset(root, "cartoon", "train"), transform=PairedRandomCrop(SIZE))'
+    assert f"label_with_teacher(teacher, {whole_faces}" in code  # the whole faces, as the recipe's crop=None
+
+
 def test_recipe_learning_rate_reaches_the_train_config():
     config = recipes.TrainRecipe("student", learning_rate=1e-4, steps=50).train_config()
     assert config.learning_rate == 1e-4 and config.warmup_steps == 5 and config.val_every == 50

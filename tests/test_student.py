@@ -69,7 +69,7 @@ class Counting(torch.nn.Module):
         return self.scale * x
 
 
-def test_the_teacher_labels_each_photo_once_and_training_never_runs_it_again():
+def test_the_teacher_labels_each_photo_once_and_reading_the_pairs_never_runs_it():
     photos = [(torch.rand(3, 16, 20), torch.zeros(3, 16, 20)) for _ in range(5)]  # (photo, unused target)
     teacher = Counting().train()
     labelled = label_with_teacher(teacher, photos, batch_size=2)
@@ -85,6 +85,29 @@ def test_the_teacher_labels_each_photo_once_and_training_never_runs_it_again():
     photo, label = cropped[3]
     assert photo.shape == label.shape == (3, 8, 8) and torch.allclose(label, 0.5 * photo)  # one crop for both
     assert teacher.calls[3:] == [(5, False, False)]  # one batch of 16 at most; reading items runs no teacher
+
+
+def test_a_teacher_without_weights_labels_on_the_cpu_and_a_failure_restores_its_mode():
+    photos = [torch.rand(3, 8, 8) for _ in range(3)]
+    labelled = label_with_teacher(Teacher(), photos)  # no parameters: runs on the CPU
+    assert torch.allclose(labelled[2][1], 0.8 * photos[2].flip(0))
+
+    class Broken(Counting):
+        def forward(self, x):
+            raise RuntimeError("out of memory")
+
+    broken = Broken().train()
+    with pytest.raises(RuntimeError, match="out of memory"):
+        label_with_teacher(broken, photos)
+    assert broken.training
+
+
+def test_the_distillation_loss_refuses_a_batch_without_matching_labels():
+    student = FastStudent(StudentConfig(base_channels=8, residual_blocks=1))
+    with pytest.raises(ValueError, match=r"needs a \(photos, labels\) pair of one shape, got \(2, 3, 8, 8\)"):
+        distillation_loss(student, torch.rand(2, 3, 8, 8))
+    with pytest.raises(ValueError, match=r"got \[\(2, 3, 8, 8\), \(2, 3, 4, 4\)\]"):
+        distillation_loss(student, (torch.rand(2, 3, 8, 8), torch.rand(2, 3, 4, 4)))
 
 
 def test_labelling_refuses_empty_or_mixed_size_photos():
