@@ -195,20 +195,16 @@ def label_with_teacher(teacher: nn.Module, photos: Dataset, *, transform: Callab
     empty dataset or photos of different sizes (see :func:`~facestyle_utils.datasets.stack_items`).
     """
     from .datasets import stack_items
+    from .training import evaluating
 
     begin = time.perf_counter()
     items = (photos[i] for i in range(len(photos)))
     images = stack_items([(item[0] if isinstance(item, (tuple, list)) else item,) for item in items])[0]
     images = images.float().cpu()
     device = next((p.device for p in teacher.parameters()), torch.device("cpu"))
-    was_training = teacher.training
-    teacher.eval()
-    try:
-        with torch.no_grad():
-            labels = torch.cat([teacher(images[i:i + batch_size].to(device)).float().cpu()
-                                for i in range(0, len(images), batch_size)])
-    finally:
-        teacher.train(was_training)
+    with evaluating(teacher):
+        labels = torch.cat([teacher(images[i:i + batch_size].to(device)).float().cpu()
+                            for i in range(0, len(images), batch_size)])
     return TeacherLabels(images, labels, transform, time.perf_counter() - begin)
 
 

@@ -468,14 +468,24 @@ def memory_format_of(model: nn.Module) -> torch.memory_format:
     return torch.channels_last if nhwc else torch.contiguous_format
 
 
-def run_validation(model: nn.Module, validate: Validator) -> dict[str, float]:
-    """Call ``validate`` in eval mode without gradients, leaving the random generators untouched."""
+@contextlib.contextmanager
+def evaluating(model: nn.Module) -> Iterator[nn.Module]:
+    """Run a block with ``model`` in eval mode and without gradients, then hand it back in the mode it
+    came in (also when the block raises). For validation, and for a teacher labelling photos."""
     was_training = model.training
     model.eval()
-    states = rng_states()
     try:
         with torch.no_grad():
+            yield model
+    finally:
+        model.train(was_training)
+
+
+def run_validation(model: nn.Module, validate: Validator) -> dict[str, float]:
+    """Call ``validate`` in eval mode without gradients, leaving the random generators untouched."""
+    states = rng_states()
+    try:
+        with evaluating(model):
             return {key: float(value) for key, value in validate(model).items()}
     finally:
         set_rng_states(states)
-        model.train(was_training)
