@@ -75,18 +75,23 @@ def mean_std(features: torch.Tensor, eps: float = 1e-5) -> tuple[torch.Tensor, t
 
     Huang and Belongie (2017), "Arbitrary style transfer in real-time with adaptive instance
     normalization" (``calc_mean_std`` in pytorch-AdaIN). ``features`` (N, C, H, W), any float
-    dtype; returns (mean, std), each (N, C, 1, 1) in that dtype. The std is the population one
-    (divided by H*W) with ``eps`` added to the variance, so it is never 0.
+    dtype; returns (mean, std), each (N, C, 1, 1) in float32 (float64 for float64 features). The std
+    is the population one (divided by H*W) with ``eps`` added to the variance, so it is never 0.
+
+    Why float32 even for 16-bit features: float16 stops at 65504, and the variance of VGG19's
+    features passes that from relu2_1 on (about 2e7 at relu4_1 on the course's faces), so under
+    float16 autocast (GPUs without bfloat16, such as the T4) most channels' std became inf.
     """
-    mean = features.mean(dim=(2, 3), keepdim=True)
-    std = (features.var(dim=(2, 3), keepdim=True, unbiased=False) + eps).sqrt()
+    wide = features.to(torch.promote_types(features.dtype, torch.float32))
+    mean = wide.mean(dim=(2, 3), keepdim=True)
+    std = (wide.var(dim=(2, 3), keepdim=True, unbiased=False) + eps).sqrt()
     return mean, std
 
 
 def mean_std_loss(features: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """Style as first and second moments: MSE between per-channel means plus between stds."""
-    mean_a, std_a = mean_std(features.float())
-    mean_b, std_b = mean_std(target.float())
+    mean_a, std_a = mean_std(features)
+    mean_b, std_b = mean_std(target)
     return F.mse_loss(mean_a, mean_b) + F.mse_loss(std_a, std_b)
 
 

@@ -24,7 +24,9 @@ from __future__ import annotations
 import contextlib
 import math
 import random
+import re
 import time
+import warnings
 from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, Iterator, Mapping
 
@@ -356,12 +358,19 @@ def _check_same_settings(saved: Mapping[str, Any], current: Mapping[str, Any], c
                               "or use another checkpoint folder")
 
 
+#: The smallest float16 loss scale training goes on with. The scale starts at 65536 and halves at every step whose
+#: gradients overflowed (PyTorch's GradScaler skips that step): a few skips at the start are normal, ~30 in a row
+#: mean no scale will do, and training would otherwise go on silently without a single update.
+MIN_LOSS_SCALE = 2.0 ** -14
+
+
 def training_step(state: TrainState, forward: Callable[[Any], tuple], batch: Any, config: TrainConfig,
                   autocast: contextlib.AbstractContextManager) -> dict[str, float]:
     """One optimisation step: forward, backward (loss-scaled under float16), clip, step, schedule.
 
     Returns the history row of this step: its number, the loss (averaged over processes under
-    DDP), the learning rate it used and the loss parts. FloatingPointError when the loss is not finite.
+    DDP), the learning rate it used and the loss parts. FloatingPointError when the loss is not finite, or
+    when float16 gradients overflow whatever the loss scale (:data:`MIN_LOSS_SCALE`).
     """
     with autocast:
         loss, parts = forward(batch)
@@ -374,10 +383,16 @@ def training_step(state: TrainState, forward: Callable[[Any], tuple], batch: Any
     if config.grad_clip is not None:
         scaler.unscale_(optimizer)
         torch.nn.utils.clip_grad_norm_(optimizer.param_groups[0]["params"], config.grad_clip)
-    scaler.step(optimizer)
+    scaler.step(optimizer)  # under float16: skipped, and the scale halved, when a gradient overflowed
     scaler.update()
+    if scaler.is_enabled() and scaler.get_scale() < MIN_LOSS_SCALE:
+        raise FloatingPointError(f"float16 gradients overflowed at step {state.step + 1} even with the loss scaled "
+                                 f"down to {scaler.get_scale():.1e}; train with mixed_precision='off' (float32) "
+                                 "or 'bf16' where the device has it")
     learning_rate = optimizer.param_groups[0]["lr"]
-    state.scheduler.step()
+    with warnings.catch_warnings():  # PyTorch warns when the scaler skipped the very first step; the order is right
+        warnings.filterwarnings("ignore", re.escape("Detected call of `lr_scheduler.step()` before"))
+        state.scheduler.step()
     state.step += 1
     return {"step": state.step, "loss": logged, "learning_rate": learning_rate, **parts}
 

@@ -24,6 +24,13 @@ def test_mean_variance_norm_gives_zero_mean_unit_std():
     assert torch.allclose(y.std(dim=(2, 3), unbiased=False), torch.ones(2, 4), atol=1e-3)
 
 
+def test_mean_variance_norm_of_float16_features_as_large_as_vgg19s_stays_finite_and_float16():
+    x = torch.randn(2, 4, 6, 5) * 3000 + 1000  # a variance of 9e6 overflows float16 (largest value 65504)
+    y = mean_variance_norm(x.half())
+    assert y.dtype == torch.float16
+    assert torch.allclose(y.float(), mean_variance_norm(x.half().float()), atol=2e-3)
+
+
 def test_chunked_attention_equals_full_attention():
     q, k, v = torch.randn(2, 4, 30), torch.randn(2, 4, 20), torch.randn(2, 3, 20)
     full = v @ torch.softmax(0.5 * q.transpose(1, 2) @ k, dim=-1).transpose(1, 2)

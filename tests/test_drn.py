@@ -12,7 +12,9 @@ from facestyle_utils.drn import (
     can_share_encoder,
     content_style_losses,
 )
+from facestyle_utils.image_io import image_to_tensor
 from facestyle_utils.nets import truncated_vgg
+from facestyle_utils.sample_data import load_sample
 from facestyle_utils.vgg import load_vgg19
 
 SHALLOW = UnpairedWeights(content_layers=["relu3_1"], style_layers=["relu1_1", "relu2_1", "relu3_1"])
@@ -127,6 +129,21 @@ def test_loss_shares_the_vgg_pass_and_agrees_with_the_plain_forward(model):
     # a face given as its own style, through a perfect model, has no content or style loss
     perfect = content_style_losses(loss_fn, faces, faces, faces)
     assert perfect["content"] == pytest.approx(0, abs=1e-6) and perfect["style"] == pytest.approx(0, abs=1e-6)
+
+
+def test_the_loss_under_float16_autocast_equals_float32s(vgg):
+    # As on a GPU without bfloat16 (T4): the content term's statistics overflowed float16 (0.51 against 0.39).
+    torch.manual_seed(5)
+    photos = {name: image_to_tensor(load_sample(name, max_side=64), "cpu") for name in ("astronaut", "brick")}
+    faces, styles = photos["astronaut"][..., :64, :64], photos["brick"][..., :64, :64]  # real images: large features
+    model = DRNStylizer(DRNConfig(width=0.25), vgg=vgg).eval()
+    with torch.no_grad():
+        loss_fn = UnpairedLoss(model.encoder, UnpairedWeights(content_layers=("relu3_1", "relu4_1")))
+        _, exact = loss_fn(model, (faces, styles))
+        with torch.autocast("cpu", dtype=torch.float16):
+            _, half = loss_fn(model, (faces, styles))
+    assert exact["content"] > 0.01
+    assert half == pytest.approx(exact, rel=0.05)
 
 
 @pytest.mark.parametrize("weights", [SHALLOW, UnpairedWeights(), UnpairedWeights(style_kind="gram"),

@@ -153,6 +153,18 @@ def test_relative_loss_sends_no_gradient_into_the_reference():
     assert loss.grad.item() == pytest.approx(1 / (4 + 1e-8))
 
 
+def test_mean_std_of_float16_features_is_computed_in_float32():
+    # VGG19's relu4_1 features on a face have a variance of about 2e7; float16 stops at 65504.
+    torch.manual_seed(4)
+    features = torch.randn(2, 3, 8, 8) * 3000 + 500
+    mean, std = mean_std(features.half())
+    assert mean.dtype == std.dtype == torch.float32
+    assert torch.isfinite(std).all()
+    expected_mean, expected_std = mean_std(features.half().float())
+    assert torch.allclose(std, expected_std) and torch.allclose(mean, expected_mean)
+    assert std.min() > 2000  # float16 arithmetic gave inf here
+
+
 def test_mean_std_keeps_the_dtype_and_matches_instance_norm():
     torch.manual_seed(2)
     features = torch.randn(2, 4, 6, 5, dtype=torch.float64) * 3 + 1

@@ -1,5 +1,6 @@
 """The training loop and its pieces: schedule, precision choice, resumable batches, the paired loss."""
 import random
+import warnings
 
 import numpy as np
 import pytest
@@ -177,6 +178,34 @@ def test_non_finite_loss_stops_training_with_a_clear_message():
     with pytest.raises(FloatingPointError, match="step 1"):
         train(model, lambda m, b: (m(b[0]).sum() * float("nan"), {}), data, TrainConfig(steps=3, channels_last=False),
               RunOptions(progress=False))
+
+
+def _float16_run(steps, gradient_size):
+    """A linear model trained under float16 autocast with loss scaling, as on a GPU without bfloat16 (T4)."""
+    torch.manual_seed(0)
+    model = nn.Linear(2, 2)
+    start = [p.detach().clone() for p in model.parameters()]
+    data = BatchStream(torch.utils.data.TensorDataset(torch.full((4, 2), 10.0)), 2)
+    config = TrainConfig(steps=steps, learning_rate=0.01, mixed_precision="fp16", channels_last=False)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        train(model, lambda m, b: (m(b[0]).float().sum() * gradient_size, {}), data, config, RunOptions(progress=False))
+    moved = any(not torch.equal(p, q) for p, q in zip(model.parameters(), start))
+    return moved, [str(w.message) for w in caught]
+
+
+def test_float16_steps_whose_gradients_overflow_are_skipped_quietly_until_the_scale_fits():
+    # the weight's gradient is 2 x 10 x 1000 = 2e4: scaled by 65536 it overflows float16, so step 1 is skipped
+    moved, messages = _float16_run(1, 1000.0)
+    assert not moved
+    assert not [m for m in messages if "lr_scheduler" in m]  # PyTorch's warning about the skipped step is not shown
+    moved, _ = _float16_run(20, 1000.0)  # the scale halves at each skip until the gradients fit (15 skips): it learns
+    assert moved
+
+
+def test_float16_gradients_that_overflow_at_every_scale_stop_training_with_a_clear_message():
+    with pytest.raises(FloatingPointError, match="float16 gradients overflowed at step 3[0-9].*mixed_precision='off'"):
+        _float16_run(60, 1e30)  # finite in float32, far beyond float16 at any loss scale
 
 
 def _linear_run(folder, **options):
