@@ -1,6 +1,7 @@
 """tools/gpu_check.py: runs on a CPU (reporting "no CUDA device"), runs notebooks without Jupyter,
 and writes its Markdown + JSON report. The GPU numbers themselves come from a GPU machine."""
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -130,3 +131,40 @@ def test_the_gatys_check_runs_the_benchmark_at_each_size_and_collects_the_ratios
     assert ran == [256, 512] and result["ratio_fast_over_plain"] == {256: 0.5, 512: 0.25}
     assert result["summary"] == "fast / plain time to the same loss: 0.5 at 256 px, 0.25 at 512 px (target <= 0.4)"
     assert result["status"] == "pass" and result["seconds"] == 2.0
+
+
+def test_the_float16_check_trains_lessons_03_and_04_in_both_precisions(tmp_path):
+    """A GPU without bfloat16 (T4), imitated: on the CPU float16 is emulated (slow), so 2 steps at quick sizes."""
+    done = subprocess.run([sys.executable, str(ROOT / "tools" / "gpu_check.py"), "--out", str(tmp_path),
+                           "--device", "cpu", "--only", "float16", "--float16-steps", "2"],
+                          capture_output=True, text=True, timeout=600, env={**os.environ, "FACESTYLE_QUICK": "1"})
+    data = json.loads(next(tmp_path.glob("*.json")).read_text())
+    check = data["checks"]["float16"]
+    assert check["steps"] == 2 and check["device"].startswith("cpu")
+    assert [row["model"] for row in check["rows"]] == ["dcnn", "drn"]
+    for row in check["rows"]:
+        assert 0 < row["float16_loss"] < float("inf") and 0 < row["float32_loss"] < float("inf")
+        gap = abs(row["float16_loss"] - row["float32_loss"]) / row["float32_loss"]
+        assert row["relative_gap"] == pytest.approx(gap) and row["agrees"] == (gap <= gpu_check.FLOAT16_TOLERANCE)
+        assert set(row["forward_parts"]) == ({"pixel", "perceptual"} if row["model"] == "dcnn" else
+                                             {"content", "style", "identity_pixel", "identity_feature", "pixel"})
+        assert row["forward_agrees"] == all(abs(half - exact) <= 0.05 * abs(exact) + 1e-4
+                                            for exact, half in row["forward_parts"].values())
+    assert check["status"] == ("pass" if all(row["agrees"] and row["forward_agrees"] for row in check["rows"])
+                               else "fail")
+    assert done.returncode == (0 if check["status"] == "pass" else 1), done.stderr[-2000:]
+    assert f"| float16 | {check['status']} |" in next(tmp_path.glob("*.md")).read_text()
+
+
+def test_the_float16_check_reports_a_gap_beyond_the_tolerance(monkeypatch):
+    rows = [{"model": "dcnn", "float32_loss": 0.030, "float16_loss": 0.0301, "relative_gap": 0.0033, "agrees": True,
+             "forward_parts": {"pixel": [0.01, 0.01]}, "forward_agrees": True},
+            {"model": "drn", "float32_loss": 0.39, "float16_loss": 0.51, "relative_gap": 0.31, "agrees": False,
+             "forward_parts": {"content": [0.386, 0.51], "style": [0.229, 0.229]}, "forward_agrees": False}]
+    monkeypatch.setattr(gpu_check, "child", lambda kind, argument, env: {"status": "fail", "seconds": 1.0,
+                                                                        "steps": 60, "rows": rows})
+    summary = gpu_check.check_float16({}, 60)["summary"]
+    assert "dcnn: loss 0.0301 in float16, 0.03 in float32 (0.3% apart)" in summary
+    assert ("drn: loss 0.51 in float16, 0.39 in float32 (31.0% apart, more than 10%); loss parts of one batch "
+            "DISAGREE: content 0.386 vs 0.51, style 0.229 vs 0.229") in summary
+    assert summary.endswith("(mean loss of the last 10 of 60 steps)") and "dcnn: loss 0.0301" in summary

