@@ -9,9 +9,10 @@ Runs, in one process and on the same face and style:
 3. that, with relu5_1 as a late layer: left out (and the network cut at relu4_2) until the
    loss without it reaches the target, then in for the last steps;
 4. the fast path (``gatys_speed.fast_settings``): the above plus coarse-to-fine (optimise at 3/8
-   size, upsample the change, refine), the Gram matrix's hand-written backward, channels_last on
-   CUDA, and bf16 autocast where the hardware computes it natively (a GPU from the A100 on, a
-   CPU with AMX / AVX-512 BF16).
+   size, upsample the change, refine) where one coarse step costs at most half a full-size one
+   (``gatys_speed.choose_coarse_stage`` times one of each first), the Gram matrix's hand-written
+   backward, channels_last on CUDA, and bf16 autocast where the hardware computes it natively (a GPU
+   from the A100 on, a CPU with AMX / AVX-512 BF16).
 
 Row 2 is the plain method (``gatys.stylize_by_optimisation``); the speed switches come from
 ``facestyle_utils.gatys_speed``, lesson 02's optional speed lab.
@@ -28,20 +29,20 @@ pass is far slower than fp32.
 from __future__ import annotations
 
 import argparse
-import time
 
 import torch
 
 from facestyle_utils import runtime, sample_data
 from facestyle_utils.gatys import GatysSettings
 from facestyle_utils.gatys_speed import (
-    SpeedLoss,
     SpeedSettings,
     autocast_choice,
     bf16_autocast,
+    choose_coarse_stage,
     compare_speed,
     fast_settings,
     resize_tensor,
+    seconds_per_loss_step,
     total_loss,
 )
 from facestyle_utils.image_io import image_to_tensor
@@ -58,21 +59,10 @@ def square(name: str, size: int, device: torch.device) -> torch.Tensor:
 
 
 def fast_name(settings: SpeedSettings) -> str:
-    """The fast path's row label, naming the switches ``fast_settings`` turned on for this device."""
-    extras = [name for name, on in (("channels_last", settings.channels_last), ("autocast", settings.autocast)) if on]
-    return "fast path (+ coarse-to-fine" + "".join(", " + name for name in extras) + ")"
-
-
-def time_one_step(vgg, content, style, settings: SpeedSettings, repeats: int = 1) -> float:
-    """Seconds for one forward + backward of the total loss (after one untimed warm-up call)."""
-    objective = SpeedLoss(vgg, content, style, settings)
-    image = content.clone().requires_grad_(True)
-    objective(image)[0].backward()
-    start = time.perf_counter()
-    for _ in range(repeats):
-        image.grad = None
-        objective(image)[0].backward()
-    return (time.perf_counter() - start) / repeats
+    """The fast path's row label, naming the switches it has on this device beyond the rows above it."""
+    switches = [name for name, on in (("coarse-to-fine", settings.coarse_steps > 0),
+                                      ("channels_last", settings.channels_last), ("autocast", settings.autocast)) if on]
+    return f"fast path (+ {', '.join(switches)})" if switches else "fast path (as the row above, fused Gram)"
 
 
 def main() -> None:
@@ -95,7 +85,7 @@ def main() -> None:
 
     plain = SpeedSettings(GatysSettings(steps=args.steps), full_network=True, targets_every_step=True)
     cut = plain.replace(full_network=False, targets_every_step=False)  # the plain method
-    fast_path = fast_settings(device, steps=3 * args.steps)
+    fast_path, coarse_choice = choose_coarse_stage(content, style, vgg, fast_settings(device, steps=3 * args.steps))
     middle = {
         # 2 spare steps: the same maths, but float rounding (TF32 on a GPU) can leave it a hair above the target
         "+ network cut at deepest layer, targets once": cut.replace(steps=args.steps + 2),
@@ -119,7 +109,7 @@ def main() -> None:
     check = total_loss(fast.result.image, content, style, vgg, variants[fast.name])
     print(f"fast path's returned image, re-measured at full size in fp32: loss {check:.4g}")
     goal = 0.30 if device.type == "cpu" and runtime.cpu_has_native_bf16() else 0.40
-    print(f"fast path on {runtime.describe_device(device)}: {autocast_choice(device)}")
+    print(f"fast path on {runtime.describe_device(device)}: {autocast_choice(device)}; {coarse_choice}")
     print(f"ratio fast / plain = {fast.seconds_to_target / rows[0].seconds_to_target:.2f} (target <= {goal:.2f})")
     if not args.no_cut:
         print(f"ratio fast / (cut + targets once) = {fast.seconds_to_target / rows[1].seconds_to_target:.2f}")
@@ -129,8 +119,8 @@ def main() -> None:
     elif not args.no_autocast:
         small = 128
         c, s = square(args.face, small, device), square(args.style, small, device)
-        fp32 = time_one_step(vgg, c, s, SpeedSettings())
-        mixed = time_one_step(vgg, c, s, SpeedSettings(autocast=True))
+        fp32 = seconds_per_loss_step(vgg, c, s, SpeedSettings(), repeats=1)
+        mixed = seconds_per_loss_step(vgg, c, s, SpeedSettings(autocast=True), repeats=1)
         print(f"one forward+backward at {small}x{small}: fp32 {fp32:.2f} s, bf16 autocast {mixed:.2f} s "
               f"({mixed / fp32:.1f}x)")
 

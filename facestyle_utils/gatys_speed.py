@@ -17,12 +17,14 @@ the switches that lesson 02 and ``benchmarks/gatys_speed.py`` time:
 
 :func:`stylize_fast` runs the plain loop (:func:`facestyle_utils.gatys.run_steps`) with them and records
 when, at which size and on which objective each loss was measured; :func:`compare_speed` times named
-variants to a common target loss; :func:`fast_settings` is the combination that won.
+variants to a common target loss; :func:`fast_settings` is the combination that won, and
+:func:`choose_coarse_stage` keeps its coarse stage only where a brief measurement says it pays.
 """
 from __future__ import annotations
 
 import dataclasses
 import math
+import statistics
 import time
 from dataclasses import dataclass, field
 from typing import Iterable, Sequence
@@ -30,6 +32,7 @@ from typing import Iterable, Sequence
 import torch
 import torch.nn.functional as F
 
+from .benchmark import timed
 from .colour import preserve_colour
 from .gatys import (
     Callback,
@@ -125,7 +128,8 @@ def fast_settings(device: torch.device | str = "cpu", **changes) -> SpeedSetting
     """The fastest combination measured in lesson 02 for ``device`` (``changes`` as in :meth:`SpeedSettings.replace`).
 
     Everywhere: coarse-to-fine with the coarse stage at 3/8 of the size (on the course's 2-core CPU it
-    did better than 1/2 and 1/4; :func:`coarse_sizes` says what small images get), relu5_1 as a late
+    did better than 1/2 and 1/4; :func:`coarse_sizes` says what small images get, and
+    :func:`choose_coarse_stage` leaves it out where it does not pay), relu5_1 as a late
     layer (its Gram term was about 0.1% of the total loss in lesson 02's runs with the default weights,
     yet running the network on to relu5_1 is about a fifth of the convolutions), and the fused Gram backward. Mixed
     precision where it pays (:func:`facestyle_utils.runtime.mixed_precision_pays`: a GPU, or a CPU with
@@ -278,6 +282,54 @@ def coarse_sizes(content: torch.Tensor, style: torch.Tensor | None, settings: Sp
         return None  # no side would shrink
     return small, None if style is None else _shrunk(style, settings.coarse_scale,
                                                      min_side(reach(style_layers, settings)))
+
+
+#: The coarse stage is kept only where one of its steps costs at most this fraction of a full-size step.
+COARSE_PAYS_BELOW = 0.5
+
+
+def seconds_per_loss_step(vgg: VGG19Features, content: torch.Tensor, style: torch.Tensor | None,
+                          settings: SpeedSettings, repeats: int = 3) -> float:
+    """Median seconds of one forward + backward of ``settings``' loss at the images' size, after one untimed
+    call (float (1, 3, H, W) images on the network's device; the device is synchronised around each call)."""
+    objective = SpeedLoss(vgg, content, style, settings)
+    image = content.detach().clone().requires_grad_(True)
+
+    def step() -> None:
+        image.grad = None
+        objective(image)[0].backward()
+
+    step()
+    return statistics.median(timed(step, device=content.device)[1] for _ in range(repeats))
+
+
+def choose_coarse_stage(content: torch.Tensor, style: torch.Tensor | None, vgg: VGG19Features,
+                        settings: SpeedSettings) -> tuple[SpeedSettings, str]:
+    """``settings`` with their coarse stage where it saves time on this device at this size, else with its
+    steps moved to full size; and a sentence saying which, and why.
+
+    A coarse step works on ``coarse_scale`` squared of the pixels (a seventh at 3/8), so on a CPU it
+    costs a fraction of a full-size step. A fast GPU at 256 px is not kept busy by one image: each step costs about
+    the same whatever its size (on an H200 the fast path with its coarse stage was estimated no
+    faster than the plain loop, 2026-11-30), and the coarse stage only adds steps. So one step is
+    timed at each size (:func:`seconds_per_loss_step`, a second or two) and the coarse stage is kept
+    where it costs at most :data:`COARSE_PAYS_BELOW` of a full-size step. Images as for :func:`stylize_fast`.
+    """
+    content = to_float_batch(content.detach(), "content image")
+    style = None if style is None else to_float_batch(style.detach(), "style image").to(content.device)
+    sizes = coarse_sizes(content, style, settings)
+    if sizes is None:
+        return settings, "no coarse stage: coarse_steps is 0 or the face is too small to shrink"
+    (height, width), style_size = sizes
+    full = seconds_per_loss_step(vgg, content, style, settings)
+    coarse = seconds_per_loss_step(vgg, resize_tensor(content, (height, width)),
+                                   None if style is None else resize_tensor(style, style_size), settings)
+    where = (f"a step at {width}x{height} px took {coarse / full:.2f}x the time of one at "
+             f"{content.shape[-1]}x{content.shape[-2]} px here")  # width x height, as lesson 02 prints sizes
+    if coarse <= COARSE_PAYS_BELOW * full:
+        return settings, f"coarse-to-fine on: {where}"
+    moved = settings.replace(steps=settings.method.steps + settings.coarse_steps, coarse_steps=0)
+    return moved, f"coarse-to-fine off: {where} (more than {COARSE_PAYS_BELOW}), so its steps would save little"
 
 
 @dataclass

@@ -4,16 +4,18 @@ import math
 import pytest
 import torch
 
-from facestyle_utils import runtime
+from facestyle_utils import gatys_speed, runtime
 from facestyle_utils.gatys import GatysLoss, GatysSettings, stylize_by_optimisation
 from facestyle_utils.gatys_speed import (
     SpeedLoss,
     SpeedRow,
     SpeedSettings,
+    choose_coarse_stage,
     coarse_sizes,
     compare_speed,
     fast_settings,
     gram_matrix_fused,
+    seconds_per_loss_step,
     seconds_per_step,
     speed_verdicts,
     stylize_fast,
@@ -312,3 +314,42 @@ def test_autocast_in_float16_is_refused_with_the_reason(monkeypatch, vgg):
     with pytest.raises(ValueError, match=r"in float16 \(largest value 65504\), where a Gatys loss became NaN"):
         gatys_speed.SpeedLoss(vgg, image, image, SpeedSettings(autocast=True))
     assert gatys_speed.SpeedLoss(vgg, image, image, SpeedSettings(autocast=False)).speed.autocast is False
+
+
+@pytest.mark.parametrize("coarse_seconds, kept", [(0.2, True), (0.5, True), (0.9, False)])
+def test_the_coarse_stage_is_kept_only_where_its_steps_are_cheaper(monkeypatch, vgg, coarse_seconds, kept):
+    face, style = torch.rand(1, 3, 64, 48), torch.rand(1, 3, 64, 64)
+    timed_sizes = []
+
+    def fake_seconds(vgg, content, style, settings, repeats=3):
+        timed_sizes.append(tuple(content.shape[-2:]))
+        return 1.0 if content.shape[-2] == 64 else coarse_seconds
+
+    monkeypatch.setattr(gatys_speed, "seconds_per_loss_step", fake_seconds)
+    settings = fast_settings("cpu", steps=30, coarse_steps=40)
+    chosen, note = choose_coarse_stage(face, style, vgg, settings)
+    assert timed_sizes == [(64, 48), (24, 18)]  # full size, then the coarse size (3/8)
+    assert note.startswith("coarse-to-fine on" if kept else "coarse-to-fine off")
+    assert f"a step at 18x24 px took {coarse_seconds:.2f}x the time of one at 48x64 px here" in note  # width x height
+    if kept:
+        assert chosen is settings
+    else:  # the coarse steps run at full size instead: the same number of steps in all
+        assert chosen.coarse_steps == 0 and chosen.method.steps == 70
+        assert chosen.replace(steps=30, coarse_steps=40) == settings
+
+
+def test_no_coarse_stage_to_choose_means_no_timing(monkeypatch, vgg):
+    monkeypatch.setattr(gatys_speed, "seconds_per_loss_step", lambda *args, **kwargs: pytest.fail("timed"))
+    tiny = fast_settings("cpu", steps=2, coarse_steps=2)
+    assert choose_coarse_stage(torch.rand(1, 3, 16, 16), torch.rand(1, 3, 32, 32), vgg, tiny) == (
+        tiny, "no coarse stage: coarse_steps is 0 or the face is too small to shrink")
+    none = fast_settings("cpu", coarse_steps=0)
+    assert choose_coarse_stage(torch.rand(1, 3, 64, 64), None, vgg, none)[0] is none
+
+
+def test_one_loss_step_is_timed_without_touching_the_images(vgg):
+    face, style = torch.rand(1, 3, 32, 32), torch.rand(1, 3, 32, 32)
+    before = face.clone()
+    seconds = seconds_per_loss_step(vgg, face, style, fast_settings("cpu"), repeats=2)
+    assert 0 < seconds < 60
+    assert torch.equal(face, before) and face.grad is None and not face.requires_grad
