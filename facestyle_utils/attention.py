@@ -37,7 +37,8 @@ def mean_variance_norm(features: torch.Tensor, eps: float = 1e-5) -> torch.Tenso
     Instance normalisation without affine, with the AdaIN statistics :func:`~facestyle_utils.losses.mean_std`
     (SANet's ``mean_variance_norm``): what is left is the *pattern* of a position's features, not their level.
     Computed in float32 and handed back in the features' dtype: the normalised values are small enough for
-    float16, the variance of VGG19's features is not (see :func:`~facestyle_utils.losses.mean_std`).
+    float16, while the variance of raw VGG19 features, which the DRN's content loss passes here, is not
+    (:func:`~facestyle_utils.losses.mean_std`). The attention blocks' own inputs are scaled down first.
     """
     mean, std = mean_std(features, eps)
     return ((features.to(mean.dtype) - mean) / std).to(features.dtype)

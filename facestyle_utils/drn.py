@@ -329,7 +329,8 @@ class UnpairedLoss:
         terms = {"content": w.content * content, "style": w.style * style_term}
         if identity_output is not None:
             pixel = F.l1_loss(identity_output, styles)
-            feature = sum(relative_loss(F.mse_loss(same[k], style[k]), style[k]) for k in w.style_layers)
+            feature = sum(relative_loss(F.mse_loss(same[k].float(), style[k].float()), style[k])
+                          for k in w.style_layers)
             terms.update(identity_pixel=w.identity_pixel * pixel, identity_feature=w.identity_feature * feature)
         if targets is not None and w.pixel:
             _check_batches({"target batch": targets})

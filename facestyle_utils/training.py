@@ -358,9 +358,11 @@ def _check_same_settings(saved: Mapping[str, Any], current: Mapping[str, Any], c
                               "or use another checkpoint folder")
 
 
-#: The smallest float16 loss scale training goes on with. The scale starts at 65536 and halves at every step whose
-#: gradients overflowed (PyTorch's GradScaler skips that step): a few skips at the start are normal, ~30 in a row
-#: mean no scale will do, and training would otherwise go on silently without a single update.
+#: The smallest float16 loss scale training goes on with: float16's smallest normal number. GradScaler starts
+#: at 65536 and halves the scale at every step whose gradients overflowed (that step is skipped); it doubles
+#: it only after 2000 steps without one, so in the course's runs the halvings add up over the run. A few at the
+#: start are normal; after 31 of them float16 cannot hold this model's gradients, and training would
+#: otherwise go on without updates or lose gradients of order 1 to underflow.
 MIN_LOSS_SCALE = 2.0 ** -14
 
 
@@ -370,31 +372,50 @@ def training_step(state: TrainState, forward: Callable[[Any], tuple], batch: Any
 
     Returns the history row of this step: its number, the loss (averaged over processes under
     DDP), the learning rate it used and the loss parts. FloatingPointError when the loss is not finite, or
-    when float16 gradients overflow whatever the loss scale (:data:`MIN_LOSS_SCALE`).
+    when float16 cannot hold the gradients (:data:`MIN_LOSS_SCALE`).
     """
     with autocast:
         loss, parts = forward(batch)
     logged = distributed.mean_across(float(loss.detach())) if distributed.active() else float(loss.detach())
-    if not math.isfinite(logged):  # the same verdict on every process
-        raise FloatingPointError(f"loss became {logged} at step {state.step + 1}; lower the learning rate")
     optimizer, scaler = state.optimizer, state.scaler
+    if not math.isfinite(logged):  # the same verdict on every process
+        raise FloatingPointError(f"loss became {logged} at step {state.step + 1}; lower the learning rate"
+                                 + (FLOAT16_ADVICE if scaler.is_enabled() else ""))
     optimizer.zero_grad(set_to_none=True)
     scaler.scale(loss).backward()
     if config.grad_clip is not None:
         scaler.unscale_(optimizer)
         torch.nn.utils.clip_grad_norm_(optimizer.param_groups[0]["params"], config.grad_clip)
+    scale = scaler.get_scale() if scaler.is_enabled() else None
     scaler.step(optimizer)  # under float16: skipped, and the scale halved, when a gradient overflowed
     scaler.update()
-    if scaler.is_enabled() and scaler.get_scale() < MIN_LOSS_SCALE:
-        raise FloatingPointError(f"float16 gradients overflowed at step {state.step + 1} even with the loss scaled "
-                                 f"down to {scaler.get_scale():.1e}; train with mixed_precision='off' (float32) "
-                                 "or 'bf16' where the device has it")
+    skipped = scale is not None and scaler.get_scale() < scale
+    if skipped and scaler.get_scale() < MIN_LOSS_SCALE:
+        raise FloatingPointError(f"float16 cannot hold this model's gradients: at step {state.step + 1} the loss "
+                                 f"scale fell to {scaler.get_scale():.1e}, each halving a step skipped because a "
+                                 "gradient overflowed" + FLOAT16_ADVICE)
     learning_rate = optimizer.param_groups[0]["lr"]
-    with warnings.catch_warnings():  # PyTorch warns when the scaler skipped the very first step; the order is right
-        warnings.filterwarnings("ignore", re.escape("Detected call of `lr_scheduler.step()` before"))
-        state.scheduler.step()
+    step_schedule(state.scheduler, skipped)
     state.step += 1
     return {"step": state.step, "loss": logged, "learning_rate": learning_rate, **parts}
+
+
+FLOAT16_ADVICE = "; or train with mixed_precision='off' (float32), or 'bf16' where the device has it"
+
+
+def step_schedule(scheduler: torch.optim.lr_scheduler.LRScheduler, skipped: bool) -> None:
+    """Advance the learning-rate schedule by one step, also after a step the float16 scaler ``skipped``.
+
+    The schedule follows the step count either way (so a resumed run matches). PyTorch warns when the
+    very first optimizer step was skipped, as if the two calls were in the wrong order; they are not,
+    so that warning is silenced for a skipped step only.
+    """
+    if not skipped:
+        scheduler.step()
+        return
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", re.escape("Detected call of `lr_scheduler.step()` before"), UserWarning)
+        scheduler.step()
 
 
 # ----------------------------------------------------------------------------- the loop

@@ -138,8 +138,9 @@ def test_the_float16_check_trains_lessons_03_and_04_in_both_precisions(tmp_path)
     done = subprocess.run([sys.executable, str(ROOT / "tools" / "gpu_check.py"), "--out", str(tmp_path),
                            "--device", "cpu", "--only", "float16", "--float16-steps", "2"],
                           capture_output=True, text=True, timeout=600, env={**os.environ, "FACESTYLE_QUICK": "1"})
-    data = json.loads(next(tmp_path.glob("*.json")).read_text())
-    check = data["checks"]["float16"]
+    reports = list(tmp_path.glob("*.json"))
+    assert reports, done.stdout[-2000:] + done.stderr[-2000:]
+    check = json.loads(reports[0].read_text())["checks"]["float16"]
     assert check["steps"] == 2 and check["device"].startswith("cpu")
     assert [row["model"] for row in check["rows"]] == ["dcnn", "drn"]
     for row in check["rows"]:
@@ -148,10 +149,11 @@ def test_the_float16_check_trains_lessons_03_and_04_in_both_precisions(tmp_path)
         assert row["relative_gap"] == pytest.approx(gap) and row["agrees"] == (gap <= gpu_check.FLOAT16_TOLERANCE)
         assert set(row["forward_parts"]) == ({"pixel", "perceptual"} if row["model"] == "dcnn" else
                                              {"content", "style", "identity_pixel", "identity_feature", "pixel"})
-        assert row["forward_agrees"] == all(abs(half - exact) <= 0.05 * abs(exact) + 1e-4
-                                            for exact, half in row["forward_parts"].values())
-    assert check["status"] == ("pass" if all(row["agrees"] and row["forward_agrees"] for row in check["rows"])
-                               else "fail")
+        # the loss parts of one batch do not depend on how long it trained: float16 must give float32's
+        assert row["forward_agrees"], row["forward_parts"]
+        assert all(abs(half - exact) <= gpu_check.FORWARD_TOLERANCE * abs(exact) + gpu_check.FORWARD_FLOOR
+                   for exact, half in row["forward_parts"].values())
+    assert check["status"] == ("pass" if all(row["agrees"] for row in check["rows"]) else "fail")
     assert done.returncode == (0 if check["status"] == "pass" else 1), done.stderr[-2000:]
     assert f"| float16 | {check['status']} |" in next(tmp_path.glob("*.md")).read_text()
 

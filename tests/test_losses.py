@@ -165,7 +165,7 @@ def test_mean_std_of_float16_features_is_computed_in_float32():
     assert std.min() > 2000  # float16 arithmetic gave inf here
 
 
-def test_mean_std_keeps_the_dtype_and_matches_instance_norm():
+def test_mean_std_of_float64_features_stays_float64_and_matches_instance_norm():
     torch.manual_seed(2)
     features = torch.randn(2, 4, 6, 5, dtype=torch.float64) * 3 + 1
     mean, std = mean_std(features)

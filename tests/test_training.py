@@ -1,4 +1,5 @@
 """The training loop and its pieces: schedule, precision choice, resumable batches, the paired loss."""
+import math
 import random
 import warnings
 
@@ -11,6 +12,7 @@ from facestyle_utils import runtime
 from facestyle_utils.checkpoints import CheckpointError, CheckpointManager
 from facestyle_utils.nets import DCNNConfig, DCNNStylizer, LossWeights, PairedLoss
 from facestyle_utils.training import (
+    MIN_LOSS_SCALE,
     BatchStream,
     RunOptions,
     TrainConfig,
@@ -204,8 +206,15 @@ def test_float16_steps_whose_gradients_overflow_are_skipped_quietly_until_the_sc
 
 
 def test_float16_gradients_that_overflow_at_every_scale_stop_training_with_a_clear_message():
-    with pytest.raises(FloatingPointError, match="float16 gradients overflowed at step 3[0-9].*mixed_precision='off'"):
+    halvings = round(math.log2(2.0 ** 16 / MIN_LOSS_SCALE)) + 1  # every step skipped: from 65536 to below the floor
+    with pytest.raises(FloatingPointError, match=f"float16 cannot hold this model's gradients: at step {halvings} "
+                                                 ".*mixed_precision='off'"):
         _float16_run(60, 1e30)  # finite in float32, far beyond float16 at any loss scale
+
+
+def test_a_non_finite_loss_under_float16_also_suggests_float32():
+    with pytest.raises(FloatingPointError, match="lower the learning rate; or train with mixed_precision='off'"):
+        _float16_run(2, float("inf"))
 
 
 def _linear_run(folder, **options):

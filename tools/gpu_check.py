@@ -151,7 +151,9 @@ def child_float16(steps: int) -> dict:
     loss over the last 10 steps (or fewer) of each must agree within :data:`FLOAT16_TOLERANCE`.
     Forward: the float32-trained model's loss parts on one batch, computed again under float16
     autocast; each must agree within :data:`FORWARD_TOLERANCE` (this is what caught a float16
-    variance overflowing in the DRN's content term, 2026-12-01).
+    variance overflowing in the DRN's content term, 2026-12-01). Sizes are the lessons' for the mode
+    (``FACESTYLE_QUICK``/``FACESTYLE_WORKSHOP``; ``make gpu-check`` sets neither: 128-px faces,
+    64-px crops); the DRN trains with batch 4.
     """
     import dataclasses
 
@@ -159,12 +161,12 @@ def child_float16(steps: int) -> dict:
     from facestyle_utils.domains import build_default_domains
     from facestyle_utils.training import RunOptions, train
 
-    device, size = runtime.pick_device(), runtime.by_mode(quick=64, workshop=128, full=128)
-    rows, start = [], time.perf_counter()
-    for recipe in (recipes.lesson_03_recipe(steps=steps, size=size, crop=size // 2),
-                   recipes.TrainRecipe("drn", recipes.DRN_STYLES, size=size, crop=size // 2, steps=steps, batch=4)):
-        root = build_default_domains(size=size, styles=recipe.styles if recipe.model == "drn" else recipe.styles[0],
-                                     progress=False)
+    device, rows, start = runtime.pick_device(), [], time.perf_counter()
+    dcnn = recipes.lesson_03_recipe(steps=steps)
+    drn = recipes.TrainRecipe("drn", recipes.DRN_STYLES, size=dcnn.size, crop=dcnn.crop, steps=steps, batch=4)
+    for recipe in (dcnn, drn):
+        styles = recipe.styles if recipe.model == "drn" else recipe.styles[0]
+        root = build_default_domains(size=recipe.size, styles=styles, progress=False)
         losses = {}
         for precision in ("fp16", "off"):  # float32 last: its model and data serve the forward comparison
             run = recipes.prepare(recipe, root, device)  # seeded: both runs start from the same weights and data
@@ -251,6 +253,7 @@ def check_recipe(env: dict, steps: int) -> dict:
 
 
 def check_float16(env: dict, steps: int) -> dict:
+    """:func:`child_float16` in a child process, with a one-line summary per model for the report."""
     result = child("float16", str(steps), env)
     lines = []
     for row in result.get("rows", []):
