@@ -43,7 +43,7 @@ from .gatys import (
     start_image,
 )
 from .image_io import check_one_image, to_float_batch
-from .losses import relative_loss
+from .losses import at_least_float32, relative_loss
 from .runtime import autocast, mixed_precision_dtype, mixed_precision_note, mixed_precision_pays
 from .vgg import VGG19Features, check_side, min_side
 
@@ -76,7 +76,7 @@ def gram_matrix_fused(features: torch.Tensor) -> torch.Tensor:
     r""":func:`facestyle_utils.losses.gram_matrix` (:math:`F F^\top / (C H W)`, (N, C, H, W) -> (N, C, C),
     float32 or float64) with the hand-written backward of :class:`_FusedGram`: same values, cheaper gradient."""
     n, c, h, w = features.shape
-    flat = features.to(torch.promote_types(features.dtype, torch.float32)).reshape(n, c, h * w)
+    flat = at_least_float32(features).reshape(n, c, h * w)
     return _FusedGram.apply(flat, 1.0 / (c * h * w))
 
 

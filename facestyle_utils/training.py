@@ -364,6 +364,8 @@ def _check_same_settings(saved: Mapping[str, Any], current: Mapping[str, Any], c
 #: start are normal; after 31 of them float16 cannot hold this model's gradients, and training would
 #: otherwise go on without updates or lose gradients of order 1 to underflow.
 MIN_LOSS_SCALE = 2.0 ** -14
+#: What the float16 errors of :func:`training_step` add: the precision that does not have the problem.
+FLOAT16_ADVICE = "; or train with mixed_precision='off' (float32), or 'bf16' where the device has it"
 
 
 def training_step(state: TrainState, forward: Callable[[Any], tuple], batch: Any, config: TrainConfig,
@@ -398,9 +400,6 @@ def training_step(state: TrainState, forward: Callable[[Any], tuple], batch: Any
     step_schedule(state.scheduler, skipped)
     state.step += 1
     return {"step": state.step, "loss": logged, "learning_rate": learning_rate, **parts}
-
-
-FLOAT16_ADVICE = "; or train with mixed_precision='off' (float32), or 'bf16' where the device has it"
 
 
 def step_schedule(scheduler: torch.optim.lr_scheduler.LRScheduler, skipped: bool) -> None:
