@@ -19,9 +19,11 @@ Row 2 is the plain method (``gatys.stylize_by_optimisation``); the speed switche
 
 Every run stops when its whole total loss *at full size* (every layer in) first reaches the
 plain run's loss after ``--steps`` steps. Prints seconds per step, seconds to that loss, and
-the ratio fast/plain (the target is <= 0.40, and <= 0.30 on a CPU with bf16 hardware), and what the fast
-path chose and why. Autocast is also timed separately for one step: on CPUs that emulate bf16 its backward
-pass is far slower than fp32.
+the ratio fast/plain (the target is <= 0.40, and <= 0.30 on a CPU with bf16 hardware), what the fast
+path chose and why, and how the plain and fast steps split between the loss (VGG19 forward and backward)
+and the rest (L-BFGS and bookkeeping): on a GPU that one image cannot keep busy, the rest can dominate.
+Autocast is also timed separately for one step: on CPUs that emulate bf16 its backward pass is far
+slower than fp32.
 
     nice .venv/bin/python benchmarks/gatys_speed.py            # 256x256, ~2-5 minutes on 2 cores
     .venv/bin/python benchmarks/gatys_speed.py --size 64 --steps 5 --no-autocast   # smoke test
@@ -113,6 +115,11 @@ def main() -> None:
     print(f"ratio fast / plain = {fast.seconds_to_target / rows[0].seconds_to_target:.2f} (target <= {goal:.2f})")
     if not args.no_cut:
         print(f"ratio fast / (cut + targets once) = {fast.seconds_to_target / rows[1].seconds_to_target:.2f}")
+    for row in (rows[0], fast):  # a launch-bound GPU spends its steps outside the loss: this line shows it
+        loss_only = seconds_per_loss_step(vgg, content, style, variants[row.name])
+        print(f"where a full-size step's {row.seconds_per_step:.3f} s go ({row.name.split(' (')[0]}): the loss's "
+              f"forward and backward {loss_only:.3f} s, the rest (L-BFGS and bookkeeping) "
+              f"{max(row.seconds_per_step - loss_only, 0.0):.3f} s")
 
     if not args.no_autocast and not bf16_autocast(device):
         print("bf16 autocast: not timed, this GPU has no bfloat16 tensor cores (and float16 fails here)")
