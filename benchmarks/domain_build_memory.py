@@ -7,10 +7,10 @@ with face detection on (``already_cropped=False``: every photo holds one detecta
 prints wall time and peak memory. Each build runs in a fresh Python process, so they all start
 from the same baseline (importing torch alone takes about 0.5 GB here). Modes:
 
-- ``stream``: :func:`facestyle_utils.domains.build_domains` (photos processed one by one in
+- ``stream``: :func:`facestyle_utils.domain_build.build_domains` (photos processed one by one in
   ``--workers`` processes, only manifest entries kept);
-- ``memory``: the old path, ``faces_from_photos`` (every augmented crop kept in a list) then
-  ``write_domains``; its peak grows with N.
+- ``memory``: the old path, ``face_crops.faces_from_photos`` (every augmented crop kept in a list) then
+  ``domains.write_domains``; its peak grows with N.
 
 Memory is reported three ways: ``getrusage`` of the build process (RUSAGE_SELF) and of its
 waited-for children (RUSAGE_CHILDREN: the largest one, not a sum; importing the package already
@@ -152,7 +152,7 @@ class TreeSampler(threading.Thread):
 
 def run_build(mode: str, photos: Path, out: Path, *, workers: int, size: int, variants: int) -> dict:
     """One build in this (fresh) process; returns time and memory figures."""
-    from facestyle_utils import domains
+    from facestyle_utils import domain_build, domains, face_crops
 
     shutil.rmtree(out, ignore_errors=True)
     for stale in out.parent.glob(f".{out.name}.partial-*"):
@@ -164,15 +164,15 @@ def run_build(mode: str, photos: Path, out: Path, *, workers: int, size: int, va
     config = domains.DomainConfig(size=size, variants_per_photo=variants, seed=0)
     start = time.perf_counter()
     if mode == "stream":
-        report = domains.build_domains(photos, out, config, workers=workers, progress=False)
+        report = domain_build.build_domains(photos, out, config, workers=workers, progress=False)
     else:
         report = domains.BuildReport(out)
-        items = domains.faces_from_photos(domains.list_images(photos), report, config, base=photos)
+        items = face_crops.faces_from_photos(face_crops.list_images(photos), report, config, base=photos)
         domains.write_domains(items, out, config)
     wall = time.perf_counter() - start
     sampler.stop = True
     sampler.join()
-    return {"mode": mode, "photos": len(domains.list_images(photos)), "workers": workers if mode == "stream" else 1,
+    return {"mode": mode, "photos": len(face_crops.list_images(photos)), "workers": workers if mode == "stream" else 1,
             "wall (s)": round(wall, 1), "faces written": report.counts["source"],
             "skipped": len(report.skipped),
             "RUSAGE_SELF peak (MiB)": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // kib // 1024,

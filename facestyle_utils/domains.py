@@ -1,6 +1,7 @@
-"""Face domains on disk: align, augment, split by identity and filter faces into paired folders.
+"""Face domains on disk: the format every build writes, and the entry points that build it.
 
-Layout written by :func:`build_domains` (``<id>`` is the same file name on both sides of a pair)::
+Layout written by every build (:func:`write_domains`, :func:`domain_build.build_domains`;
+``<id>`` is the same file name on both sides of a pair)::
 
     root/
       manifest.json                     config, splits, sha256 of every file, problem files
@@ -12,53 +13,40 @@ Splits are made per *identity* (one photo and all its augmented copies), so no c
 test face is ever seen in training. Inputs are only read; building twice with the same
 inputs and seed writes byte-identical files. :mod:`facestyle_utils.datasets` reads them back.
 
-A folder of thousands of photos is built as a stream (:func:`build_domains`): a cheap first
-pass hashes every file (duplicates skipped) and names identities; a face pass finds each photo's
-faces, keeping only their boxes; the photos that gave faces are split; a write pass crops,
-stylizes and writes each photo's PNGs, keeping only its manifest entries. Both passes treat one
-photo at a time, in worker processes, so memory does not grow with the number of photos. The
-work goes to a hidden folder next to ``root`` (``.<root>.partial-<config hash>``) with a record
-per photo and pass: an interrupted build, rerun with the same configuration, skips what was
-finished. The finished folder is moved into place at the end.
+Here: :class:`DomainConfig` (every setting of a build, stored in the manifest as is), the build's
+report and errors, :func:`split_identities`, :func:`write_domains` (crops held in memory, written with
+their stylized targets and the manifest) and reading a build back (:func:`read_manifest`,
+:func:`read_config`, :func:`verify_domains`, :func:`domain_sizes`); and the entry points,
+:func:`domains_from` (the bundled faces, LFW or a folder of your photos) and :func:`build_default_domains`.
+
+The crops come from :mod:`facestyle_utils.face_crops`; a folder of photos is built as a stream by
+:mod:`facestyle_utils.domain_build`. Both build on this module's config, reports and writers, so at
+import time the imports go one way, ``domains`` <- ``face_crops`` <- ``domain_build``, and the two
+entry points here import those modules only when called.
 """
 from __future__ import annotations
 
-import glob
-import hashlib
 import json
 import math
-import multiprocessing
 import os
 import shutil
 import tempfile
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Sequence
 
 import numpy as np
-from PIL import Image, ImageFilter
+from PIL import Image
 
 from . import faces as facelib
 from .faces import FaceCrop
-from .files import atomic_write, sha256_file
+from .files import sha256_file
 from .filters import TARGET_STYLES, apply_style, style_function
-from .image_io import ImageLoadError, load_image
 
 FORMAT = "facestyle-domains/1"
 SPLITS = ("train", "val", "test")
 #: Photos whose shorter side is below this are refused (a face in them would be a few pixels).
 MIN_IMAGE_SIDE = 64
-#: Photos are downscaled while loading so their longer side is at most this (bounded memory).
-MAX_IMAGE_SIDE = 2048
-#: Images with more pixels than this are refused from their header, before decoding.
-MAX_PIXELS = 120_000_000
-#: Default worker processes: at most this many, and one per this many photos still to process
-#: (starting a process costs seconds, more than a few photos take in-process).
-MAX_DEFAULT_WORKERS = 8
-PHOTOS_PER_WORKER = 32
-#: Inside a work folder: one JSON record per finished photo (what it wrote), dropped once the build is in place.
-RECORDS = ".records"
 #: Splits that keep every augmented copy; the others keep each identity's first crop only (distinct faces).
 VARIANTS_IN = ("train",)
 
@@ -75,7 +63,7 @@ class DomainConfig:
     - ``seed``: the seed of the augmentation draws and of the train/val/test split (an int >= 0).
     - ``variants_per_photo``: crops per training face: the aligned crop plus ``variants_per_photo - 1``
       augmented copies (val/test keep the aligned crop only).
-    - ``patches_per_photo``: sharp photo patches per bundled photo (:func:`photo_patch_items`); bundled
+    - ``patches_per_photo``: sharp photo patches per bundled photo (:func:`face_crops.photo_patch_items`); bundled
       build only, 0 for a folder of photos.
     - ``margin``: face sides of margin on each side of the face (:func:`faces.align_face`).
     - ``backend``: face detector (``faces.BACKENDS``); None: the first available, filled in by the build.
@@ -86,7 +74,7 @@ class DomainConfig:
       (folder builds).
 
     A wrong value raises ValueError (TypeError for a wrong type) naming the field and the value.
-    ``DomainConfig()`` holds the folder build's defaults (:func:`build_domains`);
+    ``DomainConfig()`` holds the folder build's defaults (:func:`domain_build.build_domains`);
     :meth:`bundled` those of the offline default build (:func:`build_default_domains`).
     """
 
@@ -229,230 +217,6 @@ class BuildReport:
         return "\n".join(lines)
 
 
-# --------------------------------------------------------------------------- loading inputs
-
-
-def _header_notes(path: Path) -> list[str]:
-    """What load_image will change, read from the header only (cheap); raises for oversized images."""
-    with Image.open(path) as image:
-        notes = []
-        if image.width * image.height > MAX_PIXELS:
-            raise ImageLoadError(f"{path}: {image.width}x{image.height} has more than {MAX_PIXELS:,} pixels")
-        if image.mode not in ("RGB",):
-            notes.append(f"converted from mode {image.mode} to RGB")
-        orientation = image.getexif().get(0x0112, 1)
-        if orientation not in (1, None):
-            notes.append(f"rotated upright (EXIF orientation {orientation})")
-        if max(image.size) > MAX_IMAGE_SIDE:
-            notes.append(f"downscaled from {image.width}x{image.height} (max side {MAX_IMAGE_SIDE})")
-        return notes
-
-
-def load_checked(path: str | os.PathLike, *, min_side: int = MIN_IMAGE_SIDE,
-                 max_side: int = MAX_IMAGE_SIDE) -> tuple[Image.Image, list[str]]:
-    """Load one input image for a domain: RGB, upright, at most ``max_side``; refuses tiny images.
-
-    Returns the image and notes on what was converted. Raises :class:`ImageLoadError` naming the
-    file for anything unusable (not an image, empty, truncated, too large, smaller than ``min_side``).
-    """
-    path = Path(path)
-    if path.is_file() and path.stat().st_size > 0:
-        try:
-            notes = _header_notes(path)
-        except ImageLoadError:
-            raise
-        except Exception:  # unreadable header: let load_image produce its precise message
-            notes = []
-    else:
-        notes = []
-    image = load_image(path, max_side=max_side)
-    if min(image.size) < min_side:
-        raise ImageLoadError(f"{path}: {image.width}x{image.height} is too small (shorter side below {min_side} px)")
-    return image, notes
-
-
-def list_images(folder: str | os.PathLike) -> list[Path]:
-    """Every file in a folder tree except hidden ones, sorted (non-images too: the build reports them)."""
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise FileNotFoundError(f"{folder}: no such folder")
-    return sorted(p for p in folder.rglob("*") if p.is_file() and not any(part.startswith(".")
-                                                                          for part in p.relative_to(folder).parts))
-
-
-# --------------------------------------------------------------------------- face crops (faces.FaceCrop)
-
-
-def faces_from_photos(files: Iterable[str | os.PathLike], report: BuildReport, config: DomainConfig | None = None, *,
-                      base: Path | None = None, progress: bool = False) -> list[FaceCrop]:
-    """Load photos, skip and report bad or duplicate files, detect/align faces (or centre-crop crops), in memory.
-
-    ``config.variants_per_photo > 1`` adds augmented crops of each face (small rotation, zoom, shift,
-    flip), all with the photo's identity so they land in the same split. Uses ``config``'s size,
-    seed, margin, backend, already_cropped and min_side (default ``DomainConfig()``).
-    """
-    from .runtime import progress_bar
-
-    config = config or DomainConfig()
-    items: list[FaceCrop] = []
-    seen: dict[str, str] = {}
-    taken: set[str] = set()
-    files = list(files)
-    for path in progress_bar(files, desc="faces", disable=not progress):
-        path = Path(path)
-        label = str(path.relative_to(base)) if base is not None else path.name
-        try:
-            digest = sha256_file(path)
-            if digest in seen:
-                report.issues.append(FileIssue(label, "skipped", f"duplicate of {seen[digest]} (same sha256)"))
-                continue
-            image, notes = load_checked(path, min_side=config.min_side)
-        except (ImageLoadError, OSError) as err:
-            report.issues.append(FileIssue(label, "skipped", _reason(err, path)))
-            continue
-        seen[digest] = label
-        report.issues += [FileIssue(label, "converted", note) for note in notes]
-        identity = _identity_name(label, taken)
-        if config.already_cropped:
-            boxes = [_centre_box(image)]
-        else:
-            boxes = facelib.detect_faces(image, backend=config.backend)
-            if not boxes:
-                report.issues.append(FileIssue(label, "skipped", "no face found (crop it by hand with align_face)"))
-                continue
-        for index, box in enumerate(boxes):
-            name = identity if len(boxes) == 1 else f"{identity}_face{index}"
-            items += augmented_crops(image, box, name, config, origin=label)
-    return items
-
-
-def _reason(err: Exception, path: Path) -> str:
-    """An error's message without the file name (the report names the file in its own column)."""
-    return str(err).replace(str(path), "").lstrip(": ") or type(err).__name__
-
-
-def _identity_name(label: str, taken: set[str]) -> str:
-    """A file name made safe for output names, distinct from every name already ``taken`` (then taken).
-
-    ``x.png`` and ``x.jpg``, or ``a b.png`` and ``a_b.png``, would otherwise write over each other's
-    crops; the later one gets its extension, then a number, added.
-    """
-    safe = lambda text: "".join(c if c.isalnum() or c in "-_" else "_" for c in text)  # noqa: E731
-    path = Path(label)
-    candidates = [safe(path.with_suffix("").as_posix()), safe(path.as_posix())]
-    name = next((c for c in candidates if c.casefold() not in taken), None)
-    number = 2
-    while name is None:
-        name = f"{candidates[1]}-{number}" if f"{candidates[1]}-{number}".casefold() not in taken else None
-        number += 1
-    taken.add(name.casefold())
-    return name
-
-
-def _centre_box(image: Image.Image) -> facelib.FaceBox:
-    side = min(image.size)
-    return facelib.FaceBox((image.width - side) / 2, (image.height - side) / 2, side, side)
-
-
-@dataclass(frozen=True)
-class Jitter:
-    """How far an augmented crop may move from the aligned one: rotation (degrees, either way), zoom
-    (a factor range) and shift (fractions of the face side, each axis, either way)."""
-
-    max_rotate: float = 10.0
-    zoom_range: tuple[float, float] = (0.9, 1.1)
-    max_shift: float = 0.06
-
-
-def augmented_crops(image: Image.Image, box: facelib.FaceBox, identity: str, config: DomainConfig | None = None, *,
-                    origin: str = "", jitter: Jitter = Jitter()) -> list[FaceCrop]:
-    """The aligned crop plus ``config.variants_per_photo - 1`` randomly perturbed copies (rotation, zoom, shift, flip).
-
-    Crops are ``config.size`` pixels square with ``config.margin`` (no margin when ``already_cropped``).
-    Perturbations are drawn from a generator seeded by ``config.seed`` and the identity, so they do
-    not change when other photos are added or removed.
-    """
-    config = config or DomainConfig()
-    margin = 0.0 if config.already_cropped else config.margin
-    rng = np.random.default_rng([config.seed, int(hashlib.sha256(identity.encode()).hexdigest()[:8], 16)])
-    aligned = facelib.align_face(image, box, config.size, margin=margin)
-    items = [FaceCrop(identity, f"{identity}_v000", aligned, origin, box=box)]
-    for k in range(1, config.variants_per_photo):
-        rotate = float(rng.uniform(-jitter.max_rotate, jitter.max_rotate))
-        zoom = float(rng.uniform(*jitter.zoom_range))
-        shift = (float(rng.uniform(-jitter.max_shift, jitter.max_shift)),
-                 float(rng.uniform(-jitter.max_shift, jitter.max_shift)))
-        flip = bool(rng.random() < 0.5)
-        crop = facelib.align_face(image, box, config.size, margin=margin,
-                                  perturb=facelib.Perturbation(rotate, zoom, shift, flip))
-        items.append(FaceCrop(identity, f"{identity}_v{k:03d}", crop, origin, box=box))
-    return items
-
-
-def lfw_items(size: int, *, mirror: bool = True) -> list[FaceCrop]:
-    """The 100 bundled LFW crops (25x25, gray) upscaled to ``size``, plus mirrored copies.
-
-    They are already face crops, so no detection; they stay gray (``gray=True`` in the manifest),
-    and upscaling 5x makes them soft: useful for volume, not for detail.
-    """
-    from .sample_data import lfw_subset_faces
-
-    items = []
-    for index, face in enumerate(lfw_subset_faces()):
-        gray = Image.fromarray((face * 255.0).round().astype(np.uint8)).resize((size, size), Image.Resampling.BICUBIC)
-        rgb = gray.convert("RGB")
-        identity = f"lfw{index:03d}"
-        items.append(FaceCrop(identity, f"{identity}_v000", rgb, "lfw_subset", gray=True))
-        if mirror:
-            items.append(FaceCrop(identity, f"{identity}_v001", rgb.transpose(Image.Transpose.FLIP_LEFT_RIGHT),
-                                  "lfw_subset (mirrored)", gray=True))
-    return items
-
-
-def _soften(patch: Image.Image, rng: np.random.Generator, soft_fraction: float) -> tuple[Image.Image, str]:
-    """With probability ``soft_fraction``, blur the patch or shrink and re-enlarge it (as the LFW crops were)."""
-    draw = float(rng.random())
-    if draw < soft_fraction / 2:
-        radius = float(rng.uniform(0.5, 2.0))
-        return patch.filter(ImageFilter.GaussianBlur(radius)), f"blur {radius:.1f} px"
-    if draw < soft_fraction:
-        factor = float(rng.uniform(2.0, 5.0))
-        small = max(8, round(patch.width / factor))
-        soft = patch.resize((small, small), Image.Resampling.BILINEAR).resize(patch.size, Image.Resampling.BICUBIC)
-        return soft, f"down-up x{factor:.1f}"
-    return patch, "sharp"
-
-
-def photo_patch_items(size: int, per_photo: int, *, seed: int = 0, soft_fraction: float = 0.5,
-                      photos: Sequence[str] | None = None) -> list[FaceCrop]:
-    """``per_photo`` random ``size``-px patches of each sharp bundled photo, at full resolution.
-
-    The target filters are local operators: a network can learn them from any sharp photo, not
-    only from faces, and these photos bring what the gray, upscaled LFW crops lack: hard edges and
-    colour. A fraction ``soft_fraction`` of the patches is blurred or downscaled and re-enlarged
-    first, so soft inputs (like the LFW faces) are covered too; the target is always the filter of
-    the patch as written. Each photo is one identity (``photo_<name>``), for the train split only.
-    Photos default to ``sample_data.PATCH_PHOTOS`` (never a held-out face). Draws are seeded by
-    ``seed`` and the photo's name. ValueError if a photo is smaller than ``size``.
-    """
-    from .sample_data import PATCH_PHOTOS, load_sample
-
-    items = []
-    for name in photos if photos is not None else PATCH_PHOTOS:
-        photo = load_sample(name)
-        if min(photo.size) < size:
-            raise ValueError(f"sample {name!r} ({photo.width}x{photo.height}) is smaller than a {size}-px patch")
-        rng = np.random.default_rng([seed, int(hashlib.sha256(name.encode()).hexdigest()[:8], 16)])
-        for k in range(per_photo):
-            x, y = (int(rng.integers(0, side - size + 1)) for side in photo.size)
-            patch, how = _soften(photo.crop((x, y, x + size, y + size)), rng, soft_fraction)
-            if rng.random() < 0.5:
-                patch = patch.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
-            items.append(FaceCrop(f"photo_{name}", f"photo_{name}_p{k:03d}", patch,
-                                  f"sample:{name} patch at ({x}, {y}), {how}"))
-    return items
-
-
 # --------------------------------------------------------------------------- splitting and writing
 
 
@@ -559,7 +323,7 @@ def write_domains(items: Sequence[FaceCrop], root: str | os.PathLike, config: Do
                   progress: bool = False) -> BuildReport:
     """Write crops held in memory and their stylized targets to ``root`` (built in a temporary folder, then moved in).
 
-    For small sets (the bundled faces); :func:`build_domains` streams a folder of photos instead.
+    For small sets (the bundled faces); :func:`domain_build.build_domains` streams a folder of photos instead.
     Uses ``config``'s styles, seed and fractions; ``pinned`` fixes some identities' splits
     (:func:`split_identities`); ``inputs`` is what the manifest records as the build's inputs.
     Augmented copies are a training device: identities split outside ``VARIANTS_IN`` keep only
@@ -600,422 +364,7 @@ def write_domains(items: Sequence[FaceCrop], root: str | os.PathLike, config: Do
     return report
 
 
-# --------------------------------------------------------------------------- streaming folder builds
-
-
-@dataclass(frozen=True)
-class PhotoJob:
-    """One input file's work; holds no pixels, so it pickles small.
-
-    ``domain`` is ``"source"`` (a face photo: crops plus every paired style) or ``"target/<name>"``
-    (an image of an unpaired target folder: one centre crop). ``order`` is the file's place in the
-    build (source files first, then each target folder), which fixes the order of problems in the
-    report. ``split`` and ``boxes`` are filled in after the face pass (:func:`find_faces`).
-    """
-
-    path: str  # as given (may be relative to the working directory)
-    label: str  # as reported: relative to the input folder, or the file name for a list of files
-    sha256: str
-    identity: str  # file-name-safe and unique within the domain; also the stem of the output files
-    domain: str
-    order: int
-    split: str = ""
-    boxes: tuple[facelib.FaceBox, ...] = ()  # faces found (or the centre square), in the loaded image's pixels
-
-
-@dataclass
-class Faces:
-    """What the face pass keeps of one photo: its face boxes (none: skipped) and what happened to the file."""
-
-    boxes: list[facelib.FaceBox]
-    issues: list[FileIssue]
-
-
-@dataclass
-class PhotoResult:
-    """What writing one photo leaves in memory: its manifest entries (paths and hashes of the PNGs), never pixels."""
-
-    entries: list[dict]
-
-
-@dataclass
-class FolderPlan:
-    """The first pass over one folder: the jobs to run, the files already skipped (with their ``order``), and
-    ``(domain, label, sha256)`` of every file seen, which the config digests so changed inputs are never reused."""
-
-    domain: str
-    where: str  # the folder, for messages
-    jobs: list[PhotoJob] = field(default_factory=list)
-    skipped: list[tuple[int, FileIssue]] = field(default_factory=list)
-    seen: list[tuple[str, str, str]] = field(default_factory=list)
-
-
-def _probe(path: Path, min_side: int) -> str | None:
-    """Why a file cannot be used, judged from its header (cheap), or None if it looks usable.
-
-    Only a file that already looks wrong is decoded in full, to report load_checked's exact reason.
-    A file that passes may still fail later (a truncated JPEG shows only when decoded).
-    """
-    try:
-        with Image.open(path) as image:
-            width, height = image.size
-        scale = min(1.0, MAX_IMAGE_SIDE / max(width, height))
-        if min(width, height) * scale >= min_side and width * height <= MAX_PIXELS:
-            return None
-    except Exception:  # noqa: BLE001 - any header problem: let load_checked name it
-        pass
-    try:
-        load_checked(path, min_side=min_side)
-    except (ImageLoadError, OSError) as err:
-        return _reason(err, path)
-    return None
-
-
-def plan_photos(files: Sequence[str | os.PathLike], domain: str = "source", *, base: Path | None = None,
-                min_side: int = MIN_IMAGE_SIDE, start: int = 0, progress: bool = False) -> FolderPlan:
-    """The cheap first pass: hash files, skip duplicates and unreadable files, give each photo its identity.
-
-    Reads file bytes and image headers only, so thousands of photos take seconds.
-    """
-    from .runtime import progress_bar
-
-    plan, digests, taken = FolderPlan(domain, str(base) if base else "the given list"), {}, set()
-    for order, path in enumerate(progress_bar(files, desc=f"scanning {domain}", disable=not progress), start):
-        path = Path(path)
-        label = str(path.relative_to(base)) if base is not None else path.name
-        try:
-            digest = sha256_file(path)
-            problem = f"duplicate of {digests[digest]} (same sha256)" if digest in digests else _probe(path, min_side)
-        except OSError as err:
-            digest, problem = "", _reason(err, path)
-        plan.seen.append((domain, label, digest))
-        if problem:
-            plan.skipped.append((order, FileIssue(label, "skipped", problem)))
-            continue
-        digests[digest] = label
-        plan.jobs.append(PhotoJob(str(path), label, digest, _identity_name(label, taken), domain, order))
-    return plan
-
-
-def _load(job: PhotoJob, config: DomainConfig) -> tuple[Image.Image, list[str]]:
-    return load_checked(job.path, min_side=config.min_side if job.domain == "source" else MIN_IMAGE_SIDE)
-
-
-def find_faces(job: PhotoJob, config: DomainConfig) -> Faces:
-    """The face pass over one photo: load it and find its faces (a target-folder image, or an ``already_cropped``
-    photo, is its centre square). Unusable files and photos without a face come back as skipped issues."""
-    try:
-        image, notes = _load(job, config)
-    except (ImageLoadError, OSError) as err:
-        return Faces([], [FileIssue(job.label, "skipped", _reason(err, Path(job.path)))])
-    issues = [FileIssue(job.label, "converted", note) for note in notes]
-    if job.domain != "source" or config.already_cropped:
-        return Faces([_centre_box(image)], issues)
-    boxes = facelib.detect_faces(image, backend=config.backend)
-    if not boxes:
-        issues.append(FileIssue(job.label, "skipped", "no face found (crop it by hand with align_face)"))
-    return Faces(boxes, issues)
-
-
-def process_photo(job: PhotoJob, config: DomainConfig, folder: Path) -> PhotoResult:
-    """Load one photo again, crop its faces (``job.boxes``), stylize, and write the PNGs under ``folder``.
-
-    Runs in a worker process. Only the result goes back: a few hundred bytes of manifest entries
-    per file written, which is what keeps a build's memory independent of the number of photos.
-    """
-    image, _ = _load(job, config)
-    if job.domain != "source":
-        return PhotoResult(_write_style_image(image, job, config.size, folder))
-    if job.split not in VARIANTS_IN:  # val/test keep distinct faces only
-        config = replace(config, variants_per_photo=1)
-    entries = []
-    for index, box in enumerate(job.boxes):
-        name = job.identity if len(job.boxes) == 1 else f"{job.identity}_face{index}"
-        for item in augmented_crops(image, box, name, config, origin=job.label):
-            entries += _write_face(item, job.split, config.styles, folder)
-    return PhotoResult(entries)
-
-
-def _write_style_image(image: Image.Image, job: PhotoJob, size: int, folder: Path) -> list[dict]:
-    """An image of an unpaired target folder.
-
-    Centre-cropped to ``size`` and written as ``<domain>/<split>/<id>.png``.
-    """
-    rel = Path(job.domain, job.split, f"{job.identity}.png")
-    crop = facelib.align_face(image, job.boxes[0], size, margin=0.0)
-    return [{"path": rel.as_posix(), "sha256": _write_png(crop, folder / rel), "domain": job.domain,
-             "split": job.split, "identity": job.identity, "origin": job.identity, "gray": False}]
-
-
-# One record per photo and pass, so a rerun knows what is finished: stage name -> what the stage returns.
-STAGES = {"faces": Faces, "write": PhotoResult}
-
-
-def _record_path(work: Path, stage: str, job: PhotoJob) -> Path:
-    return work / RECORDS / f"{stage}-{job.sha256}-{hashlib.sha256(job.domain.encode()).hexdigest()[:8]}.json"
-
-
-def _job_key(job: PhotoJob) -> dict:
-    """What a record must match to be reused, as JSON gives it back (not the path: a rerun may spell it differently)."""
-    return json.loads(json.dumps({k: v for k, v in asdict(job).items() if k != "path"}))
-
-
-def _run_job(stage: str, job: PhotoJob, config: DomainConfig, work: Path) -> Faces | PhotoResult:
-    """One stage of one photo, then its record: written last and atomically, so a record means finished."""
-    result = find_faces(job, config) if stage == "faces" else process_photo(job, config, work)
-    with atomic_write(_record_path(work, stage, job)) as handle:
-        handle.write(json.dumps({"job": _job_key(job), **asdict(result)}).encode())
-    return result
-
-
-def _load_record(work: Path, stage: str, job: PhotoJob) -> Faces | PhotoResult | None:
-    """A photo's stage result from an earlier run, if its record matches and every file it wrote is intact."""
-    try:
-        record = json.loads(_record_path(work, stage, job).read_text())
-    except (OSError, ValueError):
-        return None
-    if record.get("job") != _job_key(job):
-        return None
-    if stage == "faces":
-        return Faces([facelib.FaceBox(**box) for box in record["boxes"]],  # FaceBox turns JSON lists into points
-                     [FileIssue(**issue) for issue in record["issues"]])
-    for entry in record["entries"]:
-        path = work / entry["path"]
-        if not path.is_file() or sha256_file(path) != entry["sha256"]:
-            return None
-    return PhotoResult(record["entries"])
-
-
-def _worker_count(workers: int | None, pending: int) -> int:
-    """Processes to use: as asked (``None``: the usable cores, at most MAX_DEFAULT_WORKERS and one per
-    PHOTOS_PER_WORKER photos), never more than the photos left; 1 means in this process."""
-    if workers is None:
-        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-        workers = min(cores, MAX_DEFAULT_WORKERS, pending // PHOTOS_PER_WORKER)
-    elif workers < 1:
-        raise ValueError(f"workers must be at least 1, got {workers}")
-    return max(1, min(workers, pending))
-
-
-def _mp_context() -> multiprocessing.context.BaseContext:
-    """Fork server where there is one (fast starts: this module is imported once, then forked; no fork of a
-    threaded parent such as a Jupyter kernel), else spawn (Windows)."""
-    if "forkserver" not in multiprocessing.get_all_start_methods():
-        return multiprocessing.get_context("spawn")
-    context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(["__main__", __name__])
-    return context
-
-
-def _worker_init() -> None:
-    """One OpenCV thread per worker: the workers already fill the cores."""
-    import cv2
-
-    cv2.setNumThreads(1)
-
-
-def run_jobs(stage: str, jobs: Sequence[PhotoJob], config: DomainConfig, work: Path, *,
-             workers: int | None = None, progress: bool = False) -> dict[int, object]:
-    """Results of one stage (``"faces"`` or ``"write"``) for every job, by its ``order``: finished ones read
-    from their records, the rest run. ``workers > 1`` runs them in a process pool; results do not depend on it.
-    ``config`` must name its backend (the build fills it in), so every worker detects with the same one."""
-    from .runtime import progress_bar
-
-    domain = jobs[0].domain if jobs else "source"
-    desc = "writing domains" if stage == "write" else f"finding {'faces' if domain == 'source' else domain}"
-
-    results, pending = {}, []
-    for job in jobs:
-        done = _load_record(work, stage, job)
-        if done is None:
-            pending.append(job)
-        else:
-            results[job.order] = done
-    workers = _worker_count(workers, len(pending))
-    with progress_bar(total=len(jobs), initial=len(results), desc=desc, disable=not progress) as bar:
-        if workers == 1:
-            for job in pending:
-                results[job.order] = _run_job(stage, job, config, work)
-                bar.update()
-            return results
-        pool = ProcessPoolExecutor(workers, mp_context=_mp_context(), initializer=_worker_init)
-        try:
-            futures = {pool.submit(_run_job, stage, job, config, work): job for job in pending}
-            for future in as_completed(futures):
-                results[futures[future].order] = future.result()
-                bar.update()
-        finally:
-            pool.shutdown(wait=True, cancel_futures=True)  # on an error: finish running photos, drop the rest
-    return results
-
-
-def _prune(folder: Path, keep: set[str]) -> None:
-    """Delete files under ``folder`` not in ``keep``, then empty folders.
-
-    ``keep`` holds relative POSIX paths; the records are kept.
-    """
-    for path in sorted(folder.rglob("*"), reverse=True):
-        rel = path.relative_to(folder).as_posix()
-        if rel == RECORDS or rel.startswith(RECORDS + "/") or rel in keep:
-            continue
-        if path.is_dir():
-            if not any(path.iterdir()):
-                path.rmdir()
-        else:
-            path.unlink()
-
-
-def _input_files(photos: str | os.PathLike | Sequence[str | os.PathLike]) -> tuple[list[Path], Path | None]:
-    if isinstance(photos, (str, os.PathLike)):
-        return list_images(photos), Path(photos)
-    return [Path(p) for p in photos], None
-
-
-def _empty_error(plan: FolderPlan, report: BuildReport) -> EmptyDomainError:
-    """The error for a domain left without a single usable image, with the table of why."""
-    if plan.domain == "source":
-        return EmptyDomainError(f"no usable face images among {len(plan.seen)} file(s) in {plan.where}:\n"
-                                f"{report.table() or '(no files)'}")
-    name = plan.domain.removeprefix("target/")
-    return EmptyDomainError(f"target domain {name!r}: no usable images in {plan.where}\n{report.table()}")
-
-
-def _plan_build(photos, report: BuildReport, config: DomainConfig, *,
-                progress: bool) -> list[FolderPlan]:
-    """The first pass over the photos, then every target folder; raises EmptyDomainError before any heavy work."""
-    files, base = _input_files(photos)
-    plans = [plan_photos(files, "source", base=base, min_side=config.min_side, progress=progress)]
-    for name, folder in config.target_folders.items():
-        plans.append(plan_photos(list_images(folder), f"target/{name}", base=Path(folder),
-                                 start=sum(len(plan.seen) for plan in plans)))
-    for plan in plans:  # problems are reported in this order: source, then each target folder
-        report.issues += [issue for _, issue in plan.skipped]
-        if not plan.jobs:
-            raise _empty_error(plan, report)
-    return plans
-
-
-def _folder_inputs(plans: list[FolderPlan]) -> dict:
-    """What a folder build read, for its manifest: every file's name (relative to its folder) and one digest
-    of all their contents, so a build is reused only when its inputs are the same files."""
-    seen = [item for plan in plans for item in plan.seen]
-    return {"kind": "photos", "photos": [label for _, label, _ in plans[0].seen],
-            "target_folders": {plan.domain.removeprefix("target/"): [label for _, label, _ in plan.seen]
-                               for plan in plans[1:]},
-            "sha256": hashlib.sha256(json.dumps(seen).encode()).hexdigest()}
-
-
-def _work_folder(root: Path, config: DomainConfig, inputs: dict) -> Path:
-    """Where a build with this config is assembled: next to ``root``, named by the config's hash, kept across runs."""
-    digest = hashlib.sha256(json.dumps({"config": config.to_json(), "inputs": inputs},
-                                       sort_keys=True).encode()).hexdigest()[:16]
-    return root.parent / f".{root.name}.partial-{digest}"
-
-
-def _reused(root: Path) -> BuildReport:
-    """The report of a finished build, read back from its manifest (counts and problems as when it was built)."""
-    manifest = read_manifest(root)
-    return BuildReport(root, counts=manifest["counts"], issues=[FileIssue(**p) for p in manifest["problems"]],
-                       reused=True)
-
-
-def _finish(work: Path, root: Path, config: DomainConfig, inputs: dict, files: list[dict],
-            issues: list[FileIssue]) -> dict[str, dict[str, int]]:
-    """Write the manifest, drop anything not in it, move the build into place, remove work folders left for ``root``."""
-    _prune(work, {entry["path"] for entry in files})
-    counts = _write_manifest(work, config, inputs, files, issues)
-    _install(work, root)
-    shutil.rmtree(root / RECORDS, ignore_errors=True)
-    # Unfinished builds of other configs for this root: their photos would have to be processed again anyway.
-    for stale in root.parent.glob(f".{glob.escape(root.name)}.partial-" + "[0-9a-f]" * 16):
-        shutil.rmtree(stale, ignore_errors=True)
-    return counts
-
-
-def build_domains(photos: str | os.PathLike | Sequence[str | os.PathLike], root: str | os.PathLike,
-                  config: DomainConfig | None = None, *, progress: bool = True, workers: int | None = None,
-                  **settings: Any) -> BuildReport:
-    """Build source and target domains from a folder (or list) of face photos; returns the report.
-
-    ``config`` (:class:`DomainConfig`, default ``DomainConfig()``) holds every setting of the build;
-    keyword ``settings`` are a shorthand for some of its fields (``build_domains(folder, root,
-    size=256)``). The manifest stores the config with the backend filled in.
-
-    Streams: memory stays at a few photos whatever their number; ``workers`` processes share the
-    photos (default: the cores, for builds big enough to pay for starting them; 1 = this process),
-    with identical files whatever their number. An interrupted build, rerun with the same
-    config, skips the photos it finished; a finished build with the same config (inputs'
-    contents included) is reused as it is (``report.reused``). Bad files are reported (and, with
-    ``progress``, printed as a table after the progress bars) and skipped; the build goes on. An
-    empty source domain, or an empty ``target_folders`` entry, raises :class:`EmptyDomainError`; a
-    ``root`` holding anything but an earlier build raises FileExistsError; a wrong setting
-    raises ValueError or TypeError before any work.
-    """
-    root, config = Path(root), _config(config, settings)
-    if config.patches_per_photo:
-        raise ValueError(f"patches_per_photo={config.patches_per_photo}: photo patches belong to the bundled build "
-                         "(build_default_domains); use 0 for a folder of photos")
-    _check_styles(config.styles)
-    _refuse_foreign(root)
-    _worker_count(workers, 1)  # a bad value fails now, not after the first pass
-    config = replace(config, backend=config.backend or facelib.available_backends()[0])
-    report = BuildReport(root)
-    plans = _plan_build(photos, report, config, progress=progress)
-    if _manifest_matches(root, config, _folder_inputs(plans)):
-        report = _reused(root)
-    else:
-        _build(plans, root, config, report, workers=workers, progress=progress)
-    if progress and report.issues:
-        print(report.table())
-    return report
-
-
-def _build(plans: list[FolderPlan], root: Path, config: DomainConfig, report: BuildReport, *,
-           workers: int | None, progress: bool) -> None:
-    """The face pass per folder (target folders first: they are small and may turn out empty), the split of the
-    photos that gave faces, the write pass, then the build moved into place; fills ``report``."""
-    inputs = _folder_inputs(plans)
-    work = _work_folder(root, config, inputs)
-    found: dict[int, Faces] = {}
-    writes = []
-    for plan in plans[1:] + plans[:1]:
-        found |= run_jobs("faces", plan.jobs, config, work, workers=workers, progress=progress)
-        report.issues = _issues_in_order(plans, found)
-        usable = [job for job in plan.jobs if found[job.order].boxes]
-        if not usable:
-            shutil.rmtree(work, ignore_errors=True)  # a finished outcome, not an interruption: nothing to resume
-            raise _empty_error(plan, report)
-        splits = split_identities([job.identity for job in usable], config.seed, config.fractions)
-        writes += [replace(job, split=splits[job.identity], boxes=tuple(found[job.order].boxes)) for job in usable]
-    writes.sort(key=lambda job: job.order)
-    results = run_jobs("write", writes, config, work, workers=workers, progress=progress)
-    files = [entry for order in sorted(results) for entry in results[order].entries]
-    report.counts = _finish(work, root, config, inputs, files, report.issues)
-
-
-def _issues_in_order(plans: list[FolderPlan], found: dict[int, Faces]) -> list[FileIssue]:
-    """Every problem so far, in input order (as a build that read the photos one by one would list them)."""
-    ordered = [(order, issue) for plan in plans for order, issue in plan.skipped]
-    ordered += [(order, issue) for order, faces in found.items() for issue in faces.issues]
-    return [issue for _, issue in sorted(ordered, key=lambda pair: pair[0])]
-
-
 # --------------------------------------------------------------------------- the default offline domains
-
-
-def default_face_items(config: DomainConfig | None = None) -> list[FaceCrop]:
-    """The bundled faces as crops: each photo's face with augmented copies (``config.variants_per_photo``
-    crops of ``config.size`` px), then the LFW crops. RuntimeError if a bundled photo does not give one face."""
-    from .sample_data import sample_faces
-
-    config = config or DomainConfig.bundled()
-    items = []
-    for name, photo in sample_faces().items():
-        boxes = facelib.detect_faces(photo, backend=config.backend)
-        if len(boxes) != 1:
-            raise RuntimeError(f"expected one face in the bundled photo {name!r}, found {len(boxes)}")
-        items += augmented_crops(photo, boxes[0], name, config, origin=f"sample:{name}")
-    return items + lfw_items(config.size)
 
 
 #: Where the two colour photos go: the astronaut teaches colour in training, Grace Hopper is a held-out colour face.
@@ -1032,7 +381,7 @@ def build_default_domains(root: str | os.PathLike | None = None, config: DomainC
     aligned, augmented crops each; default 64, 4 in quick mode) and the 100 LFW crops (gray,
     upscaled, each also mirrored). Augmented copies are kept for training identities only, so 64
     variants give 224 train, 10 val and 11 test faces. ``patches_per_photo`` sharp patches of each
-    photo in ``sample_data.PATCH_PHOTOS`` join the training split (:func:`photo_patch_items`;
+    photo in ``sample_data.PATCH_PHOTOS`` join the training split (:func:`face_crops.photo_patch_items`;
     default 32, 2 in quick mode; 0 for faces only). Targets: every style in ``styles`` (default:
     all of ``TARGET_STYLES``). The astronaut is pinned to train and Grace Hopper to test; LFW faces
     are split by ``fractions`` (80/10/10) by identity, with the same split whatever the patches.
@@ -1040,6 +389,7 @@ def build_default_domains(root: str | os.PathLike | None = None, config: DomainC
     an existing build is reused when its manifest's config matches. ``target_folders``,
     ``already_cropped`` or ``min_side`` set for this build are a ValueError (they are for folders of photos).
     """
+    from .face_crops import default_face_items, photo_patch_items
     from .runtime import output_dir
 
     config = _config(config, settings, default=DomainConfig.bundled())
@@ -1133,10 +483,10 @@ def domains_from(source: str | os.PathLike = "bundled", config: DomainConfig | N
       Amherst, 2007), downloaded once and checked by md5 with torchvision
       (:func:`facestyle_utils.online.lfw_colour_folder`; ``max_people`` and ``photos_per_person``
       choose how much of it; other sources ignore them, so one lesson cell serves all three), then
-      built with :func:`build_domains`; needs internet the first time. LFW photos are 250 px with the
+      built with :func:`domain_build.build_domains`; needs internet the first time. LFW photos are 250 px with the
       face about 110 px across, so 256-px crops of them are upsampled about 2x;
     - any other string or path: a folder of your own photos, any format the loader reads, subfolders
-      included (:func:`build_domains`). A folder literally named ``lfw`` or ``bundled`` is passed as
+      included (:func:`domain_build.build_domains`). A folder literally named ``lfw`` or ``bundled`` is passed as
       ``"./lfw"`` or a ``Path``.
 
     ``config`` defaults to 256-px crops (``size=256``) with every style of ``TARGET_STYLES``, on top
@@ -1149,6 +499,8 @@ def domains_from(source: str | os.PathLike = "bundled", config: DomainConfig | N
     gives a face, ``online.DownloadError`` (one line) when LFW cannot be fetched, KeyError for an
     unknown style (before any download or build).
     """
+    from .domain_build import build_domains
+
     keyword = source.strip().lower() if isinstance(source, str) and source.strip().lower() in SOURCES else None
     start = DomainConfig.bundled() if keyword == "bundled" else DomainConfig()
     config = _config(config, {}, default=start.with_settings(size=256, styles=TARGET_STYLES))

@@ -12,7 +12,7 @@ use must match it. Copy a pinned value into :data:`PAINTINGS` to share it with y
 :func:`lfw_colour_folder` fetches Labeled Faces in the Wild (13,233 colour photos of 5,749
 people; G. B. Huang, M. Ramesh, T. Berg and E. Learned-Miller, University of Massachusetts
 Amherst, 2007) with torchvision's downloader, verified against torchvision's own md5, and
-returns a folder of photos (one subfolder per person) for ``domains.build_domains``;
+returns a folder of photos (one subfolder per person) for ``domain_build.build_domains``;
 ``domains.domains_from("lfw")`` does both in one call. Every failure is a :class:`DownloadError`.
 """
 from __future__ import annotations
@@ -294,7 +294,7 @@ def _select_lfw(photos: Path, image_set: str, max_people: int | None, photos_per
 def lfw_colour_folder(root: str | os.PathLike | None = None, *, image_set: str = "funneled",
                       max_people: int | None = None, photos_per_person: int | None = 1,
                       timeout: float = 60.0) -> Path:
-    """Labeled Faces in the Wild in colour, as a folder of photos ready for ``domains.build_domains``.
+    """Labeled Faces in the Wild in colour, as a folder of photos ready for ``domain_build.build_domains``.
 
     LFW: 13,233 colour JPEG photos, 250x250 px (the face about 100-120 px across, near the centre), of
     5,749 people collected from news photographs; credit G. B. Huang, M. Ramesh, T. Berg and

@@ -66,7 +66,7 @@ SAMPLES: dict[str, Sample] = {s.name: s for s in [
            "Man with a camera, photograph by Lav Varshney (via scikit-image)", "CC0 1.0"),
 ]}
 
-#: Sharp photos whose patches teach the filters hard edges and colour (``domains.photo_patch_items``):
+#: Sharp photos whose patches teach the filters hard edges and colour (``face_crops.photo_patch_items``):
 #: every bundled colour photo except the held-out face (Grace Hopper), plus one gray one.
 PATCH_PHOTOS = ("astronaut", "chelsea", "coffee", "rocket", "retina", "immunohistochemistry", "camera")
 

@@ -21,10 +21,10 @@ from facestyle_utils.datasets import (
     make_loader,
     stack_items,
 )
+from facestyle_utils.domain_build import build_domains
 from facestyle_utils.domains import (
     EmptyDomainError,
     build_default_domains,
-    build_domains,
     split_identities,
     verify_domains,
 )

@@ -11,7 +11,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from facestyle_utils import domain_build as build
 from facestyle_utils import domains as ds
+from facestyle_utils import face_crops as crops
 from facestyle_utils.faces import FaceBox
 from facestyle_utils.files import sha256_file
 from facestyle_utils.runtime import by_mode
@@ -53,7 +55,7 @@ def _partials(root: Path) -> list[Path]:
 def reference(photos, tmp_path_factory):
     """An uninterrupted in-process build: what every other build below must reproduce byte for byte."""
     root = tmp_path_factory.mktemp("ref") / "domains"
-    return root, ds.build_domains(photos, root, workers=1, config=CONFIG, progress=False)
+    return root, build.build_domains(photos, root, workers=1, config=CONFIG, progress=False)
 
 
 class Counter:
@@ -61,8 +63,8 @@ class Counter:
     ``fail_at`` (an interruption)."""
 
     def __init__(self, monkeypatch, fail_at: int | None = None, name: str = "process_photo"):
-        self.calls, self.fail_at, self.real = 0, fail_at, getattr(ds, name)
-        monkeypatch.setattr(ds, name, self)
+        self.calls, self.fail_at, self.real = 0, fail_at, getattr(build, name)
+        monkeypatch.setattr(build, name, self)
 
     def __call__(self, *args, **kwargs):
         self.calls += 1
@@ -83,12 +85,12 @@ def test_reference_build_reports_and_splits_per_photo(reference):
     for entry in sources:  # augmented copies (v001) only in train
         assert entry["split"] == "train" or entry["path"].endswith("_v000.png")
     assert ds.verify_domains(root) == [] and not _partials(root)
-    assert not (root / ds.RECORDS).exists()
+    assert not (root / build.RECORDS).exists()
 
 
 def test_two_workers_write_the_same_files_as_one(photos, reference, tmp_path):
     root, report = reference
-    again = ds.build_domains(photos, tmp_path / "domains", workers=2, config=CONFIG, progress=False)
+    again = build.build_domains(photos, tmp_path / "domains", workers=2, config=CONFIG, progress=False)
     assert _files(again.root) == _files(root)
     assert again.issues == report.issues and again.counts == report.counts
 
@@ -101,11 +103,11 @@ def test_an_interrupted_build_resumes_with_the_photos_left(photos, reference, tm
     root = tmp_path / "domains"
     Counter(monkeypatch, fail_at=4)
     with pytest.raises(KeyboardInterrupt):
-        ds.build_domains(photos, root, workers=1, config=CONFIG, progress=False)
+        build.build_domains(photos, root, workers=1, config=CONFIG, progress=False)
     assert not root.exists() and len(_partials(root)) == 1
-    assert len(list((_partials(root)[0] / ds.RECORDS).glob("write-*.json"))) == 3
+    assert len(list((_partials(root)[0] / build.RECORDS).glob("write-*.json"))) == 3
     finder, writer = Counter(monkeypatch, name="find_faces"), Counter(monkeypatch)
-    report = ds.build_domains(photos, root, workers=1, config=CONFIG, progress=False)
+    report = build.build_domains(photos, root, workers=1, config=CONFIG, progress=False)
     assert finder.calls == 0  # the face pass had finished: nothing found again
     assert writer.calls == _with_faces(root) - 3  # the three photos written were not written again
     assert _files(root) == _files(reference[0]) and report.issues == reference[1].issues
@@ -116,10 +118,10 @@ def test_a_build_interrupted_while_finding_faces_resumes_too(photos, reference, 
     root = tmp_path / "domains"
     Counter(monkeypatch, fail_at=5, name="find_faces")
     with pytest.raises(KeyboardInterrupt):
-        ds.build_domains(photos, root, workers=1, config=CONFIG, progress=False)
+        build.build_domains(photos, root, workers=1, config=CONFIG, progress=False)
     finder = Counter(monkeypatch, name="find_faces")
-    ds.build_domains(photos, root, workers=1, config=CONFIG, progress=False)
-    assert finder.calls == len(ds.plan_photos(ds.list_images(photos)).jobs) - 4
+    build.build_domains(photos, root, workers=1, config=CONFIG, progress=False)
+    assert finder.calls == len(build.plan_photos(crops.list_images(photos)).jobs) - 4
     assert _files(root) == _files(reference[0])
 
 
@@ -127,9 +129,9 @@ def test_another_config_never_reuses_unfinished_work(photos, tmp_path, monkeypat
     root = tmp_path / "domains"
     Counter(monkeypatch, fail_at=3)
     with pytest.raises(KeyboardInterrupt):
-        ds.build_domains(photos, root, workers=1, config=CONFIG, progress=False)
+        build.build_domains(photos, root, workers=1, config=CONFIG, progress=False)
     counter = Counter(monkeypatch)
-    ds.build_domains(photos, root, workers=1, config=replace(CONFIG, styles=("pencil",)), progress=False)
+    build.build_domains(photos, root, workers=1, config=replace(CONFIG, styles=("pencil",)), progress=False)
     assert counter.calls == _with_faces(root)
     assert not (root / "target" / "cartoon").exists() and (root / "target" / "pencil").is_dir()
     assert not _partials(root)  # the other config's unfinished work is gone once a build is in place
@@ -139,45 +141,45 @@ def test_another_config_never_reuses_unfinished_work(photos, tmp_path, monkeypat
 def test_a_finished_build_is_reused_until_an_input_changes(photos, tmp_path, monkeypatch):
     folder = tmp_path / "photos"
     shutil.copytree(photos, folder)
-    first = ds.build_domains(folder, tmp_path / "d", workers=1, config=CONFIG, progress=False)
+    first = build.build_domains(folder, tmp_path / "d", workers=1, config=CONFIG, progress=False)
     stamp = (first.root / "manifest.json").stat().st_mtime_ns
     counter = Counter(monkeypatch)
-    again = ds.build_domains(folder, tmp_path / "d", workers=1, config=CONFIG, progress=False)
+    again = build.build_domains(folder, tmp_path / "d", workers=1, config=CONFIG, progress=False)
     assert again.reused and counter.calls == 0 and (first.root / "manifest.json").stat().st_mtime_ns == stamp
     assert again.issues == first.issues and again.counts == first.counts
     load_sample("astronaut").resize((210, 210)).save(folder / "astronaut.png")  # same name, new contents
-    rebuilt = ds.build_domains(folder, tmp_path / "d", workers=1, config=CONFIG, progress=False)
+    rebuilt = build.build_domains(folder, tmp_path / "d", workers=1, config=CONFIG, progress=False)
     assert not rebuilt.reused and counter.calls > 0 and ds.verify_domains(rebuilt.root) == []
 
 
 def test_memory_per_photo_is_a_few_manifest_entries(photos, tmp_path, monkeypatch):
     """Bounded memory, structurally: a photo's result is JSON (paths, hashes), never an image, and the
     in-memory face list of faces_from_photos is not used by build_domains at all."""
-    monkeypatch.setattr(ds, "faces_from_photos", lambda *a, **k: pytest.fail("build_domains held all faces"))
-    job = ds.plan_photos(ds.list_images(photos)).jobs[0]
+    monkeypatch.setattr(crops, "faces_from_photos", lambda *a, **k: pytest.fail("build_domains held all faces"))
+    job = build.plan_photos(crops.list_images(photos)).jobs[0]
     settings = ds.DomainConfig(size=SIZE, styles=("cartoon", "pencil"), variants_per_photo=3, backend="opencv")
-    faces = ds.find_faces(job, settings)
+    faces = build.find_faces(job, settings)
     assert len(faces.boxes) == 1 and all(isinstance(box, FaceBox) for box in faces.boxes)
-    result = ds.process_photo(replace(job, split="train", boxes=tuple(faces.boxes)), settings, tmp_path)
+    result = build.process_photo(replace(job, split="train", boxes=tuple(faces.boxes)), settings, tmp_path)
     assert vars(result).keys() == {"entries"} and len(result.entries) == 3 * 3  # 3 crops, each with 2 styles
     assert len(json.dumps(result.entries)) < 400 * len(result.entries)
     assert all(isinstance(v, (str, bool)) for entry in result.entries for v in entry.values())
-    ds.build_domains(photos, tmp_path / "d", workers=1, config=CONFIG, progress=False)
+    build.build_domains(photos, tmp_path / "d", workers=1, config=CONFIG, progress=False)
 
 
 def test_workers_argument(photos, tmp_path):
-    assert ds._worker_count(None, 10) == 1  # a small build stays in this process
-    assert ds._worker_count(4, 2) == 2
+    assert build._worker_count(None, 10) == 1  # a small build stays in this process
+    assert build._worker_count(4, 2) == 2
     with pytest.raises(ValueError, match="at least 1"):
-        ds.build_domains(photos, tmp_path / "d", workers=0, config=CONFIG, progress=False)
+        build.build_domains(photos, tmp_path / "d", workers=0, config=CONFIG, progress=False)
 
 
 def test_only_photos_with_faces_take_a_place_in_the_split(photos, tmp_path):
     """Splits are drawn after the face pass, so a few photos with failures still give faces in val and test."""
     files = [photos / name for name in ("astronaut.png", "grace.png", "astronaut_flip.jpg", "wall.png", "cut.jpg")]
     for seed in range(4):
-        report = ds.build_domains(files, tmp_path / f"d{seed}", workers=1, progress=False,
-                                   config=replace(CONFIG, seed=seed, variants_per_photo=1))
+        report = build.build_domains(files, tmp_path / f"d{seed}", workers=1, progress=False,
+                                      config=replace(CONFIG, seed=seed, variants_per_photo=1))
         assert report.counts["source"] == {"train": 1, "val": 1, "test": 1}
 
 
@@ -188,7 +190,7 @@ def test_photo_patches_are_full_resolution_crops_of_the_photos_seeded_and_train_
     from facestyle_utils.sample_data import PATCH_PHOTOS, load_sample
 
     assert "grace_hopper" not in PATCH_PHOTOS  # the held-out colour face never becomes training data
-    items = ds.photo_patch_items(32, 4, seed=1, photos=("coffee", "camera"), soft_fraction=0.0)
+    items = crops.photo_patch_items(32, 4, seed=1, photos=("coffee", "camera"), soft_fraction=0.0)
     assert [item.identity for item in items] == ["photo_coffee"] * 4 + ["photo_camera"] * 4
     coffee = np.asarray(load_sample("coffee"))
     for item in items[:4]:  # sharp patches are exact crops (possibly mirrored) of the full-size photo
@@ -196,23 +198,23 @@ def test_photo_patches_are_full_resolution_crops_of_the_photos_seeded_and_train_
         crop = coffee[y:y + 32, x:x + 32]
         patch = np.asarray(item.image)
         assert patch.shape == (32, 32, 3) and (np.array_equal(patch, crop) or np.array_equal(patch, crop[:, ::-1]))
-    again = ds.photo_patch_items(32, 4, seed=1, photos=("coffee", "camera"), soft_fraction=0.0)
+    again = crops.photo_patch_items(32, 4, seed=1, photos=("coffee", "camera"), soft_fraction=0.0)
     assert all(np.array_equal(np.asarray(a.image), np.asarray(b.image)) for a, b in zip(items, again))
-    other = ds.photo_patch_items(32, 4, seed=2, photos=("coffee",), soft_fraction=0.0)
+    other = crops.photo_patch_items(32, 4, seed=2, photos=("coffee",), soft_fraction=0.0)
     assert not all(np.array_equal(np.asarray(a.image), np.asarray(b.image)) for a, b in zip(items, other))
 
 
 def test_soft_patches_are_blurred_or_down_up_sampled():
-    items = ds.photo_patch_items(64, 12, seed=0, photos=("astronaut",), soft_fraction=1.0)
+    items = crops.photo_patch_items(64, 12, seed=0, photos=("astronaut",), soft_fraction=1.0)
     kinds = {item.origin.split(", ")[-1].split(" ")[0] for item in items}
     assert kinds == {"blur", "down-up"}
-    sharp = ds.photo_patch_items(64, 12, seed=0, photos=("astronaut",), soft_fraction=0.0)
+    sharp = crops.photo_patch_items(64, 12, seed=0, photos=("astronaut",), soft_fraction=0.0)
     # softening removes high frequencies: the mean absolute horizontal gradient drops
     def detail(item):
         return np.abs(np.diff(np.asarray(item.image, dtype=float), axis=1)).mean()
     assert np.mean([detail(i) for i in items]) < 0.8 * np.mean([detail(i) for i in sharp])
     with pytest.raises(ValueError, match="smaller than a 4096-px patch"):
-        ds.photo_patch_items(4096, 1, photos=("coffee",))
+        crops.photo_patch_items(4096, 1, photos=("coffee",))
 
 
 def test_default_build_puts_patches_in_train_and_keeps_the_face_split(tmp_path):
@@ -280,15 +282,15 @@ def test_config_round_trips_through_the_manifest(photos, reference, tmp_path):
     assert config == replace(CONFIG, backend=config.backend) and config.backend in ds.facelib.BACKENDS
     assert manifest["config"] == config.to_json()  # stored as is: every field, nothing else
     assert set(manifest["config"]) == {f.name for f in fields(ds.DomainConfig)}
-    assert manifest["inputs"]["photos"] == [p.name for p in ds.list_images(photos)]
+    assert manifest["inputs"]["photos"] == [p.name for p in crops.list_images(photos)]
     assert ds.DomainConfig.from_json(json.loads(json.dumps(config.to_json()))) == config
     styles = tmp_path / "styles"
     styles.mkdir()
     load_sample("brick").resize((80, 80)).save(styles / "brick.png")
     load_sample("coffee").resize((80, 80)).save(styles / "coffee.png")
     with_folder = replace(CONFIG, variants_per_photo=1, target_folders={"tex": styles})
-    built = ds.build_domains([photos / "astronaut.png", photos / "grace.png"], tmp_path / "d", with_folder,
-                             progress=False, workers=1)
+    built = build.build_domains([photos / "astronaut.png", photos / "grace.png"], tmp_path / "d", with_folder,
+                                progress=False, workers=1)
     assert ds.read_config(built.root) == replace(with_folder, backend=config.backend)
     assert ds.read_config(built.root).target_folders == {"tex": str(styles)}
 
@@ -310,6 +312,6 @@ def test_folder_only_settings_are_refused_for_the_bundled_build_and_patches_for_
     with pytest.raises(ValueError, match="already_cropped=True is for a folder of photos"):
         ds.build_default_domains(tmp_path / "b", already_cropped=True, progress=False)
     with pytest.raises(ValueError, match="patches_per_photo=2: photo patches belong to the bundled build"):
-        ds.build_domains(photos, tmp_path / "d", patches_per_photo=2, progress=False)
+        build.build_domains(photos, tmp_path / "d", patches_per_photo=2, progress=False)
     with pytest.raises(TypeError, match="config must be a DomainConfig, got dict"):
-        ds.build_domains(photos, tmp_path / "d", {"size": 64}, progress=False)
+        build.build_domains(photos, tmp_path / "d", {"size": 64}, progress=False)

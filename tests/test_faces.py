@@ -200,7 +200,7 @@ def test_eye_angle_follows_a_turned_photo(photos):
 
 
 def test_perturbations_keep_their_meaning_with_landmarks(photos):
-    """rotate / zoom / shift / flip act on the template crop as they do on a box crop (domains.augmented_crops)."""
+    """rotate / zoom / shift / flip act on the template crop as they do on a box crop (face_crops.augmented_crops)."""
     face = detect_faces(photos["grace_hopper"])[0]
     size, margin = 128, facelib.DEFAULT_MARGIN
     plain = _in_crop(face, size)
@@ -264,7 +264,7 @@ def test_the_callers_image_is_never_modified(photos):
 
 
 def test_a_face_box_survives_a_json_round_trip(photos):
-    """domains.py keeps boxes in JSON between build passes: lists come back as the same tuples."""
+    """domain_build.py keeps boxes in JSON between build passes: lists come back as the same tuples."""
     face = detect_faces(photos["astronaut"])[0]
     data = json.loads(json.dumps(asdict(face)))
     assert FaceBox(**data) == face
