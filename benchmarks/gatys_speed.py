@@ -9,10 +9,11 @@ Runs, in one process and on the same face and style:
 3. that, with relu5_1 as a late layer: left out (and the network cut at relu4_2) until the
    loss without it reaches the target, then in for the last steps;
 4. the fast path (``gatys_speed.fast_settings``): the above plus coarse-to-fine (optimise at 3/8
-   size, upsample the change, refine) where one coarse step costs at most half a full-size one
-   (``gatys_speed.choose_coarse_stage`` times one of each first), the Gram matrix's hand-written
-   backward, channels_last on CUDA, and bf16 autocast where the hardware computes it natively (a GPU
-   from the A100 on, a CPU with AMX / AVX-512 BF16).
+   size, upsample the change, refine), the Gram matrix's hand-written backward, channels_last on
+   CUDA, and bf16 autocast where the hardware computes it natively (a GPU from the A100 on, a CPU
+   with AMX / AVX-512 BF16); ``gatys_speed.choose_fast_path`` first times single loss steps and keeps
+   autocast and channels_last only where a step is faster with them, and the coarse stage only
+   where one of its steps costs at most half a full-size one.
 
 Row 2 is the plain method (``gatys.stylize_by_optimisation``); the speed switches come from
 ``facestyle_utils.gatys_speed``, lesson 02's optional speed lab.
@@ -40,7 +41,7 @@ from facestyle_utils.gatys_speed import (
     SpeedSettings,
     autocast_choice,
     bf16_autocast,
-    choose_coarse_stage,
+    choose_fast_path,
     compare_speed,
     fast_settings,
     resize_tensor,
@@ -87,7 +88,7 @@ def main() -> None:
 
     plain = SpeedSettings(GatysSettings(steps=args.steps), full_network=True, targets_every_step=True)
     cut = plain.replace(full_network=False, targets_every_step=False)  # the plain method
-    fast_path, coarse_choice = choose_coarse_stage(content, style, vgg, fast_settings(device, steps=3 * args.steps))
+    fast_path, choice = choose_fast_path(content, style, vgg, fast_settings(device, steps=3 * args.steps))
     middle = {
         # 2 spare steps: the same maths, but float rounding (TF32 on a GPU) can leave it a hair above the target
         "+ network cut at deepest layer, targets once": cut.replace(steps=args.steps + 2),
@@ -111,7 +112,8 @@ def main() -> None:
     check = total_loss(fast.result.image, content, style, vgg, variants[fast.name])
     print(f"fast path's returned image, re-measured at full size in fp32: loss {check:.4g}")
     goal = 0.30 if device.type == "cpu" and runtime.cpu_has_native_bf16() else 0.40
-    print(f"fast path on {runtime.describe_device(device)}: {autocast_choice(device)}; {coarse_choice}")
+    print(f"fast path on {runtime.describe_device(device)}: fast_settings chose {autocast_choice(device)}; "
+          f"choose_fast_path measured: {choice}")
     print(f"ratio fast / plain = {fast.seconds_to_target / rows[0].seconds_to_target:.2f} (target <= {goal:.2f})")
     if not args.no_cut:
         print(f"ratio fast / (cut + targets once) = {fast.seconds_to_target / rows[1].seconds_to_target:.2f}")

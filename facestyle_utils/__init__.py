@@ -28,7 +28,8 @@ Style representations and optimisation (lesson 02)
 - ``colour``: colour preservation
 - ``gatys``: style transfer by optimisation (Gatys et al.), the plain method: settings, loss, one loop
 - ``gatys_speed``: lesson 02's optional speed lab around it (coarse-to-fine, late layers, mixed precision,
-  the Gram matrix's hand-written backward, ``fast_settings``, ``choose_coarse_stage``, ``compare_speed``)
+  the Gram matrix's hand-written backward, ``fast_settings``, ``choose_fast_path`` (measured choices),
+  ``compare_speed``)
 - ``features_viz``: feature maps, filters, inversion and texture synthesis for figures
 
 Training (lessons 03 and 04)

@@ -18,7 +18,9 @@ the switches that lesson 02 and ``benchmarks/gatys_speed.py`` time:
 :func:`stylize_fast` runs the plain loop (:func:`facestyle_utils.gatys.run_steps`) with them and records
 when, at which size and on which objective each loss was measured; :func:`compare_speed` times named
 variants to a common target loss; :func:`fast_settings` is the combination that won, and
-:func:`choose_coarse_stage` keeps its coarse stage only where a brief measurement says it pays.
+:func:`choose_fast_path` tunes it to the device and size by brief measurements: autocast and channels_last
+only where a loss step is faster with them (:func:`choose_switches`), the coarse stage only where its steps
+are cheaper (:func:`choose_coarse_stage`).
 """
 from __future__ import annotations
 
@@ -133,7 +135,9 @@ def fast_settings(device: torch.device | str = "cpu", **changes) -> SpeedSetting
     layer (its Gram term was about 0.1% of the total loss in lesson 02's runs with the default weights,
     yet running the network on to relu5_1 is about a fifth of the convolutions), and the fused Gram backward. Mixed
     precision where it pays (:func:`facestyle_utils.runtime.mixed_precision_pays`: a GPU, or a CPU with
-    bf16 hardware); channels_last on CUDA, whose tensor cores want it.
+    bf16 hardware); channels_last on CUDA, whose tensor cores want it. :func:`choose_fast_path` then keeps
+    autocast, channels_last and the coarse stage only where brief measurements on the images at hand say
+    they pay.
     Autocast only where it would compute in bfloat16 (:func:`bf16_autocast`): float16 fails here.
     """
     on_cuda = torch.device(device).type == "cuda"
@@ -330,6 +334,53 @@ def choose_coarse_stage(content: torch.Tensor, style: torch.Tensor | None, vgg: 
         return settings, f"coarse-to-fine on: {where}"
     moved = settings.replace(steps=settings.method.steps + settings.coarse_steps, coarse_steps=0)
     return moved, f"coarse-to-fine off: {where} (more than {COARSE_PAYS_BELOW}), so its steps would save little"
+
+
+#: autocast and channels_last are kept only where a loss step with the switch takes at most this fraction
+#: of one without it (a 5 % margin, so that timing noise does not choose).
+SWITCH_PAYS_BELOW = 0.95
+#: The switches :func:`choose_switches` measures: each changes how a step is computed, never what it computes.
+MEASURED_SWITCHES = ("autocast", "channels_last")
+
+
+def choose_switches(content: torch.Tensor, style: torch.Tensor | None, vgg: VGG19Features,
+                    settings: SpeedSettings) -> tuple[SpeedSettings, str]:
+    """``settings`` with each of autocast and channels_last that is on kept only where it makes a loss step
+    faster on this device at this size; and a sentence per switch saying what was measured.
+
+    :func:`fast_settings` turns them on by what the hardware has (bf16 arithmetic, tensor cores that
+    prefer NHWC). Whether they pay also depends on the size: one face at 256 px does not keep a big
+    GPU busy, so a step costs its kernel launches, and autocast adds a cast of every VGG19 weight to
+    16 bits at every step while channels_last adds layout changes. On an H200 both made lesson 03's
+    DCNN slower at 512 px (inference, 2026-11-30). So one loss step is timed with and without each switch
+    that is on (:func:`seconds_per_loss_step`, a second or two on a CPU), and a switch stays on where
+    it takes at most :data:`SWITCH_PAYS_BELOW` of the time without it. Switches that are off stay off.
+    Images as for :func:`stylize_fast`.
+    """
+    content = to_float_batch(content.detach(), "content image")
+    style = None if style is None else to_float_batch(style.detach(), "style image").to(content.device)
+    notes = []
+    for name in MEASURED_SWITCHES:
+        if not getattr(settings, name):
+            continue
+        without = settings.replace(**{name: False})
+        ratio = (seconds_per_loss_step(vgg, content, style, settings)
+                 / seconds_per_loss_step(vgg, content, style, without))
+        kept = ratio <= SWITCH_PAYS_BELOW
+        notes.append(f"{name} {'on' if kept else 'off'}: a loss step with it took {ratio:.2f}x the time "
+                     f"without it here")
+        settings = settings if kept else without
+    return settings, "; ".join(notes) or "autocast and channels_last are off: nothing to measure"
+
+
+def choose_fast_path(content: torch.Tensor, style: torch.Tensor | None, vgg: VGG19Features,
+                     settings: SpeedSettings) -> tuple[SpeedSettings, str]:
+    """``settings`` (usually :func:`fast_settings`) tuned to this device and size by brief measurements:
+    :func:`choose_switches`, then :func:`choose_coarse_stage` (with the switches chosen); and what each
+    measured, in one line. A few seconds on a CPU at 256 px."""
+    settings, switches = choose_switches(content, style, vgg, settings)
+    settings, coarse = choose_coarse_stage(content, style, vgg, settings)
+    return settings, f"{switches}; {coarse}"
 
 
 @dataclass

@@ -1,5 +1,6 @@
 """Lesson 02's speed lab: the switches keep the maths, the records and schedules are right, the timing helpers work."""
 import math
+import re
 
 import pytest
 import torch
@@ -353,3 +354,49 @@ def test_one_loss_step_is_timed_without_touching_the_images(vgg):
     seconds = seconds_per_loss_step(vgg, face, style, fast_settings("cpu"), repeats=2)
     assert 0 < seconds < 60
     assert torch.equal(face, before) and face.grad is None and not face.requires_grad
+
+
+@pytest.mark.parametrize("autocast_ratio, layout_ratio", [(0.6, 1.2), (0.94, 0.9), (1.0, 0.5), (1.3, 1.3)])
+def test_autocast_and_channels_last_are_kept_only_where_a_step_is_faster(monkeypatch, vgg, autocast_ratio,
+                                                                          layout_ratio):
+    """A launch-bound GPU can be slower with either switch (the DCNN on an H200 was, at 512 px)."""
+    face, style = torch.rand(1, 3, 32, 32), torch.rand(1, 3, 32, 32)
+    timed = []
+
+    def fake_seconds(vgg, content, style, settings, repeats=3):
+        timed.append((settings.autocast, settings.channels_last))
+        return (autocast_ratio if settings.autocast else 1.0) * (layout_ratio if settings.channels_last else 1.0)
+
+    monkeypatch.setattr(gatys_speed, "seconds_per_loss_step", fake_seconds)
+    settings = fast_settings("cpu", steps=5).replace(autocast=True, channels_last=True)
+    chosen, note = gatys_speed.choose_switches(face, style, vgg, settings)
+    keep_autocast, keep_layout = autocast_ratio <= 0.95, layout_ratio <= 0.95
+    assert (chosen.autocast, chosen.channels_last) == (keep_autocast, keep_layout)
+    assert chosen == settings.replace(autocast=keep_autocast, channels_last=keep_layout)  # nothing else changes
+    assert timed == [(True, True), (False, True), (keep_autocast, True), (keep_autocast, False)]
+    assert note == (f"autocast {'on' if keep_autocast else 'off'}: a loss step with it took {autocast_ratio:.2f}x "
+                    f"the time without it here; channels_last {'on' if keep_layout else 'off'}: a loss step with it "
+                    f"took {layout_ratio:.2f}x the time without it here")
+
+
+def test_switches_that_are_off_are_not_timed_and_the_fast_path_chooses_both(monkeypatch, vgg):
+    monkeypatch.setattr(gatys_speed, "seconds_per_loss_step", lambda *args, **kwargs: pytest.fail("timed"))
+    off = fast_settings("cpu", steps=5, coarse_steps=0).replace(autocast=False, channels_last=False)
+    face = torch.rand(1, 3, 32, 32)
+    assert gatys_speed.choose_switches(face, face, vgg, off) == (
+        off, "autocast and channels_last are off: nothing to measure")
+    assert gatys_speed.choose_fast_path(face, face, vgg, off) == (
+        off, "autocast and channels_last are off: nothing to measure; no coarse stage: coarse_steps is 0 or the "
+             "face is too small to shrink")
+
+
+def test_the_fast_path_measures_on_real_steps_and_leaves_the_images_alone(vgg):
+    face, style = torch.rand(1, 3, 48, 48), torch.rand(1, 3, 48, 48)
+    before = face.clone()
+    settings = fast_settings("cpu", steps=3, coarse_steps=3).replace(channels_last=True)
+    chosen, note = gatys_speed.choose_fast_path(face, style, vgg, settings)
+    assert re.fullmatch(r"(autocast (on|off): a loss step with it took [\d.]+x the time without it here; )?"
+                        r"channels_last (on|off): a loss step with it took [\d.]+x the time without it here; "
+                        r"coarse-to-fine (on|off): .*", note)
+    assert chosen.method == settings.method or chosen.coarse_steps == 0
+    assert torch.equal(face, before) and not face.requires_grad
