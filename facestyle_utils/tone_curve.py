@@ -70,3 +70,18 @@ class ToneCurve(nn.Module):
     def extra_repr(self) -> str:
         channels, count = self.knots.shape
         return f"knot_count={count}, channels={channels}"
+
+
+def steepest_slope(model: nn.Module) -> float:
+    """How many times the tone curves in ``model`` can stretch a small change of their input: the steepest
+    segment of any :class:`ToneCurve` among its modules (knot difference times ``knot_count - 1``), or 1.0
+    where it has none or every curve is flatter than the identity (a float >= 1).
+
+    A trained cartoon curve draws 8 tone steps with risers up to about 26 times steeper than the
+    identity (lessons 03 and 05, 2026-12-01), so a rounding difference before it, of another kernel or
+    of TF32 on a GPU, can come out up to that many times larger on a pixel that sits on a riser.
+    :func:`facestyle_utils.inference.agrees` allows for it.
+    """
+    slopes = [float((curve.knots.detach().diff(dim=1).abs() * (curve.knots.shape[1] - 1)).max())
+              for curve in model.modules() if isinstance(curve, ToneCurve)]
+    return max([1.0, *slopes])

@@ -51,6 +51,19 @@ def test_tolerance_check_catches_a_wrong_path(batch):
     assert not agrees(1 - batch, batch, "autocast")
 
 
+def test_a_steep_tone_curve_widens_only_a_float32_paths_largest_difference(batch):
+    riser = batch.clone()
+    riser.view(-1)[0] += 0.02  # one pixel on a riser 20x steeper than the identity, moved by rounding
+    assert not agrees(riser, batch, "channels_last")
+    assert agrees(riser, batch, "channels_last", gain=25.0) and agrees(riser, batch, "onnx", gain=25.0)
+    assert not agrees(riser, batch, "channels_last", gain=10.0)
+    assert not agrees(batch + 1e-3, batch, "channels_last", gain=25.0)  # the mean is never widened
+    spiked = batch.clone()
+    spiked.view(-1)[0] += 0.5
+    assert not agrees(spiked, batch, "autocast", gain=25.0)  # autocast's bound allows a tone step already
+    assert not agrees(riser, batch, "channels_last", gain=0.5)  # a gain below 1 counts as 1
+
+
 def test_speed_paths_leave_the_callers_model_untouched(model):
     before = {k: v.stride() for k, v in model.state_dict().items()}
     Stylizer(model, device="cpu", speed="channels_last")

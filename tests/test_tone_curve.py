@@ -80,3 +80,26 @@ def test_a_nan_stays_nan_without_breaking_the_lookup():
     out = ToneCurve()(image)
     assert torch.isnan(out[0, :, 0, 1]).all()
     assert torch.allclose(out[0, :, 0, 0], torch.full((3,), 0.5)) and torch.allclose(out[0, :, 0, 2], torch.ones(3))
+
+
+def test_the_steepest_slope_bounds_how_far_a_small_change_moves_an_output():
+    """Why inference.agrees scales a float32 path's largest difference: a riser stretches rounding."""
+    from facestyle_utils.tone_curve import steepest_slope
+
+    plain = torch.nn.Sequential(torch.nn.Conv2d(3, 3, 1))
+    assert steepest_slope(plain) == 1.0  # no curve
+    model = torch.nn.Sequential(torch.nn.Conv2d(3, 3, 1), ToneCurve())
+    assert steepest_slope(model) == pytest.approx(1.0, rel=1e-4)  # the identity (linspace rounds a little)
+    with torch.no_grad():
+        model[1].knots.copy_(posterized(model[1].knots))  # flat steps, each riser one knot wide
+        model[1].knots[1, 100] += 0.05  # one steeper riser, in the green curve
+    knots = model[1].knots.detach()
+    expected = float((knots[:, 1:] - knots[:, :-1]).abs().max()) * (DEFAULT_KNOTS - 1)
+    assert steepest_slope(model) == pytest.approx(expected) and expected > 30
+    values = torch.rand(1, 3, 64, 64) * 0.98 + 0.01
+    nudge = 1e-4
+    moved = (model[1](values + nudge) - model[1](values)).abs().max()
+    assert 0 < moved <= steepest_slope(model) * nudge * (1 + 1e-3)
+    with torch.no_grad():
+        model[1].knots.copy_(torch.linspace(0.25, 0.75, DEFAULT_KNOTS).repeat(3, 1))  # half the identity's slope
+    assert steepest_slope(model) == 1.0
