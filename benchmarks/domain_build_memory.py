@@ -168,7 +168,7 @@ def run_build(mode: str, photos: Path, out: Path, *, workers: int, size: int, va
     else:
         report = domains.BuildReport(out)
         items = face_crops.faces_from_photos(face_crops.list_images(photos), report, config, base=photos)
-        domains.write_domains(items, out, config)
+        report.counts = domains.write_domains(items, out, config).counts  # the skipped files are in `report`
     wall = time.perf_counter() - start
     sampler.stop = True
     sampler.join()
