@@ -42,24 +42,24 @@ from .domains import (
     DomainConfig,
     EmptyDomainError,
     FileIssue,
-    _check_styles,
-    _config,
-    _install,
-    _manifest_matches,
-    _refuse_foreign,
-    _write_face,
-    _write_manifest,
-    _write_png,
+    check_styles,
+    install_build,
+    manifest_matches,
     read_manifest,
+    refuse_foreign,
+    resolve_config,
     split_identities,
+    write_face,
+    write_manifest,
+    write_png,
 )
 from .face_crops import (
     MAX_IMAGE_SIDE,
     MAX_PIXELS,
-    _centre_box,
-    _identity_name,
-    _reason,
     augmented_crops,
+    centre_box,
+    file_problem,
+    identity_name,
     list_images,
     load_checked,
 )
@@ -141,7 +141,7 @@ def _probe(path: Path, min_side: int) -> str | None:
     try:
         load_checked(path, min_side=min_side)
     except (ImageLoadError, OSError) as err:
-        return _reason(err, path)
+        return file_problem(err, path)
     return None
 
 
@@ -161,13 +161,13 @@ def plan_photos(files: Sequence[str | os.PathLike], domain: str = "source", *, b
             digest = sha256_file(path)
             problem = f"duplicate of {digests[digest]} (same sha256)" if digest in digests else _probe(path, min_side)
         except OSError as err:
-            digest, problem = "", _reason(err, path)
+            digest, problem = "", file_problem(err, path)
         plan.seen.append((domain, label, digest))
         if problem:
             plan.skipped.append((order, FileIssue(label, "skipped", problem)))
             continue
         digests[digest] = label
-        plan.jobs.append(PhotoJob(str(path), label, digest, _identity_name(label, taken), domain, order))
+        plan.jobs.append(PhotoJob(str(path), label, digest, identity_name(label, taken), domain, order))
     return plan
 
 
@@ -181,10 +181,10 @@ def find_faces(job: PhotoJob, config: DomainConfig) -> Faces:
     try:
         image, notes = _load(job, config)
     except (ImageLoadError, OSError) as err:
-        return Faces([], [FileIssue(job.label, "skipped", _reason(err, Path(job.path)))])
+        return Faces([], [FileIssue(job.label, "skipped", file_problem(err, Path(job.path)))])
     issues = [FileIssue(job.label, "converted", note) for note in notes]
     if job.domain != "source" or config.already_cropped:
-        return Faces([_centre_box(image)], issues)
+        return Faces([centre_box(image)], issues)
     boxes = facelib.detect_faces(image, backend=config.backend)
     if not boxes:
         issues.append(FileIssue(job.label, "skipped", "no face found (crop it by hand with align_face)"))
@@ -206,7 +206,7 @@ def process_photo(job: PhotoJob, config: DomainConfig, folder: Path) -> PhotoRes
     for index, box in enumerate(job.boxes):
         name = job.identity if len(job.boxes) == 1 else f"{job.identity}_face{index}"
         for item in augmented_crops(image, box, name, config, origin=job.label):
-            entries += _write_face(item, job.split, config.styles, folder)
+            entries += write_face(item, job.split, config.styles, folder)
     return PhotoResult(entries)
 
 
@@ -217,7 +217,7 @@ def _write_style_image(image: Image.Image, job: PhotoJob, size: int, folder: Pat
     """
     rel = Path(job.domain, job.split, f"{job.identity}.png")
     crop = facelib.align_face(image, job.boxes[0], size, margin=0.0)
-    return [{"path": rel.as_posix(), "sha256": _write_png(crop, folder / rel), "domain": job.domain,
+    return [{"path": rel.as_posix(), "sha256": write_png(crop, folder / rel), "domain": job.domain,
              "split": job.split, "identity": job.identity, "origin": job.identity, "gray": False}]
 
 
@@ -397,8 +397,8 @@ def _finish(work: Path, root: Path, config: DomainConfig, inputs: dict, files: l
             issues: list[FileIssue]) -> dict[str, dict[str, int]]:
     """Write the manifest, drop anything not in it, move the build into place, remove work folders left for ``root``."""
     _prune(work, {entry["path"] for entry in files})
-    counts = _write_manifest(work, config, inputs, files, issues)
-    _install(work, root)
+    counts = write_manifest(work, config, inputs, files, issues)
+    install_build(work, root)
     shutil.rmtree(root / RECORDS, ignore_errors=True)
     # Unfinished builds of other configs for this root: their photos would have to be processed again anyway.
     for stale in root.parent.glob(f".{glob.escape(root.name)}.partial-" + "[0-9a-f]" * 16):
@@ -425,17 +425,17 @@ def build_domains(photos: str | os.PathLike | Sequence[str | os.PathLike], root:
     ``root`` holding anything but an earlier build raises FileExistsError; a wrong setting
     raises ValueError or TypeError before any work.
     """
-    root, config = Path(root), _config(config, settings)
+    root, config = Path(root), resolve_config(config, settings)
     if config.patches_per_photo:
         raise ValueError(f"patches_per_photo={config.patches_per_photo}: photo patches belong to the bundled build "
                          "(build_default_domains); use 0 for a folder of photos")
-    _check_styles(config.styles)
-    _refuse_foreign(root)
+    check_styles(config.styles)
+    refuse_foreign(root)
     _worker_count(workers, 1)  # a bad value fails now, not after the first pass
     config = replace(config, backend=config.backend or facelib.available_backends()[0])
     report = BuildReport(root)
     plans = _plan_build(photos, report, config, progress=progress)
-    if _manifest_matches(root, config, _folder_inputs(plans)):
+    if manifest_matches(root, config, _folder_inputs(plans)):
         report = _reused(root)
     else:
         _build(plans, root, config, report, workers=workers, progress=progress)

@@ -163,7 +163,7 @@ def _check_int(config: DomainConfig, name: str, least: int) -> None:
         raise ValueError(f"DomainConfig.{name} must be at least {least}, got {value}")
 
 
-def _config(config: DomainConfig | None, settings: dict, default: DomainConfig | None = None) -> DomainConfig:
+def resolve_config(config: DomainConfig | None, settings: dict, default: DomainConfig | None = None) -> DomainConfig:
     """``config`` (or ``default``, else ``DomainConfig()``) with keyword ``settings`` applied."""
     if config is not None and not isinstance(config, DomainConfig):
         raise TypeError(f"config must be a DomainConfig, got {type(config).__name__}")
@@ -240,7 +240,7 @@ def split_identities(identities: Sequence[str], seed: int, fractions: tuple[floa
     return assignment | pinned
 
 
-def _write_png(image: Image.Image | np.ndarray, path: Path) -> str:
+def write_png(image: Image.Image | np.ndarray, path: Path) -> str:
     """Write a PNG deterministically (no metadata) and return its sha256."""
     pil = image if isinstance(image, Image.Image) else Image.fromarray(image)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -255,34 +255,34 @@ def _is_our_build(root: Path) -> bool:
         return False
 
 
-def _refuse_foreign(root: Path) -> None:
+def refuse_foreign(root: Path) -> None:
     """Raise FileExistsError if ``root`` holds anything that is not one of our builds (never delete a user's files)."""
     if root.exists() and any(root.iterdir()) and not _is_our_build(root):
         raise FileExistsError(f"{root}: exists and is not a domain build (no manifest.json of ours); "
                               "choose an empty or new folder")
 
 
-def _check_styles(styles: Sequence[str]) -> None:
+def check_styles(styles: Sequence[str]) -> None:
     """Fail before any work for an unknown style, or a painted one whose package is missing."""
     for style in styles:
         style_function(style)
 
 
-def _write_face(item: FaceCrop, split: str, styles: Sequence[str], folder: Path) -> list[dict]:
+def write_face(item: FaceCrop, split: str, styles: Sequence[str], folder: Path) -> list[dict]:
     """Write one source crop and its partner in every paired style under ``folder``; returns their manifest entries."""
     rel = Path("source", split, f"{item.stem}.png")
-    entry = {"path": rel.as_posix(), "sha256": _write_png(item.image, folder / rel), "domain": "source",
+    entry = {"path": rel.as_posix(), "sha256": write_png(item.image, folder / rel), "domain": "source",
              "split": split, "identity": item.identity, "origin": item.origin, "gray": item.gray}
     files = [entry]
     rgb = np.asarray(item.image.convert("RGB"))
     for style in styles:
         rel = Path("target", style, split, f"{item.stem}.png")
         files.append({**entry, "path": rel.as_posix(), "domain": f"target/{style}",
-                      "sha256": _write_png(apply_style(rgb, style), folder / rel)})
+                      "sha256": write_png(apply_style(rgb, style), folder / rel)})
     return files
 
 
-def _write_manifest(folder: Path, config: DomainConfig, inputs: dict, files: list[dict],
+def write_manifest(folder: Path, config: DomainConfig, inputs: dict, files: list[dict],
                     issues: Sequence[FileIssue]) -> dict[str, dict[str, int]]:
     """Write ``folder/manifest.json`` (files sorted by path, so the bytes never depend on processing order).
 
@@ -310,9 +310,9 @@ def _write_manifest(folder: Path, config: DomainConfig, inputs: dict, files: lis
     return counts
 
 
-def _install(folder: Path, root: Path) -> None:
+def install_build(folder: Path, root: Path) -> None:
     """Move a finished build into place, replacing an earlier build of ours (and nothing else)."""
-    _refuse_foreign(root)
+    refuse_foreign(root)
     if root.exists():
         shutil.rmtree(root)
     os.replace(folder, root)
@@ -341,8 +341,8 @@ def write_domains(items: Sequence[FaceCrop], root: str | os.PathLike, config: Do
         raise EmptyDomainError(f"source domain for {root} is empty: no usable face images")
     if config.target_folders:
         raise ValueError(f"{root}: write_domains writes paired styles only; build target_folders with build_domains")
-    _check_styles(config.styles)
-    _refuse_foreign(root)
+    check_styles(config.styles)
+    refuse_foreign(root)
     assignment = split_identities([item.identity for item in items], config.seed, config.fractions, pinned)
     first_stem: dict[str, str] = {}
     for item in items:
@@ -354,9 +354,9 @@ def write_domains(items: Sequence[FaceCrop], root: str | os.PathLike, config: Do
     files = []
     try:
         for item in progress_bar(items, desc="writing domains", disable=not progress):
-            files += _write_face(item, assignment[item.identity], config.styles, tmp)
-        counts = _write_manifest(tmp, config, inputs or {}, files, report.issues)
-        _install(tmp, root)
+            files += write_face(item, assignment[item.identity], config.styles, tmp)
+        counts = write_manifest(tmp, config, inputs or {}, files, report.issues)
+        install_build(tmp, root)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -392,7 +392,7 @@ def build_default_domains(root: str | os.PathLike | None = None, config: DomainC
     from .face_crops import default_face_items, photo_patch_items
     from .runtime import output_dir
 
-    config = _config(config, settings, default=DomainConfig.bundled())
+    config = resolve_config(config, settings, default=DomainConfig.bundled())
     folder_only = DomainConfig()
     for name in ("target_folders", "already_cropped", "min_side"):
         if getattr(config, name) != getattr(folder_only, name):
@@ -406,7 +406,7 @@ def build_default_domains(root: str | os.PathLike | None = None, config: DomainC
             f"_seed{config.seed}")
     root = Path(root) if root is not None else output_dir("domains") / name
     inputs = {"kind": "bundled", "alignment": facelib.ALIGNMENT_VERSION, "pinned": DEFAULT_PINNED}
-    if _manifest_matches(root, config, inputs):
+    if manifest_matches(root, config, inputs):
         return root
     items = default_face_items(config)
     pinned = dict(DEFAULT_PINNED)
@@ -438,7 +438,7 @@ def read_config(root: str | os.PathLike) -> DomainConfig:
     return DomainConfig.from_json(read_manifest(root).get("config"), where=str(Path(root) / "manifest.json"))
 
 
-def _manifest_matches(root: Path, config: DomainConfig, inputs: dict) -> bool:
+def manifest_matches(root: Path, config: DomainConfig, inputs: dict) -> bool:
     """True when ``root`` holds a finished build of this config and these inputs (an older manifest never matches)."""
     try:
         manifest = read_manifest(root)
@@ -503,8 +503,8 @@ def domains_from(source: str | os.PathLike = "bundled", config: DomainConfig | N
 
     keyword = source.strip().lower() if isinstance(source, str) and source.strip().lower() in SOURCES else None
     start = DomainConfig.bundled() if keyword == "bundled" else DomainConfig()
-    config = _config(config, {}, default=start.with_settings(size=256, styles=TARGET_STYLES))
-    _check_styles(config.styles)
+    config = resolve_config(config, {}, default=start.with_settings(size=256, styles=TARGET_STYLES))
+    check_styles(config.styles)
     if keyword == "bundled":
         return build_default_domains(root, config, progress=progress)
     if keyword == "lfw":

@@ -120,13 +120,13 @@ def faces_from_photos(files: Iterable[str | os.PathLike], report: BuildReport, c
                 continue
             image, notes = load_checked(path, min_side=config.min_side)
         except (ImageLoadError, OSError) as err:
-            report.issues.append(FileIssue(label, "skipped", _reason(err, path)))
+            report.issues.append(FileIssue(label, "skipped", file_problem(err, path)))
             continue
         seen[digest] = label
         report.issues += [FileIssue(label, "converted", note) for note in notes]
-        identity = _identity_name(label, taken)
+        identity = identity_name(label, taken)
         if config.already_cropped:
-            boxes = [_centre_box(image)]
+            boxes = [centre_box(image)]
         else:
             boxes = facelib.detect_faces(image, backend=config.backend)
             if not boxes:
@@ -138,12 +138,12 @@ def faces_from_photos(files: Iterable[str | os.PathLike], report: BuildReport, c
     return items
 
 
-def _reason(err: Exception, path: Path) -> str:
+def file_problem(err: Exception, path: Path) -> str:
     """An error's message without the file name (the report names the file in its own column)."""
     return str(err).replace(str(path), "").lstrip(": ") or type(err).__name__
 
 
-def _identity_name(label: str, taken: set[str]) -> str:
+def identity_name(label: str, taken: set[str]) -> str:
     """A file name made safe for output names, distinct from every name already ``taken`` (then taken).
 
     ``x.png`` and ``x.jpg``, or ``a b.png`` and ``a_b.png``, would otherwise write over each other's
@@ -161,7 +161,9 @@ def _identity_name(label: str, taken: set[str]) -> str:
     return name
 
 
-def _centre_box(image: Image.Image) -> facelib.FaceBox:
+def centre_box(image: Image.Image) -> facelib.FaceBox:
+    """The largest centred square of ``image`` as a face box (x, y, side, side in pixels, no landmarks): the
+    "face" of a photo that is already a crop, or of an image of an unpaired target folder."""
     side = min(image.size)
     return facelib.FaceBox((image.width - side) / 2, (image.height - side) / 2, side, side)
 

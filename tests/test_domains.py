@@ -305,7 +305,7 @@ def test_an_old_manifest_is_named_and_never_reused(reference, tmp_path):
     assert ds.domain_sizes(root) == ds.domain_sizes(reference[0])  # the rest of an old manifest still reads
     with pytest.raises(ValueError, match=f"{root / 'manifest.json'}: not a DomainConfig .*build the domains again"):
         ds.read_config(root)
-    assert not ds._manifest_matches(root, ds.read_config(reference[0]), ds.read_manifest(reference[0])["inputs"])
+    assert not ds.manifest_matches(root, ds.read_config(reference[0]), ds.read_manifest(reference[0])["inputs"])
 
 
 def test_folder_only_settings_are_refused_for_the_bundled_build_and_patches_for_folders(photos, tmp_path):
