@@ -119,9 +119,9 @@ def main() -> None:
         print(f"ratio fast / (cut + targets once) = {fast.seconds_to_target / rows[1].seconds_to_target:.2f}")
     for row in (rows[0], fast):  # a launch-bound GPU spends its steps outside the loss: this line shows it
         loss_only = seconds_per_loss_step(vgg, content, style, variants[row.name])
-        print(f"where a full-size step's {row.seconds_per_step:.3f} s go ({row.name.split(' (')[0]}): the loss's "
-              f"forward and backward {loss_only:.3f} s, the rest (L-BFGS and bookkeeping) "
-              f"{max(row.seconds_per_step - loss_only, 0.0):.3f} s")
+        print(f"where a full-size step's {1000 * row.seconds_per_step:.1f} ms go ({row.name.split(' (')[0]}): the "
+              f"loss's forward and backward {1000 * loss_only:.1f} ms (timed apart), the rest (L-BFGS and "
+              f"bookkeeping) {1000 * (row.seconds_per_step - loss_only):.1f} ms")
 
     if not args.no_autocast and not bf16_autocast(device):
         print("bf16 autocast: not timed, this GPU has no bfloat16 tensor cores (and float16 fails here)")

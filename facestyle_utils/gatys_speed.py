@@ -131,7 +131,7 @@ def fast_settings(device: torch.device | str = "cpu", **changes) -> SpeedSetting
 
     Everywhere: coarse-to-fine with the coarse stage at 3/8 of the size (on the course's 2-core CPU it
     did better than 1/2 and 1/4; :func:`coarse_sizes` says what small images get, and
-    :func:`choose_coarse_stage` leaves it out where it does not pay), relu5_1 as a late
+    :func:`choose_fast_path` leaves it out where it does not pay), relu5_1 as a late
     layer (its Gram term was about 0.1% of the total loss in lesson 02's runs with the default weights,
     yet running the network on to relu5_1 is about a fifth of the convolutions), and the fused Gram backward. Mixed
     precision where it pays (:func:`facestyle_utils.runtime.mixed_precision_pays`: a GPU, or a CPU with
@@ -328,9 +328,9 @@ def choose_coarse_stage(content: torch.Tensor, style: torch.Tensor | None, vgg: 
     full = seconds_per_loss_step(vgg, content, style, settings)
     coarse = seconds_per_loss_step(vgg, resize_tensor(content, (height, width)),
                                    None if style is None else resize_tensor(style, style_size), settings)
-    where = (f"a step at {width}x{height} px took {coarse / full:.2f}x the time of one at "
+    where = (f"a step at {width}x{height} px took {_ratio(coarse, full):.2f}x the time of one at "
              f"{content.shape[-1]}x{content.shape[-2]} px here")  # width x height, as lesson 02 prints sizes
-    if coarse <= COARSE_PAYS_BELOW * full:
+    if _ratio(coarse, full) <= COARSE_PAYS_BELOW:
         return settings, f"coarse-to-fine on: {where}"
     moved = settings.replace(steps=settings.method.steps + settings.coarse_steps, coarse_steps=0)
     return moved, f"coarse-to-fine off: {where} (more than {COARSE_PAYS_BELOW}), so its steps would save little"
@@ -339,7 +339,8 @@ def choose_coarse_stage(content: torch.Tensor, style: torch.Tensor | None, vgg: 
 #: autocast and channels_last are kept only where a loss step with the switch takes at most this fraction
 #: of one without it (a 5 % margin, so that timing noise does not choose).
 SWITCH_PAYS_BELOW = 0.95
-#: The switches :func:`choose_switches` measures: each changes how a step is computed, never what it computes.
+#: The switches :func:`choose_switches` measures: each changes how a step is computed (autocast also its
+#: precision), never the loss it computes.
 MEASURED_SWITCHES = ("autocast", "channels_last")
 
 
@@ -352,10 +353,11 @@ def choose_switches(content: torch.Tensor, style: torch.Tensor | None, vgg: VGG1
     prefer NHWC). Whether they pay also depends on the size: one face at 256 px does not keep a big
     GPU busy, so a step costs its kernel launches, and autocast adds a cast of every VGG19 weight to
     16 bits at every step while channels_last adds layout changes. On an H200 both made lesson 03's
-    DCNN slower at 512 px (inference, 2026-11-30). So one loss step is timed with and without each switch
-    that is on (:func:`seconds_per_loss_step`, a second or two on a CPU), and a switch stays on where
-    it takes at most :data:`SWITCH_PAYS_BELOW` of the time without it. Switches that are off stay off.
-    Images as for :func:`stylize_fast`.
+    DCNN slower at 512 px (inference, float16 autocast, 2026-11-30); the Gatys loss there is untried.
+    So one loss step at full size is timed with and without each switch that is on
+    (:func:`seconds_per_loss_step`, a second or two on a CPU), and a switch stays on where it takes at
+    most :data:`SWITCH_PAYS_BELOW` of the time without it (the coarse stage, if kept, runs with the
+    same switches). Switches that are off stay off. Images as for :func:`stylize_fast`.
     """
     content = to_float_batch(content.detach(), "content image")
     style = None if style is None else to_float_batch(style.detach(), "style image").to(content.device)
@@ -364,9 +366,9 @@ def choose_switches(content: torch.Tensor, style: torch.Tensor | None, vgg: VGG1
         if not getattr(settings, name):
             continue
         without = settings.replace(**{name: False})
-        ratio = (seconds_per_loss_step(vgg, content, style, settings)
-                 / seconds_per_loss_step(vgg, content, style, without))
-        kept = ratio <= SWITCH_PAYS_BELOW
+        ratio = _ratio(seconds_per_loss_step(vgg, content, style, settings),
+                       seconds_per_loss_step(vgg, content, style, without))
+        kept = ratio <= SWITCH_PAYS_BELOW  # False for NaN: a timing of 0 proves nothing
         notes.append(f"{name} {'on' if kept else 'off'}: a loss step with it took {ratio:.2f}x the time "
                      f"without it here")
         settings = settings if kept else without

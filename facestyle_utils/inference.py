@@ -14,6 +14,7 @@ against the plain float32 path (:data:`TOLERANCE` says how close it must stay):
 from __future__ import annotations
 
 import copy
+import math
 import os
 import warnings
 from dataclasses import dataclass, field
@@ -81,6 +82,8 @@ def agrees(output: torch.Tensor, reference: torch.Tensor, speed: str, gain: floa
     the curve. The mean is not scaled (few pixels sit on risers), nor is autocast's largest difference,
     which already allows a whole tone step.
     """
+    if not math.isfinite(gain):
+        raise ValueError(f"gain must be a finite number (a tone curve's steepest slope), not {gain}")
     largest, mean = difference(output, reference)
     stretch = max(gain, 1.0) if speed != "autocast" else 1.0
     return largest <= TOLERANCE[speed][0] * stretch and mean <= TOLERANCE[speed][1]

@@ -5,6 +5,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from facestyle_utils import painting
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -19,10 +21,12 @@ def run_script(*args: str) -> str:
 def test_gatys_speed_prints_the_ratio():
     out = run_script("benchmarks/gatys_speed.py", "--size", "48", "--steps", "3", "--no-autocast", "--no-cut")
     assert "ratio fast / plain = " in out and "target total loss" in out
-    split = re.findall(r"where a full-size step's ([\d.]+) s go \((plain fp32 NCHW|fast path)\): the loss's "
-                       r"forward and backward ([\d.]+) s, the rest \(L-BFGS and bookkeeping\) ([\d.]+) s", out)
+    split = re.findall(r"where a full-size step's ([\d.]+) ms go \((plain fp32 NCHW|fast path)\): the loss's "
+                       r"forward and backward ([\d.]+) ms \(timed apart\), the rest \(L-BFGS and bookkeeping\) "
+                       r"(-?[\d.]+) ms", out)
     assert [name for _, name, _, _ in split] == ["plain fp32 NCHW", "fast path"]
-    assert all(float(loss) > 0 and float(rest) >= 0 for _, _, loss, rest in split)
+    assert all(float(step) > 0 and float(loss) > 0 and float(rest) == pytest.approx(float(step) - float(loss), abs=0.11)
+               for step, _, loss, rest in split)
 
 
 def test_inference_speed_prints_a_row_per_path_and_the_speed_up(tmp_path):

@@ -156,6 +156,7 @@ def test_memory_per_photo_is_a_few_manifest_entries(photos, tmp_path, monkeypatc
     """Bounded memory, structurally: a photo's result is JSON (paths, hashes), never an image, and the
     in-memory face list of faces_from_photos is not used by build_domains at all."""
     monkeypatch.setattr(crops, "faces_from_photos", lambda *a, **k: pytest.fail("build_domains held all faces"))
+    assert not hasattr(build, "faces_from_photos")  # nor could it call its own imported copy
     job = build.plan_photos(crops.list_images(photos)).jobs[0]
     settings = ds.DomainConfig(size=SIZE, styles=("cartoon", "pencil"), variants_per_photo=3, backend="opencv")
     faces = build.find_faces(job, settings)

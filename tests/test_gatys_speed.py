@@ -400,3 +400,12 @@ def test_the_fast_path_measures_on_real_steps_and_leaves_the_images_alone(vgg):
                         r"coarse-to-fine (on|off): .*", note)
     assert chosen.method == settings.method or chosen.coarse_steps == 0
     assert torch.equal(face, before) and not face.requires_grad
+
+
+def test_a_timing_of_zero_keeps_nothing_it_cannot_prove(monkeypatch, vgg):
+    monkeypatch.setattr(gatys_speed, "seconds_per_loss_step", lambda *args, **kwargs: 0.0)
+    settings = fast_settings("cpu", steps=5, coarse_steps=5).replace(autocast=True, channels_last=True)
+    face = torch.rand(1, 3, 64, 64)
+    chosen, note = gatys_speed.choose_fast_path(face, face, vgg, settings)
+    assert not chosen.autocast and not chosen.channels_last and chosen.coarse_steps == 0
+    assert "autocast off: a loss step with it took nanx" in note and "coarse-to-fine off" in note

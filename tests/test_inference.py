@@ -62,6 +62,9 @@ def test_a_steep_tone_curve_widens_only_a_float32_paths_largest_difference(batch
     spiked.view(-1)[0] += 0.5
     assert not agrees(spiked, batch, "autocast", gain=25.0)  # autocast's bound allows a tone step already
     assert not agrees(riser, batch, "channels_last", gain=0.5)  # a gain below 1 counts as 1
+    for bad in (float("inf"), float("nan")):
+        with pytest.raises(ValueError, match="gain must be a finite number"):
+            agrees(batch, batch, "plain", gain=bad)
 
 
 def test_speed_paths_leave_the_callers_model_untouched(model):
