@@ -352,8 +352,8 @@ def choose_switches(content: torch.Tensor, style: torch.Tensor | None, vgg: VGG1
     :func:`fast_settings` turns them on by what the hardware has (bf16 arithmetic, tensor cores that
     prefer NHWC). Whether they pay also depends on the size: one face at 256 px does not keep a big
     GPU busy, so a step costs its kernel launches, and autocast adds a cast of every VGG19 weight to
-    16 bits at every step while channels_last adds layout changes. On an H200 both made lesson 03's
-    DCNN slower at 512 px (inference, float16 autocast, 2026-11-30); the Gatys loss there is untried.
+    16 bits at every step while channels_last adds layout changes. On an H200 both made a DCNN of
+    lesson 03's shape slower at 512 px (inference, float16 autocast, 2026-11-30); the Gatys loss there is untried.
     So one loss step at full size is timed with and without each switch that is on
     (:func:`seconds_per_loss_step`, a second or two on a CPU), and a switch stays on where it takes at
     most :data:`SWITCH_PAYS_BELOW` of the time without it (the coarse stage, if kept, runs with the
