@@ -67,6 +67,14 @@ class GatysResult:
     seconds: float = 0.0
 
 
+def as_float_images(content: torch.Tensor, style: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """The content and style images as float32 (N, 3, H, W) batches in [0, 1], detached, the style on the
+    content's device (None stays None); any dtype in, as :func:`facestyle_utils.image_io.to_float_batch`
+    takes it (its ImageLoadError names the image)."""
+    content = to_float_batch(content.detach(), "content image")
+    return content, None if style is None else to_float_batch(style.detach(), "style image").to(content.device)
+
+
 class GatysLoss:
     """Total loss of an image: weighted content + style (Gram) + total variation (TV). The targets are computed
     here, once; a term of weight 0 is left out (lesson 02 rebuilds images from content or style alone).
@@ -76,8 +84,7 @@ class GatysLoss:
     def __init__(self, vgg: VGG19Features, content: torch.Tensor, style: torch.Tensor | None,
                  settings: GatysSettings):
         self.vgg, self.settings = vgg, settings
-        self.content = to_float_batch(content.detach(), "content image")
-        self.style = None if style is None else to_float_batch(style.detach(), "style image").to(self.content.device)
+        self.content, self.style = as_float_images(content, style)
         self.content_layers = list(settings.content_layers) if settings.content_weight else []
         self.style_layers = list(settings.style_layers) if settings.style_weight and style is not None else []
         self.check_sizes()

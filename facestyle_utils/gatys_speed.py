@@ -41,6 +41,7 @@ from .gatys import (
     GatysLoss,
     GatysResult,
     GatysSettings,
+    as_float_images,
     run_steps,
     start_image,
 )
@@ -319,8 +320,7 @@ def choose_coarse_stage(content: torch.Tensor, style: torch.Tensor | None, vgg: 
     timed at each size (:func:`seconds_per_loss_step`, a second or two) and the coarse stage is kept
     where it costs at most :data:`COARSE_PAYS_BELOW` of a full-size step. Images as for :func:`stylize_fast`.
     """
-    content = to_float_batch(content.detach(), "content image")
-    style = None if style is None else to_float_batch(style.detach(), "style image").to(content.device)
+    content, style = as_float_images(content, style)
     sizes = coarse_sizes(content, style, settings)
     if sizes is None:
         return settings, "no coarse stage: coarse_steps is 0 or the face is too small to shrink"
@@ -359,8 +359,7 @@ def choose_switches(content: torch.Tensor, style: torch.Tensor | None, vgg: VGG1
     most :data:`SWITCH_PAYS_BELOW` of the time without it (the coarse stage, if kept, runs with the
     same switches). Switches that are off stay off. Images as for :func:`stylize_fast`.
     """
-    content = to_float_batch(content.detach(), "content image")
-    style = None if style is None else to_float_batch(style.detach(), "style image").to(content.device)
+    content, style = as_float_images(content, style)
     notes = []
     for name in MEASURED_SWITCHES:
         if not getattr(settings, name):
@@ -450,8 +449,7 @@ def stylize_fast(content: torch.Tensor, style: torch.Tensor | None, vgg: VGG19Fe
     settings = fast_settings(content.device) if settings is None else as_speed(settings)
     method = settings.method
     check_one_image(content, "content image")
-    content = to_float_batch(content.detach(), "content image")
-    style = None if style is None else to_float_batch(style.detach(), "style image").to(content.device)
+    content, style = as_float_images(content, style)
     image = start_image(content, method)
     record = _Record(SpeedResult(image=image), settings, callback)
     objective = SpeedLoss(vgg, content, style, settings)  # checks both sizes before any step
@@ -527,8 +525,7 @@ def compare_speed(content: torch.Tensor, style: torch.Tensor, vgg: VGG19Features
     full size. Each variant first runs two steps untimed (:func:`_warm_up`). Images of any dtype, as
     :func:`stylize_fast` takes them.
     """
-    content = to_float_batch(content.detach(), "content image")
-    style = to_float_batch(style.detach(), "style image").to(content.device)
+    content, style = as_float_images(content, style)
     variants = {name: as_speed(settings) for name, settings in variants.items()}
     _warm_up(content, style, vgg, variants.values())
     rows: list[SpeedRow] = []
