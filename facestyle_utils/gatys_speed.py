@@ -328,9 +328,10 @@ def choose_coarse_stage(content: torch.Tensor, style: torch.Tensor | None, vgg: 
     full = seconds_per_loss_step(vgg, content, style, settings)
     coarse = seconds_per_loss_step(vgg, resize_tensor(content, (height, width)),
                                    None if style is None else resize_tensor(style, style_size), settings)
-    where = (f"a step at {width}x{height} px took {_ratio(coarse, full):.2f}x the time of one at "
+    ratio = _ratio(coarse, full)  # NaN for a timing of 0: then the stage is left out
+    where = (f"a step at {width}x{height} px took {ratio:.2f}x the time of one at "
              f"{content.shape[-1]}x{content.shape[-2]} px here")  # width x height, as lesson 02 prints sizes
-    if _ratio(coarse, full) <= COARSE_PAYS_BELOW:
+    if ratio <= COARSE_PAYS_BELOW:
         return settings, f"coarse-to-fine on: {where}"
     moved = settings.replace(steps=settings.method.steps + settings.coarse_steps, coarse_steps=0)
     return moved, f"coarse-to-fine off: {where} (more than {COARSE_PAYS_BELOW}), so its steps would save little"
